@@ -1,1 +1,44 @@
-//! kiln-model
+//! Kiln's models: Keras layers as serializable specs, a runtime-built `Sequential` with shape
+//! inference, Keras's `summary()`, and `predict`, on any burn device.
+//!
+//! # Quick start
+//! ```
+//! use kiln_model::{Activation, Dense, Flatten, Input, Sequential};
+//!
+//! let device = burn::tensor::Device::flex();
+//! let model = Sequential::new()
+//!     .add(Input::new([28, 28]))
+//!     .add(Flatten::new())
+//!     .add(Dense::new(128).activation(Activation::Relu))
+//!     .add(Dense::new(10).activation(Activation::Softmax))
+//!     .seed(42)
+//!     .build(&device)?;
+//! println!("{}", model.summary());
+//! let probabilities = model.predict(&ndarray::Array3::<f32>::zeros((2, 28, 28)), 32)?;
+//! assert_eq!(probabilities.shape(), &[2, 10]);
+//! # Ok::<(), kiln_model::Error>(())
+//! ```
+
+mod activation;
+mod data;
+mod error;
+mod initializer;
+mod layers;
+mod model;
+mod sequential;
+mod shape;
+mod summary;
+mod tensor;
+
+pub use activation::Activation;
+pub use data::{ArrayInput, Element, HostData};
+pub use error::{Error, Result};
+pub use initializer::Initializer;
+pub use layers::{
+    Dense, DenseLayer, Flatten, FlattenLayer, Input, Layer, LayerSpec, Reshape, ReshapeLayer,
+};
+pub use model::{Model, ModelInfo};
+pub use sequential::Sequential;
+pub use shape::{Shape, format_dims};
+pub use summary::{LayerInfo, Summary, readable_bytes, thousands};
+pub use tensor::DynTensor;
