@@ -1,1 +1,46 @@
-//! kiln-train
+//! Kiln's training: Keras's `compile`, `fit`, `evaluate` and `predict`, with Keras's
+//! optimizers, losses, metrics, `History` and progress bar, on burn's autodiff.
+//!
+//! # Quick start
+//! ```
+//! use kiln_model::{Activation, Dense, Input, Sequential};
+//! use kiln_train::{Compile, FitOptions, Loss, Metric, Optimizer};
+//! use ndarray::{Array1, Array2};
+//!
+//! // Learn which of two numbers is larger.
+//! let x = Array2::from_shape_fn((256, 2), |(i, j)| ((i * 37 + j * 11) % 17) as f32 / 17.0);
+//! let y = Array1::from_shape_fn(256, |i| (x[[i, 0]] > x[[i, 1]]) as u8);
+//!
+//! let mut model = Sequential::new()
+//!     .add(Input::new([2]))
+//!     .add(Dense::new(16).activation(Activation::Relu))
+//!     .add(Dense::new(2).activation(Activation::Softmax))
+//!     .seed(0)
+//!     .build(&burn::tensor::Device::flex())?
+//!     .compile(Optimizer::adam().learning_rate(0.01), Loss::SparseCategoricalCrossentropy,
+//!              [Metric::Accuracy])?;
+//! let history = model.fit(&x, &y, FitOptions::new().epochs(20).verbose(0).seed(0))?;
+//! let scores = model.evaluate(&x, &y)?;
+//! assert!(scores["accuracy"] > 0.8, "{scores:?}");
+//! assert!(history.last("loss") < history.get("loss").map(|l| l[0]));
+//! # Ok::<(), kiln_train::Error>(())
+//! ```
+
+mod compiled;
+mod error;
+mod fit;
+mod history;
+mod loss;
+mod metric;
+mod optimizer;
+mod progress;
+mod targets;
+
+pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Scores};
+pub use error::{Error, Result};
+pub use fit::{FitOptions, Validation};
+pub use history::History;
+pub use loss::{IntoLoss, Loss};
+pub use metric::{IntoMetric, Metric};
+pub use optimizer::{IntoOptimizer, Optimizer};
+pub use progress::{Verbosity, format_metrics, format_step_time, format_value};

@@ -1,0 +1,75 @@
+//! The error type of `kiln-train`.
+
+/// Everything that can go wrong while compiling, training or evaluating a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error from the model (shapes, weights, data).
+    #[error(transparent)]
+    Model(#[from] kiln_model::Error),
+    /// A name (optimizer, loss, metric) is not one Kiln knows.
+    #[error("unknown {kind} `{name}`; valid names: {}", valid.join(", "))]
+    UnknownName {
+        /// `optimizer`, `loss` or `metric`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The valid names.
+        valid: Vec<&'static str>,
+    },
+    /// A label is not a valid class id for the model's output.
+    #[error("{what}: label {label} at sample {index} is out of range for {num_classes} classes (the output layer `{layer}` has {num_classes} units)")]
+    LabelOutOfRange {
+        /// Which data (`y`, `validation y`).
+        what: String,
+        /// The label.
+        label: i64,
+        /// The sample index.
+        index: usize,
+        /// The number of classes (output units).
+        num_classes: usize,
+        /// The output layer's name.
+        layer: String,
+    },
+    /// Targets do not fit the model's output for this loss.
+    #[error("{what} has shape {actual}, but {loss} on layer `{layer}` with output {output} needs {expected}")]
+    TargetShape {
+        /// Which data.
+        what: String,
+        /// The loss name.
+        loss: String,
+        /// The output layer's name.
+        layer: String,
+        /// The output shape.
+        output: kiln_model::Shape,
+        /// What the loss needs, in words.
+        expected: String,
+        /// The shape given.
+        actual: String,
+    },
+    /// An option is outside its valid range.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("the loss became {value} in epoch {epoch}; lower the learning rate or check the data for NaN/inf")]
+    NonFiniteLoss {
+        /// The 1-based epoch.
+        epoch: usize,
+        /// The loss value.
+        value: f64,
+    },
+    /// A tensor could not be read back from the device.
+    #[error("reading a value back from the device failed: {0}")]
+    Readback(String),
+    /// The history could not be (de)serialized.
+    #[error("invalid history JSON")]
+    Json(#[source] serde_json::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,318 @@
+//! `fit`: Keras's training loop.
+
+use burn::optim::GradientsParams;
+use kiln_model::{ArrayInput, HostData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, check_counts};
+use crate::error::{Error, Result};
+use crate::history::History;
+use crate::metric::Accumulator;
+use crate::progress::{Progress, Verbosity};
+use crate::targets::{features, rows_features, slice, targets};
+
+/// Where validation data comes from; the variants exclude each other by construction.
+#[derive(Clone, Copy, Default)]
+pub enum Validation<'a> {
+    /// No validation.
+    #[default]
+    None,
+    /// The last fraction of the training samples, taken before shuffling (Keras
+    /// `validation_split`).
+    Split(f32),
+    /// Separate data (Keras `validation_data=(x, y)`).
+    Data(&'a dyn ArrayInput, &'a dyn ArrayInput),
+}
+
+impl std::fmt::Debug for Validation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Validation::None => write!(f, "None"),
+            Validation::Split(s) => write!(f, "Split({s})"),
+            Validation::Data(..) => write!(f, "Data(..)"),
+        }
+    }
+}
+
+/// The options of `fit`, with Keras's defaults: 1 epoch, batch size 32, shuffled, verbose.
+///
+/// # Examples
+/// ```
+/// use kiln_train::FitOptions;
+/// let x_val = ndarray::Array2::<f32>::zeros((4, 3));
+/// let y_val = ndarray::Array1::<u8>::zeros(4);
+/// let options = FitOptions::new().epochs(10).batch_size(64).validation_data(&x_val, &y_val);
+/// assert_eq!(options.epochs, 10);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FitOptions<'a> {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per update; the last batch of an epoch keeps the remainder.
+    pub batch_size: usize,
+    /// Reshuffle the training samples each epoch.
+    pub shuffle: bool,
+    /// Seed of the shuffling; `None` draws one.
+    pub seed: Option<u64>,
+    /// What to print.
+    pub verbose: Verbosity,
+    /// Validation data, if any.
+    pub validation: Validation<'a>,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            batch_size: DEFAULT_BATCH_SIZE,
+            shuffle: true,
+            seed: None,
+            verbose: Verbosity::ProgressBar,
+            validation: Validation::None,
+        }
+    }
+}
+
+impl<'a> FitOptions<'a> {
+    /// Keras's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the number of epochs.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Sets the batch size.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Whether to shuffle each epoch.
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Seeds the shuffling, for reproducible runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Sets the verbosity (`0`, `1`, `2` as Keras, or a [`Verbosity`]).
+    pub fn verbose(mut self, verbose: impl Into<Verbosity>) -> Self {
+        self.verbose = verbose.into();
+        self
+    }
+
+    /// Validates on the last `fraction` of the training data (Keras `validation_split`).
+    pub fn validation_split(mut self, fraction: f32) -> Self {
+        self.validation = Validation::Split(fraction);
+        self
+    }
+
+    /// Validates on separate data (Keras `validation_data`).
+    pub fn validation_data(mut self, x: &'a dyn ArrayInput, y: &'a dyn ArrayInput) -> Self {
+        self.validation = Validation::Data(x, y);
+        self
+    }
+}
+
+impl CompiledModel {
+    /// Trains the model (Keras's `fit`): `epochs` passes over `(x, y)` in batches, with the
+    /// optimizer's update after each batch.
+    ///
+    /// The training data goes to the device once; each step gathers its batch there. The
+    /// per-epoch `loss` and metrics are means over every sample of the epoch, each computed
+    /// with the weights of the step that processed it (what Keras reports).
+    ///
+    /// # Errors
+    /// Before any training: [`Error::Model`] (`DataShape`) when `x` does not match the input,
+    /// [`Error::TargetShape`]/[`Error::LabelOutOfRange`] when `y` does not fit the output and
+    /// loss, [`Error::InvalidOption`] for bad options. During training:
+    /// [`Error::NonFiniteLoss`] when the loss becomes NaN or infinite.
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_model::{Activation, Dense, Input, Sequential};
+    /// use kiln_train::{Compile, FitOptions};
+    /// use ndarray::{Array1, Array2};
+    ///
+    /// let x = Array2::from_shape_fn((64, 2), |(i, j)| ((i * 7 + j * 3) % 10) as f32 / 10.0);
+    /// let y = Array1::from_shape_fn(64, |i| (x[[i, 0]] > x[[i, 1]]) as u8);
+    /// let mut model = Sequential::new()
+    ///     .add(Input::new([2]))
+    ///     .add(Dense::new(2).activation(Activation::Softmax))
+    ///     .seed(0)
+    ///     .build(&burn::tensor::Device::flex())?
+    ///     .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    /// let history = model.fit(&x, &y, FitOptions::new().epochs(3).verbose(0).seed(1))?;
+    /// assert_eq!(history.get("loss").map(|l| l.len()), Some(3));
+    /// # Ok::<(), kiln_train::Error>(())
+    /// ```
+    pub fn fit(
+        &mut self,
+        x: &impl ArrayInput,
+        y: &impl ArrayInput,
+        options: FitOptions<'_>,
+    ) -> Result<History> {
+        if options.batch_size == 0 {
+            return Err(Error::InvalidOption {
+                option: "batch_size",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let (x, y) = (x.host_data(), y.host_data());
+        check_counts(x.len(), y.len(), "")?;
+        let (x, y, validation) = split_validation(x, y, options.validation)?;
+        if x.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "x",
+                reason: "no training samples".into(),
+            });
+        }
+        // Everything is checked and on the device before the first step.
+        let device = self.device.clone();
+        let xs = features(&self.model, "x", &x, &device)?;
+        let ys = targets(&self.model, self.loss, "y", &y, &device)?;
+        let val = match &validation {
+            Some((vx, vy)) => Some((
+                features(&self.model, "validation x", vx, &device)?,
+                targets(&self.model, self.loss, "validation y", vy, &device)?,
+            )),
+            None => None,
+        };
+
+        let n = x.len();
+        let rows_per_sample = ys.rows() / n;
+        let steps = n.div_ceil(options.batch_size);
+        let mut rng = match options.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        let mut progress = Progress::new(options.verbose);
+        let mut history = History::default();
+        let mut slot = Some(self.model.clone());
+        let result = (|| -> Result<()> {
+            for epoch in 0..options.epochs {
+                progress.begin_epoch(epoch + 1, options.epochs, steps);
+                let mut order: Vec<i64> = (0..n as i64).collect();
+                if options.shuffle {
+                    order.shuffle(&mut rng);
+                }
+                let order = self.order(order);
+                let mut acc = Accumulator::new(self.metrics.len(), &device);
+                for step in 0..steps {
+                    let start = step * options.batch_size;
+                    let len = options.batch_size.min(n - start);
+                    let idx = order.clone().narrow(0, start, len);
+                    let xb = xs.clone().select_rows(idx.clone());
+                    let yb = if rows_per_sample == 1 {
+                        ys.select(idx)
+                    } else {
+                        ys.select(row_indices(idx, rows_per_sample))
+                    };
+                    let model = slot.take().ok_or_else(|| {
+                        Error::Readback("the model was lost after a failed step".into())
+                    })?;
+                    let (z, act) = model.forward_pre_activation(xb)?;
+                    let z = rows_features(z);
+                    let loss = self.loss.compute(z.clone(), act, &yb);
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    acc.update(
+                        loss.detach().inner(),
+                        z.detach().inner(),
+                        act,
+                        &yb,
+                        &self.metrics,
+                        len * rows_per_sample,
+                    );
+                    slot = Some(self.optimizer.step(model, grads));
+                    if progress.due(step + 1) {
+                        let (loss, values) = acc.read()?;
+                        check_finite(loss, epoch)?;
+                        progress.draw(step + 1, &self.named(loss, &values, "").into_iter().collect::<Vec<_>>());
+                    }
+                }
+                let (loss, values) = acc.read()?;
+                check_finite(loss, epoch)?;
+                let mut logs: Vec<(String, f64)> = self.named(loss, &values, "").into_iter().collect();
+                if let (Some((vx, vy)), Some(model)) = (&val, &slot) {
+                    use burn::module::Module;
+                    let (vl, vv) = self.evaluate_tensors(&model.valid(), vx, vy, options.batch_size)?;
+                    logs.extend(self.named(vl, &vv, "val_"));
+                }
+                progress.end_epoch(&logs);
+                history.push(epoch, &logs);
+            }
+            Ok(())
+        })();
+        if let Some(model) = slot {
+            self.model = model;
+        }
+        result.map(|()| history)
+    }
+}
+
+/// For targets with several rows per sample, the row indices of the samples `idx`.
+fn row_indices(
+    idx: burn::tensor::Tensor<1, burn::tensor::Int>,
+    per: usize,
+) -> burn::tensor::Tensor<1, burn::tensor::Int> {
+    let n = idx.dims()[0];
+    let device = idx.device();
+    let base = idx.reshape([n, 1]) * per as i64;
+    let offsets = burn::tensor::Tensor::<1, burn::tensor::Int>::arange(0..per as i64, &device)
+        .reshape([1, per]);
+    (base + offsets).reshape([n * per])
+}
+
+fn check_finite(loss: f64, epoch: usize) -> Result<()> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFiniteLoss {
+            epoch: epoch + 1,
+            value: loss,
+        })
+    }
+}
+
+type Split = (HostData, HostData, Option<(HostData, HostData)>);
+
+fn split_validation(x: HostData, y: HostData, validation: Validation<'_>) -> Result<Split> {
+    match validation {
+        Validation::None => Ok((x, y, None)),
+        Validation::Data(vx, vy) => {
+            let (vx, vy) = (vx.host_data(), vy.host_data());
+            check_counts(vx.len(), vy.len(), "validation ")?;
+            Ok((x, y, Some((vx, vy))))
+        }
+        Validation::Split(fraction) => {
+            if !(fraction > 0.0 && fraction < 1.0) {
+                return Err(Error::InvalidOption {
+                    option: "validation_split",
+                    reason: format!("must be in (0, 1), got {fraction}"),
+                });
+            }
+            // Keras: the first ceil(n * (1 - split)) samples train, the rest validate.
+            let n = x.len();
+            let at = ((n as f64) * (1.0 - f64::from(fraction))).ceil() as usize;
+            let at = at.min(n);
+            let val = (slice(&x, at..n), slice(&y, at..n));
+            if val.0.is_empty() {
+                return Err(Error::InvalidOption {
+                    option: "validation_split",
+                    reason: format!("{fraction} of {n} samples leaves no validation sample"),
+                });
+            }
+            Ok((slice(&x, 0..at), slice(&y, 0..at), Some(val)))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Checking host data against the model and the loss, then moving it to the device.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use kiln_model::{DynTensor, HostData, Model, format_dims};
+
+use crate::error::{Error, Result};
+use crate::loss::{Loss, Targets};
+
+/// Flattens `[batch, ..., features]` to `[rows, features]`.
+pub(crate) fn rows_features(z: DynTensor) -> Tensor<2> {
+    match z {
+        DynTensor::R2(t) => t,
+        DynTensor::R3(t) => t.flatten(0, 1),
+        DynTensor::R4(t) => t.flatten(0, 2),
+    }
+}
+
+fn output_layer(model: &Model) -> String {
+    model
+        .summary()
+        .layers
+        .last()
+        .map_or_else(|| "output".to_string(), |l| l.name.clone())
+}
+
+/// Moves `x` to the device after checking it against the input shape.
+pub(crate) fn features(model: &Model, what: &str, x: &HostData, device: &Device) -> Result<DynTensor> {
+    model.check_input(what, x)?;
+    Ok(DynTensor::from_host(&x.dims, x.values.clone(), device)?)
+}
+
+/// Checks `y` against the output shape and the loss, then moves it to the device as
+/// `[rows, features]` floats or `[rows]` class ids.
+pub(crate) fn targets(
+    model: &Model,
+    loss: Loss,
+    what: &str,
+    y: &HostData,
+    device: &Device,
+) -> Result<Targets> {
+    let out = model.output_shape();
+    let units = out.last().unwrap_or(1);
+    let n = y.len();
+    let lead: Vec<usize> = out.dims()[..out.rank().saturating_sub(1)].to_vec();
+    let rows = n * lead.iter().product::<usize>();
+    let shape_error = |expected: String| Error::TargetShape {
+        what: what.to_string(),
+        loss: loss.name().to_string(),
+        layer: output_layer(model),
+        output: out.clone(),
+        expected,
+        actual: format_dims(&y.dims),
+    };
+    if loss.is_sparse() {
+        let sample = y.sample_dims();
+        let fits = sample == lead.as_slice()
+            || (sample.len() == lead.len() + 1 && sample.starts_with(&lead) && sample.last() == Some(&1));
+        if !fits {
+            let mut expected = vec![n];
+            expected.extend(&lead);
+            return Err(shape_error(format!(
+                "integer class ids of shape {} (one per sample)",
+                format_dims(&expected)
+            )));
+        }
+        let mut ids = Vec::with_capacity(rows);
+        for (index, &v) in y.values.iter().enumerate() {
+            let id = v as i64;
+            if v.fract() != 0.0 || id < 0 || id as usize >= units {
+                return Err(Error::LabelOutOfRange {
+                    what: what.to_string(),
+                    label: if v.is_finite() { id } else { i64::MIN },
+                    index,
+                    num_classes: units,
+                    layer: output_layer(model),
+                });
+            }
+            ids.push(id);
+        }
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows]), device);
+        return Ok(Targets::Sparse(ids));
+    }
+    let sample = y.sample_dims();
+    let binary_vector = loss == Loss::BinaryCrossentropy && out.dims() == [1] && sample.is_empty();
+    if sample != out.dims() && !binary_vector {
+        let hint = if y.integer && loss == Loss::CategoricalCrossentropy {
+            " (these look like class ids: use sparse_categorical_crossentropy, or one-hot \
+             encode them with to_categorical)"
+        } else {
+            ""
+        };
+        return Err(shape_error(format!(
+            "targets of shape {}{hint}",
+            format_dims(&out.with_batch(n))
+        )));
+    }
+    let y = Tensor::<2>::from_data(TensorData::new(y.values.clone(), [rows, units]), device);
+    Ok(Targets::Dense(y))
+}
+
+/// Keeps samples `range` of `data` (the first axis).
+pub(crate) fn slice(data: &HostData, range: std::ops::Range<usize>) -> HostData {
+    let per = data.sample_dims().iter().product::<usize>();
+    let mut dims = data.dims.clone();
+    dims[0] = range.len();
+    HostData {
+        dims,
+        values: data.values[range.start * per..range.end * per].to_vec(),
+        integer: data.integer,
+    }
+}
