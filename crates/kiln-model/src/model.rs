@@ -92,6 +92,7 @@ impl Model {
     pub fn output_activation(&self) -> Activation {
         match self.layers.last() {
             Some(Layer::Dense(d)) => d.activation,
+            Some(Layer::Activation(a)) => a.activation,
             _ => Activation::Linear,
         }
     }

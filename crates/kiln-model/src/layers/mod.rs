@@ -1,10 +1,12 @@
 //! Layer specs (what the user writes, serializable) and built layers (burn modules).
 
+mod activation_layer;
 mod dense;
 mod flatten;
 mod input;
 mod reshape;
 
+pub use activation_layer::{ActivationLayer, ActivationModule};
 pub use dense::{Dense, DenseLayer};
 pub use flatten::{Flatten, FlattenLayer};
 pub use input::Input;
@@ -48,6 +50,9 @@ pub enum LayerSpec {
     Dense(Dense),
     /// See [`Reshape`].
     Reshape(Reshape),
+    /// See [`ActivationLayer`].
+    #[serde(rename = "Activation")]
+    Activation(ActivationLayer),
 }
 
 macro_rules! spec_from {
@@ -61,6 +66,12 @@ macro_rules! spec_from {
 }
 spec_from!(Input, Flatten, Dense, Reshape);
 
+impl From<ActivationLayer> for LayerSpec {
+    fn from(spec: ActivationLayer) -> Self {
+        LayerSpec::Activation(spec)
+    }
+}
+
 impl LayerSpec {
     /// Keras's class name (`"Dense"`).
     pub fn class_name(&self) -> &'static str {
@@ -69,6 +80,7 @@ impl LayerSpec {
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::Dense(_) => "Dense",
             LayerSpec::Reshape(_) => "Reshape",
+            LayerSpec::Activation(_) => "Activation",
         }
     }
 
@@ -79,6 +91,7 @@ impl LayerSpec {
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Dense(_) => "dense",
             LayerSpec::Reshape(_) => "reshape",
+            LayerSpec::Activation(_) => "activation",
         }
     }
 
@@ -89,6 +102,7 @@ impl LayerSpec {
             LayerSpec::Flatten(s) => s.name.as_deref(),
             LayerSpec::Dense(s) => s.name.as_deref(),
             LayerSpec::Reshape(s) => s.name.as_deref(),
+            LayerSpec::Activation(s) => s.name.as_deref(),
         }
     }
 
@@ -98,6 +112,7 @@ impl LayerSpec {
             LayerSpec::Flatten(s) => &mut s.name,
             LayerSpec::Dense(s) => &mut s.name,
             LayerSpec::Reshape(s) => &mut s.name,
+            LayerSpec::Activation(s) => &mut s.name,
         };
         *slot = Some(name);
     }
@@ -109,6 +124,7 @@ impl LayerSpec {
             LayerSpec::Flatten(s) => s.output_shape(input),
             LayerSpec::Dense(s) => s.output_shape(input),
             LayerSpec::Reshape(s) => s.output_shape(input),
+            LayerSpec::Activation(s) => s.output_shape(input),
         }
     }
 
@@ -127,6 +143,9 @@ impl LayerSpec {
             LayerSpec::Flatten(_) => Some(Layer::Flatten(FlattenLayer::default())),
             LayerSpec::Dense(s) => Some(Layer::Dense(s.build(input, rng, device))),
             LayerSpec::Reshape(s) => Some(Layer::Reshape(ReshapeLayer::new(s.target_shape.clone()))),
+            LayerSpec::Activation(s) => Some(Layer::Activation(ActivationModule {
+                activation: s.activation,
+            })),
         }
     }
 }
@@ -141,6 +160,8 @@ pub enum Layer {
     Dense(DenseLayer),
     /// A built [`Reshape`].
     Reshape(ReshapeLayer),
+    /// A built [`ActivationLayer`].
+    Activation(ActivationModule),
 }
 
 impl Layer {
@@ -153,6 +174,7 @@ impl Layer {
             Layer::Flatten(l) => l.forward(x),
             Layer::Dense(l) => l.forward(x),
             Layer::Reshape(l) => l.forward(x)?,
+            Layer::Activation(l) => l.forward(x),
         })
     }
 
@@ -164,6 +186,7 @@ impl Layer {
     pub fn forward_pre_activation(&self, x: DynTensor) -> Result<(DynTensor, Activation)> {
         Ok(match self {
             Layer::Dense(l) => (l.pre_activation(x), l.activation),
+            Layer::Activation(l) => (x, l.activation),
             other => (other.forward(x)?, Activation::Linear),
         })
     }
