@@ -32,3 +32,8 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// [`error_chain`] for an owned error, handy in `map_err`.
+pub fn error_chain_string<E: std::error::Error>(error: E) -> String {
+    error_chain(&error)
+}

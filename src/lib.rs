@@ -43,7 +43,7 @@ mod backend;
 mod error;
 
 pub use backend::{BACKEND_ENV, Backend, BackendError, device};
-pub use error::{Error, Result, error_chain};
+pub use error::{Error, Result, error_chain, error_chain_string};
 
 pub use burn;
 pub use kiln_datasets as datasets;

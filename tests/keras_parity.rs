@@ -1,0 +1,218 @@
+//! Numerical parity with real Keras 3: every JSON case in `$KILN_KERAS_FIXTURES` (default: the
+//! repository's copy under `tests/fixtures/keras`) is rebuilt from Keras's own config, given the
+//! case's weights, run, and compared with `|got - expected| <= atol + rtol * |expected|`.
+//!
+//! A case whose kind, layer or option Kiln does not support fails with its name: nothing is
+//! skipped. Prints one line per case and `keras parity: N passed, M failed` last.
+
+use std::path::{Path, PathBuf};
+
+use kiln::model::{HostData, Sequential};
+use kiln::prelude::*;
+use ndarray::ArrayD;
+use serde_json::{Value, json};
+
+type CaseResult = Result<(), String>;
+
+fn tensor(v: &Value) -> Result<HostData, String> {
+    let dims: Vec<usize> = v["shape"]
+        .as_array()
+        .ok_or("tensor without shape")?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize).ok_or("bad dim"))
+        .collect::<Result<_, _>>()?;
+    let values: Vec<f32> = v["data"]
+        .as_array()
+        .ok_or("tensor without data")?
+        .iter()
+        .map(|d| d.as_f64().map(|d| d as f32).ok_or("bad value"))
+        .collect::<Result<_, _>>()?;
+    Ok(HostData {
+        dims,
+        values,
+        integer: v.get("dtype").and_then(Value::as_str) == Some("int32"),
+    })
+}
+
+fn array(v: &Value) -> Result<ArrayD<f32>, String> {
+    let t = tensor(v)?;
+    ArrayD::from_shape_vec(t.dims, t.values).map_err(|e| e.to_string())
+}
+
+fn arrays(v: &Value) -> Result<Vec<ArrayD<f32>>, String> {
+    v.as_array()
+        .ok_or("expected a list of tensors")?
+        .iter()
+        .map(array)
+        .collect()
+}
+
+struct Tol {
+    rtol: f64,
+    atol: f64,
+}
+
+impl Tol {
+    fn check(&self, what: &str, got: &[f32], got_dims: &[usize], expected: &HostData) -> CaseResult {
+        if got_dims != expected.dims.as_slice() {
+            return Err(format!("{what}: shape {got_dims:?}, expected {:?}", expected.dims));
+        }
+        self.check_values(what, got, &expected.values)
+    }
+
+    fn check_values(&self, what: &str, got: &[f32], expected: &[f32]) -> CaseResult {
+        for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+            let (g, e) = (f64::from(*g), f64::from(*e));
+            if (g - e).abs() > self.atol + self.rtol * e.abs() || g.is_nan() {
+                return Err(format!("{what}[{i}]: got {g}, expected {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_scalar(&self, what: &str, got: f64, expected: f64) -> CaseResult {
+        if (got - expected).abs() > self.atol + self.rtol * expected.abs() || got.is_nan() {
+            return Err(format!("{what}: got {got}, expected {expected}"));
+        }
+        Ok(())
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
+    if case["training"].as_bool() == Some(true) {
+        return Err("layer calls with training=true are not supported yet".into());
+    }
+    let input = tensor(&case["input"])?;
+    let mut batch_shape = vec![Value::Null];
+    batch_shape.extend(input.dims[1..].iter().map(|d| json!(d)));
+    let config = json!({
+        "name": "parity",
+        "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": batch_shape}},
+            case["layer"],
+        ],
+    });
+    let device = Device::flex();
+    let model = Sequential::from_config(&config.to_string()).map_err(kiln::error_chain_string)?;
+    let model = model.build(&device).map_err(err)?;
+    let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
+    let out = model.predict(&input, 1024).map_err(err)?;
+    let expected = tensor(&case["output"])?;
+    tol.check("output", out.as_slice().unwrap_or(&[]), out.shape(), &expected)
+}
+
+fn training_case(case: &Value, tol: &Tol) -> CaseResult {
+    let device = Device::flex();
+    let spec = Sequential::from_config(&case["model"].to_string()).map_err(kiln::error_chain_string)?;
+    let model = spec.build(&device).map_err(err)?;
+    let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
+    let compile = &case["compile"];
+    let optimizer = Optimizer::from_keras(
+        compile["optimizer"]["class_name"].as_str().unwrap_or_default(),
+        &compile["optimizer"]["config"],
+    )
+    .map_err(err)?;
+    let loss = compile["loss"].as_str().ok_or("loss is not a name")?;
+    let metrics: Vec<&str> = compile["metrics"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut model = model.compile(optimizer, loss, metrics).map_err(err)?;
+    let (x, y) = (tensor(&case["x"])?, tensor(&case["y"])?);
+    let fit = &case["fit"];
+    if fit["shuffle"].as_bool() != Some(false) {
+        return Err("only shuffle=false runs are reproducible".into());
+    }
+    let epochs = fit["epochs"].as_u64().ok_or("no epochs")? as usize;
+    let batch_size = fit["batch_size"].as_u64().ok_or("no batch_size")? as usize;
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new().epochs(epochs).batch_size(batch_size).shuffle(false).verbose(0),
+        )
+        .map_err(err)?;
+    for (key, values) in case["history"].as_object().ok_or("no history")? {
+        let got = history.get(key).ok_or(format!("history has no `{key}`"))?;
+        let expected = values.as_array().ok_or("bad history")?;
+        if got.len() != expected.len() {
+            return Err(format!("history `{key}` has {} epochs", got.len()));
+        }
+        for (epoch, (g, e)) in got.iter().zip(expected).enumerate() {
+            tol.check_scalar(&format!("history {key} epoch {}", epoch + 1), *g, e.as_f64().unwrap_or(f64::NAN))?;
+        }
+    }
+    let weights = model.get_weights().map_err(err)?;
+    let expected = arrays(&case["final_weights"])?;
+    if weights.len() != expected.len() {
+        return Err(format!("{} weights, expected {}", weights.len(), expected.len()));
+    }
+    for (i, (w, e)) in weights.iter().zip(&expected).enumerate() {
+        let e = HostData { dims: e.shape().to_vec(), values: e.iter().copied().collect(), integer: false };
+        let w_values: Vec<f32> = w.iter().copied().collect();
+        tol.check(&format!("final weight {i}"), &w_values, w.shape(), &e)?;
+    }
+    let scores = model.evaluate_with_batch_size(&x, &y, batch_size).map_err(err)?;
+    for (key, value) in case["evaluate"].as_object().ok_or("no evaluate")? {
+        let got = scores.get(key).ok_or(format!("evaluate has no `{key}`"))?;
+        tol.check_scalar(&format!("evaluate {key}"), *got, value.as_f64().unwrap_or(f64::NAN))?;
+    }
+    let first = tensor(&case["predict_first_rows"])?;
+    let rows = first.dims[0];
+    let per = x.dims[1..].iter().product::<usize>();
+    let mut x_first = x.clone();
+    x_first.dims[0] = rows;
+    x_first.values.truncate(rows * per);
+    let predicted = model.predict(&x_first).map_err(err)?;
+    tol.check("predict", predicted.as_slice().unwrap_or(&[]), predicted.shape(), &first)
+}
+
+fn run_case(path: &Path) -> CaseResult {
+    let text = std::fs::read_to_string(path).map_err(err)?;
+    let case: Value = serde_json::from_str(&text).map_err(err)?;
+    let tol = Tol {
+        rtol: case["rtol"].as_f64().ok_or("no rtol")?,
+        atol: case["atol"].as_f64().ok_or("no atol")?,
+    };
+    match case["kind"].as_str() {
+        Some("layer") => layer_case(&case, &tol),
+        Some("training") => training_case(&case, &tol),
+        Some(kind) => Err(format!("kind `{kind}` is not supported yet")),
+        None => Err("no kind".into()),
+    }
+}
+
+#[test]
+fn keras_parity() {
+    let dir = std::env::var_os("KILN_KERAS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras"));
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read fixtures in {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
+    let mut failed = Vec::new();
+    for path in &paths {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        match run_case(path) {
+            Ok(()) => println!("ok      {name}"),
+            Err(reason) => {
+                println!("FAILED  {name}: {reason}");
+                failed.push(name);
+            }
+        }
+    }
+    println!(
+        "keras parity: {} passed, {} failed",
+        paths.len() - failed.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed cases: {failed:?}");
+}
