@@ -66,7 +66,11 @@ fn run(args: Args) -> kiln::Result<()> {
         .add(Dense::new(10).activation(Activation::Softmax))
         .seed(args.seed)
         .build(&device)?
-        .compile(Optimizer::adam(), Loss::CategoricalCrossentropy, [Metric::Accuracy])?;
+        .compile(
+            Optimizer::adam(),
+            Loss::CategoricalCrossentropy,
+            [Metric::Accuracy],
+        )?;
     println!("{}", model.summary());
 
     let start = Instant::now();

@@ -59,7 +59,6 @@ pub mod prelude {
         Activation, Dense, Flatten, Initializer, Input, Model, Reshape, Sequential, Shape,
     };
     pub use kiln_train::{
-        Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation,
-        Verbosity,
+        Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation, Verbosity,
     };
 }

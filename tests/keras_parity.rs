@@ -5,6 +5,8 @@
 //! A case whose kind, layer or option Kiln does not support fails with its name: nothing is
 //! skipped. Prints one line per case and `keras parity: N passed, M failed` last.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use kiln::model::{HostData, Sequential};
@@ -53,9 +55,18 @@ struct Tol {
 }
 
 impl Tol {
-    fn check(&self, what: &str, got: &[f32], got_dims: &[usize], expected: &HostData) -> CaseResult {
+    fn check(
+        &self,
+        what: &str,
+        got: &[f32],
+        got_dims: &[usize],
+        expected: &HostData,
+    ) -> CaseResult {
         if got_dims != expected.dims.as_slice() {
-            return Err(format!("{what}: shape {got_dims:?}, expected {:?}", expected.dims));
+            return Err(format!(
+                "{what}: shape {got_dims:?}, expected {:?}",
+                expected.dims
+            ));
         }
         self.check_values(what, got, &expected.values)
     }
@@ -102,17 +113,25 @@ fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
     let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
     let out = model.predict(&input, 1024).map_err(err)?;
     let expected = tensor(&case["output"])?;
-    tol.check("output", out.as_slice().unwrap_or(&[]), out.shape(), &expected)
+    tol.check(
+        "output",
+        out.as_slice().unwrap_or(&[]),
+        out.shape(),
+        &expected,
+    )
 }
 
 fn training_case(case: &Value, tol: &Tol) -> CaseResult {
     let device = Device::flex();
-    let spec = Sequential::from_config(&case["model"].to_string()).map_err(kiln::error_chain_string)?;
+    let spec =
+        Sequential::from_config(&case["model"].to_string()).map_err(kiln::error_chain_string)?;
     let model = spec.build(&device).map_err(err)?;
     let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
     let compile = &case["compile"];
     let optimizer = Optimizer::from_keras(
-        compile["optimizer"]["class_name"].as_str().unwrap_or_default(),
+        compile["optimizer"]["class_name"]
+            .as_str()
+            .unwrap_or_default(),
         &compile["optimizer"]["config"],
     )
     .map_err(err)?;
@@ -133,7 +152,11 @@ fn training_case(case: &Value, tol: &Tol) -> CaseResult {
         .fit(
             &x,
             &y,
-            FitOptions::new().epochs(epochs).batch_size(batch_size).shuffle(false).verbose(0),
+            FitOptions::new()
+                .epochs(epochs)
+                .batch_size(batch_size)
+                .shuffle(false)
+                .verbose(0),
         )
         .map_err(err)?;
     for (key, values) in case["history"].as_object().ok_or("no history")? {
@@ -143,23 +166,41 @@ fn training_case(case: &Value, tol: &Tol) -> CaseResult {
             return Err(format!("history `{key}` has {} epochs", got.len()));
         }
         for (epoch, (g, e)) in got.iter().zip(expected).enumerate() {
-            tol.check_scalar(&format!("history {key} epoch {}", epoch + 1), *g, e.as_f64().unwrap_or(f64::NAN))?;
+            tol.check_scalar(
+                &format!("history {key} epoch {}", epoch + 1),
+                *g,
+                e.as_f64().unwrap_or(f64::NAN),
+            )?;
         }
     }
     let weights = model.get_weights().map_err(err)?;
     let expected = arrays(&case["final_weights"])?;
     if weights.len() != expected.len() {
-        return Err(format!("{} weights, expected {}", weights.len(), expected.len()));
+        return Err(format!(
+            "{} weights, expected {}",
+            weights.len(),
+            expected.len()
+        ));
     }
     for (i, (w, e)) in weights.iter().zip(&expected).enumerate() {
-        let e = HostData { dims: e.shape().to_vec(), values: e.iter().copied().collect(), integer: false };
+        let e = HostData {
+            dims: e.shape().to_vec(),
+            values: e.iter().copied().collect(),
+            integer: false,
+        };
         let w_values: Vec<f32> = w.iter().copied().collect();
         tol.check(&format!("final weight {i}"), &w_values, w.shape(), &e)?;
     }
-    let scores = model.evaluate_with_batch_size(&x, &y, batch_size).map_err(err)?;
+    let scores = model
+        .evaluate_with_batch_size(&x, &y, batch_size)
+        .map_err(err)?;
     for (key, value) in case["evaluate"].as_object().ok_or("no evaluate")? {
         let got = scores.get(key).ok_or(format!("evaluate has no `{key}`"))?;
-        tol.check_scalar(&format!("evaluate {key}"), *got, value.as_f64().unwrap_or(f64::NAN))?;
+        tol.check_scalar(
+            &format!("evaluate {key}"),
+            *got,
+            value.as_f64().unwrap_or(f64::NAN),
+        )?;
     }
     let first = tensor(&case["predict_first_rows"])?;
     let rows = first.dims[0];
@@ -168,7 +209,12 @@ fn training_case(case: &Value, tol: &Tol) -> CaseResult {
     x_first.dims[0] = rows;
     x_first.values.truncate(rows * per);
     let predicted = model.predict(&x_first).map_err(err)?;
-    tol.check("predict", predicted.as_slice().unwrap_or(&[]), predicted.shape(), &first)
+    tol.check(
+        "predict",
+        predicted.as_slice().unwrap_or(&[]),
+        predicted.shape(),
+        &first,
+    )
 }
 
 fn run_case(path: &Path) -> CaseResult {
@@ -200,7 +246,10 @@ fn keras_parity() {
     assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
     let mut failed = Vec::new();
     for path in &paths {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match run_case(path) {
             Ok(()) => println!("ok      {name}"),
             Err(reason) => {

@@ -55,7 +55,9 @@ pub enum Error {
         expected: &'static str,
     },
     /// The decompressed content does not have the published SHA-256.
-    #[error("{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not the original")]
+    #[error(
+        "{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not the original"
+    )]
     ChecksumMismatch {
         /// The file involved.
         path: PathBuf,

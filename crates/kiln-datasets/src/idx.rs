@@ -92,7 +92,9 @@ pub fn parse_idx_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| truncated(usize::MAX))?;
     let expected = header + count;
-    let data = bytes.get(header..expected).ok_or_else(|| truncated(expected))?;
+    let data = bytes
+        .get(header..expected)
+        .ok_or_else(|| truncated(expected))?;
     Ok(IdxU8 {
         dims,
         data: data.to_vec(),
@@ -107,12 +109,12 @@ pub fn parse_idx_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
 pub fn read_images(path: &Path, bytes: &[u8]) -> Result<Array3<u8>> {
     let idx = parse_idx_u8(bytes, path)?;
     match idx.dims.as_slice() {
-        &[n, h, w] => Array3::from_shape_vec((n, h, w), idx.data).map_err(|e| {
-            Error::InvalidArgument {
+        &[n, h, w] => {
+            Array3::from_shape_vec((n, h, w), idx.data).map_err(|e| Error::InvalidArgument {
                 name: "images",
                 reason: e.to_string(),
-            }
-        }),
+            })
+        }
         _ => Err(Error::UnexpectedLayout {
             path: path.to_path_buf(),
             dtype: IDX_U8,

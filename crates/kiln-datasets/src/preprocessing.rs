@@ -21,14 +21,21 @@ use crate::error::{Error, Result};
 /// assert_eq!(y, array![[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]);
 /// # Ok::<(), kiln_datasets::Error>(())
 /// ```
-pub fn to_categorical<T>(labels: ArrayView1<'_, T>, num_classes: Option<usize>) -> Result<Array2<f32>>
+pub fn to_categorical<T>(
+    labels: ArrayView1<'_, T>,
+    num_classes: Option<usize>,
+) -> Result<Array2<f32>>
 where
     T: Copy + Into<u64>,
 {
     let as_usize = |v: T| usize::try_from(v.into()).unwrap_or(usize::MAX);
     let num_classes = match num_classes {
         Some(n) => n,
-        None => labels.iter().map(|&v| as_usize(v)).max().map_or(0, |m| m.saturating_add(1)),
+        None => labels
+            .iter()
+            .map(|&v| as_usize(v))
+            .max()
+            .map_or(0, |m| m.saturating_add(1)),
     };
     let mut out = Array2::<f32>::zeros((labels.len(), num_classes));
     for (index, &label) in labels.iter().enumerate() {

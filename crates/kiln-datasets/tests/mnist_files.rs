@@ -1,5 +1,7 @@
 //! MNIST loading against the real files shipped in the repository's `data/mnist`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

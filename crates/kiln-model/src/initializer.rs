@@ -103,7 +103,11 @@ impl Initializer {
                 .and_then(Value::as_f64)
                 .map_or(default, |v| v as f32)
         };
-        let key: String = name.chars().filter(|c| *c != '_').collect::<String>().to_lowercase();
+        let key: String = name
+            .chars()
+            .filter(|c| *c != '_')
+            .collect::<String>()
+            .to_lowercase();
         Ok(match key.as_str() {
             "zeros" | "zero" => Initializer::Zeros,
             "ones" | "one" => Initializer::Ones,
@@ -145,10 +149,12 @@ fn truncated(n: usize, stddev: f64, rng: &mut StdRng) -> Vec<f32> {
         return vec![0.0; n];
     };
     (0..n)
-        .map(|_| loop {
-            let v: f64 = normal.sample(rng);
-            if v.abs() <= 2.0 * sd {
-                break v as f32;
+        .map(|_| {
+            loop {
+                let v: f64 = normal.sample(rng);
+                if v.abs() <= 2.0 * sd {
+                    break v as f32;
+                }
             }
         })
         .collect()
@@ -180,7 +186,11 @@ impl<'de> Deserialize<'de> for Initializer {
                     .to_string(),
                 o.get("config").cloned().unwrap_or(Value::Null),
             ),
-            _ => return Err(serde::de::Error::custom("initializer must be a name or object")),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "initializer must be a name or object",
+                ));
+            }
         };
         Initializer::from_keras(&name, &config).map_err(serde::de::Error::custom)
     }

@@ -35,7 +35,8 @@ pub use data::{ArrayInput, Element, HostData};
 pub use error::{Error, Result};
 pub use initializer::Initializer;
 pub use layers::{
-    ActivationLayer, ActivationModule, Dense, DenseLayer, Flatten, FlattenLayer, Input, Layer, LayerSpec, Reshape, ReshapeLayer,
+    ActivationLayer, ActivationModule, Dense, DenseLayer, Flatten, FlattenLayer, Input, Layer,
+    LayerSpec, Reshape, ReshapeLayer,
 };
 pub use model::{Model, ModelInfo};
 pub use sequential::Sequential;

@@ -263,7 +263,10 @@ impl Model {
             }
             let values: Vec<f32> = w.iter().copied().collect();
             let n = values.len();
-            Ok(Tensor::<2>::from_data(TensorData::new(values, [1, n]), &device))
+            Ok(Tensor::<2>::from_data(
+                TensorData::new(values, [1, n]),
+                &device,
+            ))
         };
         for layer in &mut self.layers {
             if let Layer::Dense(d) = layer {

@@ -142,7 +142,9 @@ impl Sequential {
             )));
         }
         if self.layers.len() < 2 {
-            return Err(Error::InvalidModel("the model has no layer after its Input".into()));
+            return Err(Error::InvalidModel(
+                "the model has no layer after its Input".into(),
+            ));
         }
         let mut shape = input_shape.clone();
         let mut rows = Vec::new();

@@ -70,7 +70,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -107,7 +107,10 @@ impl fmt::Display for Summary {
         row(f, '┃', ["Layer (type)", "Output Shape", "Param #"])?;
         rule(f, '┡', '━', '╇', '┩')?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let name = fit_cell(format!("{} ({})", layer.name, layer.class_name), WIDTHS[0] - 2);
+            let name = fit_cell(
+                format!("{} ({})", layer.name, layer.class_name),
+                WIDTHS[0] - 2,
+            );
             let shape = fit_cell(layer.output_shape.to_string(), WIDTHS[1] - 2);
             let params = thousands(layer.trainable + layer.non_trainable);
             row(f, '│', [&name, &shape, &params])?;
@@ -119,7 +122,11 @@ impl fmt::Display for Summary {
         let line = |n: usize| format!("{} ({})", thousands(n), readable_bytes(4.0 * n as f64));
         writeln!(f, " Total params: {}", line(self.total_params()))?;
         writeln!(f, " Trainable params: {}", line(self.trainable_params()))?;
-        writeln!(f, " Non-trainable params: {}", line(self.non_trainable_params()))
+        writeln!(
+            f,
+            " Non-trainable params: {}",
+            line(self.non_trainable_params())
+        )
     }
 }
 

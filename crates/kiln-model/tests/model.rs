@@ -1,5 +1,7 @@
 //! Building, shape inference, summary, config and weights of `Sequential` models.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use burn::tensor::Device;
 use kiln_model::{Activation, Dense, Error, Flatten, Input, Reshape, Sequential};
 use ndarray::{ArrayD, IxDyn, array};
@@ -49,12 +51,18 @@ fn a_shape_mismatch_at_build_names_the_layer_and_both_shapes() {
         other => panic!("expected IncompatibleShape, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(message.contains("(None, 784)") && message.contains("(None, 10, 10)"), "{message}");
+    assert!(
+        message.contains("(None, 784)") && message.contains("(None, 10, 10)"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_model_without_input_is_an_error_not_a_panic() {
-    let err = Sequential::new().add(Dense::new(3)).build(&Device::flex()).unwrap_err();
+    let err = Sequential::new()
+        .add(Dense::new(3))
+        .build(&Device::flex())
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidModel(_)), "{err:?}");
 }
 
@@ -83,8 +91,13 @@ fn an_unknown_activation_in_a_config_lists_the_valid_names() {
         {"class_name":"InputLayer","config":{"batch_shape":[null,3]}},
         {"class_name":"Dense","config":{"units":2,"activation":"relux"}}]}"#;
     let err = Sequential::from_config(json).unwrap_err();
-    let source = std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default();
-    assert!(source.contains("relux") && source.contains("softmax"), "{source}");
+    let source = std::error::Error::source(&err)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        source.contains("relux") && source.contains("softmax"),
+        "{source}"
+    );
 }
 
 #[test]
@@ -97,7 +110,9 @@ fn dense_computes_relu_of_x_kernel_plus_bias() {
     let kernel = array![[1.0f32, -1.0], [2.0, 0.5]].into_dyn();
     let bias = ArrayD::from_shape_vec(IxDyn(&[2]), vec![0.5f32, -3.0]).unwrap();
     let model = model.set_weights(&[kernel, bias]).unwrap();
-    let y = model.predict(&array![[1.0f32, 1.0], [-1.0, 2.0]], 32).unwrap();
+    let y = model
+        .predict(&array![[1.0f32, 1.0], [-1.0, 2.0]], 32)
+        .unwrap();
     // [1+2+0.5, -1+0.5-3] = [3.5, -3.5] -> relu; [-1+4+0.5, 1+1-3] = [3.5, -1] -> relu
     assert_eq!(y.into_raw_vec_and_offset().0, vec![3.5, 0.0, 3.5, 0.0]);
 }
@@ -125,7 +140,10 @@ fn dense_uses_glorot_uniform_kernels_and_zero_biases_by_default() {
     let limit = (6.0f32 / (784.0 + 128.0)).sqrt();
     assert!(w[0].iter().all(|v| v.abs() <= limit));
     let max = w[0].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(max > 0.9 * limit, "kernel does not span the glorot range: {max} vs {limit}");
+    assert!(
+        max > 0.9 * limit,
+        "kernel does not span the glorot range: {max} vs {limit}"
+    );
     assert!(w[1].iter().all(|v| *v == 0.0));
 }
 
@@ -136,6 +154,9 @@ fn predict_rejects_data_of_the_wrong_shape_naming_the_input() {
         .predict(&ndarray::Array2::<f32>::zeros((4, 784)), 32)
         .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("input_layer") && message.contains("(None, 28, 28)"), "{message}");
+    assert!(
+        message.contains("input_layer") && message.contains("(None, 28, 28)"),
+        "{message}"
+    );
     assert!(message.contains("(4, 784)"), "{message}");
 }

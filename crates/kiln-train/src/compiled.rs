@@ -65,9 +65,17 @@ impl Compile for Model {
                     reason: format!(
                         "`{}` needs {} targets, but `{}` takes {}",
                         requested.name(),
-                        if sparse_rule { "integer class id" } else { "float" },
+                        if sparse_rule {
+                            "integer class id"
+                        } else {
+                            "float"
+                        },
                         loss.name(),
-                        if loss.is_sparse() { "integer class ids" } else { "float targets" }
+                        if loss.is_sparse() {
+                            "integer class ids"
+                        } else {
+                            "float targets"
+                        }
                     ),
                 });
             }

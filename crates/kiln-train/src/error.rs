@@ -18,10 +18,12 @@ pub enum Error {
         valid: Vec<&'static str>,
     },
     /// A label is not a valid class id for the model's output.
-    #[error("{what}: label {label} at sample {index} is out of range for {num_classes} classes (the output layer `{layer}` has {num_classes} units)")]
+    #[error(
+        "{what}: label {label} at sample {index} is out of range for {num_classes} classes (the output layer `{layer}` has {num_classes} units)"
+    )]
     LabelOutOfRange {
         /// Which data (`y`, `validation y`).
-        what: String,
+        what: &'static str,
         /// The label.
         label: i64,
         /// The sample index.
@@ -32,16 +34,14 @@ pub enum Error {
         layer: String,
     },
     /// Targets do not fit the model's output for this loss.
-    #[error("{what} has shape {actual}, but {loss} on layer `{layer}` with output {output} needs {expected}")]
+    #[error("{what} has shape {actual}, but {loss} on layer `{layer}` needs {expected}")]
     TargetShape {
         /// Which data.
-        what: String,
+        what: &'static str,
         /// The loss name.
-        loss: String,
+        loss: &'static str,
         /// The output layer's name.
         layer: String,
-        /// The output shape.
-        output: kiln_model::Shape,
         /// What the loss needs, in words.
         expected: String,
         /// The shape given.
@@ -56,7 +56,9 @@ pub enum Error {
         reason: String,
     },
     /// The loss became NaN or infinite.
-    #[error("the loss became {value} in epoch {epoch}; lower the learning rate or check the data for NaN/inf")]
+    #[error(
+        "the loss became {value} in epoch {epoch}; lower the learning rate or check the data for NaN/inf"
+    )]
     NonFiniteLoss {
         /// The 1-based epoch.
         epoch: usize,

@@ -237,15 +237,23 @@ impl CompiledModel {
                     if progress.due(step + 1) {
                         let (loss, values) = acc.read()?;
                         check_finite(loss, epoch)?;
-                        progress.draw(step + 1, &self.named(loss, &values, "").into_iter().collect::<Vec<_>>());
+                        progress.draw(
+                            step + 1,
+                            &self
+                                .named(loss, &values, "")
+                                .into_iter()
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 let (loss, values) = acc.read()?;
                 check_finite(loss, epoch)?;
-                let mut logs: Vec<(String, f64)> = self.named(loss, &values, "").into_iter().collect();
+                let mut logs: Vec<(String, f64)> =
+                    self.named(loss, &values, "").into_iter().collect();
                 if let (Some((vx, vy)), Some(model)) = (&val, &slot) {
                     use burn::module::Module;
-                    let (vl, vv) = self.evaluate_tensors(&model.valid(), vx, vy, options.batch_size)?;
+                    let (vl, vv) =
+                        self.evaluate_tensors(&model.valid(), vx, vy, options.batch_size)?;
                     logs.extend(self.named(vl, &vv, "val_"));
                 }
                 progress.end_epoch(&logs);

@@ -45,14 +45,20 @@ pub enum Loss {
 impl Loss {
     const NAMES: [(&'static str, Loss); 9] = [
         ("categorical_crossentropy", Loss::CategoricalCrossentropy),
-        ("sparse_categorical_crossentropy", Loss::SparseCategoricalCrossentropy),
+        (
+            "sparse_categorical_crossentropy",
+            Loss::SparseCategoricalCrossentropy,
+        ),
         ("binary_crossentropy", Loss::BinaryCrossentropy),
         ("mean_squared_error", Loss::MeanSquaredError),
         ("mse", Loss::MeanSquaredError),
         ("mean_absolute_error", Loss::MeanAbsoluteError),
         ("mae", Loss::MeanAbsoluteError),
         ("categoricalcrossentropy", Loss::CategoricalCrossentropy),
-        ("sparsecategoricalcrossentropy", Loss::SparseCategoricalCrossentropy),
+        (
+            "sparsecategoricalcrossentropy",
+            Loss::SparseCategoricalCrossentropy,
+        ),
     ];
 
     /// Keras's name (`"categorical_crossentropy"`).

@@ -42,7 +42,10 @@ impl Metric {
         ("accuracy", Metric::Accuracy),
         ("acc", Metric::Accuracy),
         ("categorical_accuracy", Metric::CategoricalAccuracy),
-        ("sparse_categorical_accuracy", Metric::SparseCategoricalAccuracy),
+        (
+            "sparse_categorical_accuracy",
+            Metric::SparseCategoricalAccuracy,
+        ),
         ("binary_accuracy", Metric::BinaryAccuracy),
         ("mae", Metric::MeanAbsoluteError),
         ("mean_absolute_error", Metric::MeanAbsoluteError),
@@ -170,7 +173,10 @@ impl Accumulator {
             .try_into_vec::<f32>()
             .map_err(|e| Error::Readback(format!("{e:?}")))?;
         let loss = f64::from(values[0]) / n;
-        Ok((loss, values[1..].iter().map(|v| f64::from(*v) / n).collect()))
+        Ok((
+            loss,
+            values[1..].iter().map(|v| f64::from(*v) / n).collect(),
+        ))
     }
 }
 
@@ -179,17 +185,12 @@ impl Accumulator {
 fn metric_sum(rule: Metric, z: Tensor<2>, act: Activation, y: &Targets) -> Tensor<1> {
     let [rows, features] = z.dims();
     match (rule, y) {
-        (Metric::CategoricalAccuracy | Metric::Accuracy, Targets::Dense(y)) => z
-            .argmax(1)
-            .equal(y.clone().argmax(1))
-            .float()
-            .sum(),
-        (Metric::SparseCategoricalAccuracy | Metric::Accuracy, Targets::Sparse(ids)) => z
-            .argmax(1)
-            .reshape([rows])
-            .equal(ids.clone())
-            .float()
-            .sum(),
+        (Metric::CategoricalAccuracy | Metric::Accuracy, Targets::Dense(y)) => {
+            z.argmax(1).equal(y.clone().argmax(1)).float().sum()
+        }
+        (Metric::SparseCategoricalAccuracy | Metric::Accuracy, Targets::Sparse(ids)) => {
+            z.argmax(1).reshape([rows]).equal(ids.clone()).float().sum()
+        }
         (Metric::BinaryAccuracy, Targets::Dense(y)) => {
             let predicted = probabilities(z, act).greater_elem(0.5).float();
             predicted.equal(y.clone()).float().sum() / features as f32

@@ -131,7 +131,9 @@ impl Optimizer {
     /// Sets epsilon (Adam, RMSprop).
     pub fn epsilon(mut self, value: f32) -> Self {
         match &mut self {
-            Optimizer::Adam { epsilon, .. } | Optimizer::RmsProp { epsilon, .. } => *epsilon = value,
+            Optimizer::Adam { epsilon, .. } | Optimizer::RmsProp { epsilon, .. } => {
+                *epsilon = value
+            }
             Optimizer::Sgd { .. } => {}
         }
         self
@@ -183,7 +185,10 @@ impl Optimizer {
                 });
             }
         }
-        if config.get("learning_rate").is_some_and(serde_json::Value::is_object) {
+        if config
+            .get("learning_rate")
+            .is_some_and(serde_json::Value::is_object)
+        {
             return Err(Error::InvalidOption {
                 option: "learning_rate",
                 reason: "learning-rate schedules are not supported yet".into(),
@@ -363,7 +368,8 @@ fn update<const D: usize>(
             let v = b.unwrap_or_else(zeros) * beta_2 + g.square() * (1.0 - beta_2);
             // Keras computes the bias corrections in float32.
             let step = t as f32;
-            let alpha = learning_rate * (1.0 - beta_2.powf(step)).sqrt() / (1.0 - beta_1.powf(step));
+            let alpha =
+                learning_rate * (1.0 - beta_2.powf(step)).sqrt() / (1.0 - beta_1.powf(step));
             let (denominator, vhat) = if amsgrad {
                 let vhat = c.map_or_else(|| v.clone(), |c| c.max_pair(v.clone()));
                 (vhat.clone().sqrt() + epsilon, Some(vhat))
@@ -394,14 +400,7 @@ fn update<const D: usize>(
             } else {
                 p + v.clone()
             };
-            (
-                p,
-                Slots {
-                    a: Some(v),
-                    b,
-                    c,
-                },
-            )
+            (p, Slots { a: Some(v), b, c })
         }
         Optimizer::RmsProp {
             learning_rate,

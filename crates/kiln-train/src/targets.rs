@@ -24,7 +24,12 @@ fn output_layer(model: &Model) -> String {
 }
 
 /// Moves `x` to the device after checking it against the input shape.
-pub(crate) fn features(model: &Model, what: &str, x: &HostData, device: &Device) -> Result<DynTensor> {
+pub(crate) fn features(
+    model: &Model,
+    what: &str,
+    x: &HostData,
+    device: &Device,
+) -> Result<DynTensor> {
     model.check_input(what, x)?;
     Ok(DynTensor::from_host(&x.dims, x.values.clone(), device)?)
 }
@@ -34,7 +39,7 @@ pub(crate) fn features(model: &Model, what: &str, x: &HostData, device: &Device)
 pub(crate) fn targets(
     model: &Model,
     loss: Loss,
-    what: &str,
+    what: &'static str,
     y: &HostData,
     device: &Device,
 ) -> Result<Targets> {
@@ -44,17 +49,18 @@ pub(crate) fn targets(
     let lead: Vec<usize> = out.dims()[..out.rank().saturating_sub(1)].to_vec();
     let rows = n * lead.iter().product::<usize>();
     let shape_error = |expected: String| Error::TargetShape {
-        what: what.to_string(),
-        loss: loss.name().to_string(),
+        what,
+        loss: loss.name(),
         layer: output_layer(model),
-        output: out.clone(),
         expected,
         actual: format_dims(&y.dims),
     };
     if loss.is_sparse() {
         let sample = y.sample_dims();
         let fits = sample == lead.as_slice()
-            || (sample.len() == lead.len() + 1 && sample.starts_with(&lead) && sample.last() == Some(&1));
+            || (sample.len() == lead.len() + 1
+                && sample.starts_with(&lead)
+                && sample.last() == Some(&1));
         if !fits {
             let mut expected = vec![n];
             expected.extend(&lead);
@@ -68,7 +74,7 @@ pub(crate) fn targets(
             let id = v as i64;
             if v.fract() != 0.0 || id < 0 || id as usize >= units {
                 return Err(Error::LabelOutOfRange {
-                    what: what.to_string(),
+                    what,
                     label: if v.is_finite() { id } else { i64::MIN },
                     index,
                     num_classes: units,
@@ -90,7 +96,7 @@ pub(crate) fn targets(
             ""
         };
         return Err(shape_error(format!(
-            "targets of shape {}{hint}",
+            "targets of shape {} to match its output {out}{hint}",
             format_dims(&out.with_batch(n))
         )));
     }

@@ -142,7 +142,9 @@ impl LayerSpec {
             LayerSpec::Input(_) => None,
             LayerSpec::Flatten(_) => Some(Layer::Flatten(FlattenLayer::default())),
             LayerSpec::Dense(s) => Some(Layer::Dense(s.build(input, rng, device))),
-            LayerSpec::Reshape(s) => Some(Layer::Reshape(ReshapeLayer::new(s.target_shape.clone()))),
+            LayerSpec::Reshape(s) => {
+                Some(Layer::Reshape(ReshapeLayer::new(s.target_shape.clone())))
+            }
             LayerSpec::Activation(s) => Some(Layer::Activation(ActivationModule {
                 activation: s.activation,
             })),

@@ -69,7 +69,9 @@ impl ReshapeLayer {
     /// Reshapes each sample of the batch.
     pub fn forward(&self, x: DynTensor) -> crate::Result<DynTensor> {
         let batch = x.dims()[0];
-        let dims: Vec<usize> = std::iter::once(batch).chain(self.target.iter().copied()).collect();
+        let dims: Vec<usize> = std::iter::once(batch)
+            .chain(self.target.iter().copied())
+            .collect();
         x.reshape(&dims)
     }
 }
