@@ -102,6 +102,7 @@ pub fn train_epoch(
 }
 
 /// Fraction of samples whose largest logit is the label.
+#[allow(dead_code)]
 pub fn accuracy(model: &Mlp, x: &Tensor<2>, y: &Tensor<1, Int>) -> f64 {
     let n = y.dims()[0];
     let model = model.valid();

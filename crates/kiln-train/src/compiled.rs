@@ -207,8 +207,8 @@ impl CompiledModel {
         let model = self.model();
         let (x, y) = (x.host_data(), y.host_data());
         check_counts(x.len(), y.len(), "")?;
-        let xs = features(&model, "x", &x, &self.device)?;
         let ys = targets(&model, self.loss, "y", &y, &self.device)?;
+        let xs = features(&model, "x", x, &self.device)?;
         let (loss, values) = self.evaluate_tensors(&model, &xs, &ys, batch_size)?;
         Ok(self.named(loss, &values, ""))
     }

@@ -179,17 +179,16 @@ impl CompiledModel {
         }
         // Everything is checked and on the device before the first step.
         let device = self.device.clone();
-        let xs = features(&self.model, "x", &x, &device)?;
+        let n = x.len();
         let ys = targets(&self.model, self.loss, "y", &y, &device)?;
-        let val = match &validation {
-            Some((vx, vy)) => Some((
-                features(&self.model, "validation x", vx, &device)?,
-                targets(&self.model, self.loss, "validation y", vy, &device)?,
-            )),
+        let val = match validation {
+            Some((vx, vy)) => {
+                let vy = targets(&self.model, self.loss, "validation y", &vy, &device)?;
+                Some((features(&self.model, "validation x", vx, &device)?, vy))
+            }
             None => None,
         };
-
-        let n = x.len();
+        let xs = features(&self.model, "x", x, &device)?;
         let rows_per_sample = ys.rows() / n;
         let steps = n.div_ceil(options.batch_size);
         let mut rng = match options.seed {
@@ -201,6 +200,7 @@ impl CompiledModel {
         let mut slot = Some(self.model.clone());
         let result = (|| -> Result<()> {
             for epoch in 0..options.epochs {
+                let epoch_start = std::time::Instant::now();
                 progress.begin_epoch(epoch + 1, options.epochs, steps);
                 let mut order: Vec<i64> = (0..n as i64).collect();
                 if options.shuffle {
@@ -257,7 +257,7 @@ impl CompiledModel {
                     logs.extend(self.named(vl, &vv, "val_"));
                 }
                 progress.end_epoch(&logs);
-                history.push(epoch, &logs);
+                history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
             }
             Ok(())
         })();

@@ -24,11 +24,20 @@ pub struct History {
     pub epoch: Vec<usize>,
     /// Values by name, one per recorded epoch.
     pub history: BTreeMap<String, Vec<f64>>,
+    /// Wall-clock seconds of each recorded epoch (training and validation), for benchmarks.
+    #[serde(default)]
+    pub epoch_seconds: Vec<f64>,
 }
 
 impl History {
     /// Records one epoch's values.
     pub fn push(&mut self, epoch: usize, values: &[(String, f64)]) {
+        self.push_timed(epoch, values, 0.0);
+    }
+
+    /// Records one epoch's values and its wall-clock seconds.
+    pub fn push_timed(&mut self, epoch: usize, values: &[(String, f64)], seconds: f64) {
+        self.epoch_seconds.push(seconds);
         self.epoch.push(epoch);
         for (k, v) in values {
             self.history.entry(k.clone()).or_default().push(*v);

@@ -27,11 +27,11 @@ fn output_layer(model: &Model) -> String {
 pub(crate) fn features(
     model: &Model,
     what: &str,
-    x: &HostData,
+    x: HostData,
     device: &Device,
 ) -> Result<DynTensor> {
-    model.check_input(what, x)?;
-    Ok(DynTensor::from_host(&x.dims, x.values.clone(), device)?)
+    model.check_input(what, &x)?;
+    Ok(DynTensor::from_host(&x.dims, x.values, device)?)
 }
 
 /// Checks `y` against the output shape and the loss, then moves it to the device as
