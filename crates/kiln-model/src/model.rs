@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::ArrayD;
 
@@ -92,6 +92,7 @@ impl Model {
     pub fn output_activation(&self) -> Activation {
         match self.layers.last() {
             Some(Layer::Dense(d)) => d.activation,
+            Some(Layer::Conv2d(c)) => c.activation,
             Some(Layer::Activation(a)) => a.activation,
             _ => Activation::Linear,
         }
@@ -115,7 +116,9 @@ impl Model {
     /// # Errors
     /// Only for a rank the layers cannot take; check data with [`Model::check_input`] first.
     pub fn forward(&self, x: DynTensor) -> Result<DynTensor> {
-        self.layers.iter().try_fold(x, |x, layer| layer.forward(x))
+        self.layers
+            .iter()
+            .try_fold(x, |x, layer| layer.forward(x, false))
     }
 
     /// Runs the model but stops before the last layer's activation, returning it. Losses use
@@ -123,12 +126,19 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::forward`].
-    pub fn forward_pre_activation(&self, x: DynTensor) -> Result<(DynTensor, Activation)> {
+    /// `training` turns on training-only behaviour (dropout).
+    pub fn forward_pre_activation(
+        &self,
+        x: DynTensor,
+        training: bool,
+    ) -> Result<(DynTensor, Activation)> {
         let Some((last, rest)) = self.layers.split_last() else {
             return Ok((x, Activation::Linear));
         };
-        let x = rest.iter().try_fold(x, |x, layer| layer.forward(x))?;
-        last.forward_pre_activation(x)
+        let x = rest
+            .iter()
+            .try_fold(x, |x, layer| layer.forward(x, training))?;
+        last.forward_pre_activation(x, training)
     }
 
     /// Checks that `data` holds samples of the model's input shape.
@@ -202,37 +212,32 @@ impl Model {
     }
 
     /// The weights as host arrays, in Keras's `model.get_weights()` order (layer by layer;
-    /// Dense: kernel `[in, units]`, bias `[units]`).
+    /// Dense: kernel `[in, units]`, bias `[units]`; Conv2D: kernel `[kh, kw, in, filters]`, bias).
     ///
     /// # Errors
     /// [`Error::Readback`] when a tensor cannot be read from the device.
     pub fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
-        let mut out = Vec::new();
-        for layer in &self.layers {
-            if let Layer::Dense(d) = layer {
-                out.push(to_array(d.kernel.val().into_data())?);
-                if let Some(b) = &d.bias {
-                    out.push(to_array(b.val().into_data())?);
-                }
-            }
-        }
-        Ok(out)
+        self.layers
+            .iter()
+            .flat_map(|l| l.weights())
+            .map(|(_, w)| to_array(w.data()))
+            .collect()
     }
 
     /// The weights' names in Keras style (`dense/kernel`, `dense/bias`), in
     /// [`get_weights`](Model::get_weights) order.
     pub fn weight_names(&self) -> Vec<String> {
-        let mut out = Vec::new();
         let names = self.info.rows.iter().map(|r| r.name.as_str());
-        for (layer, name) in self.layers.iter().zip(names) {
-            if let Layer::Dense(d) = layer {
-                out.push(format!("{name}/kernel"));
-                if d.bias.is_some() {
-                    out.push(format!("{name}/bias"));
-                }
-            }
-        }
-        out
+        self.layers
+            .iter()
+            .zip(names)
+            .flat_map(|(layer, name)| {
+                layer
+                    .weights()
+                    .into_iter()
+                    .map(move |(w, _)| format!("{name}/{w}"))
+            })
+            .collect()
     }
 
     /// Replaces the weights, given in [`get_weights`](Model::get_weights) order.
@@ -248,46 +253,27 @@ impl Model {
                 actual: vec![weights.len()],
             });
         }
-        let device = self.device.clone();
-        let mut it = weights.iter().zip(names);
-        let mut next = |expected: Vec<usize>| -> Result<Tensor<2>> {
-            let (w, name) = it
-                .next()
-                .ok_or_else(|| Error::InvalidModel("weights ran out".into()))?;
+        let slots: Vec<_> = self
+            .layers
+            .iter_mut()
+            .flat_map(|l| l.weights_mut())
+            .collect();
+        // Check every shape before changing anything.
+        for ((slot, w), name) in slots.iter().zip(weights).zip(&names) {
+            let expected = slot.dims();
             if w.shape() != expected.as_slice() {
                 return Err(Error::WeightMismatch {
-                    weight: name,
+                    weight: name.clone(),
                     expected,
                     actual: w.shape().to_vec(),
                 });
             }
-            let values: Vec<f32> = w.iter().copied().collect();
-            let n = values.len();
-            Ok(Tensor::<2>::from_data(
-                TensorData::new(values, [1, n]),
-                &device,
-            ))
-        };
-        for layer in &mut self.layers {
-            if let Layer::Dense(d) = layer {
-                let k_dims = d.kernel.val().dims();
-                let k = next(k_dims.to_vec())?.reshape(k_dims);
-                d.kernel = replace(&d.kernel, k);
-                if let Some(b) = &d.bias {
-                    let b_dims = b.val().dims();
-                    let t = next(b_dims.to_vec())?.reshape(b_dims);
-                    d.bias = Some(replace(b, t));
-                }
-            }
+        }
+        for (slot, w) in slots.into_iter().zip(weights) {
+            slot.set(w.iter().copied().collect());
         }
         Ok(self)
     }
-}
-
-fn replace<const D: usize>(old: &Param<Tensor<D>>, value: Tensor<D>) -> Param<Tensor<D>> {
-    let mut p = Param::from_tensor(value);
-    p.id = old.id;
-    p
 }
 
 fn to_array(data: TensorData) -> Result<ArrayD<f32>> {

@@ -232,7 +232,7 @@ impl CompiledModel {
         for start in (0..n).step_by(batch_size) {
             let len = batch_size.min(n - start);
             let idx = Tensor::<1, Int>::arange(start as i64..(start + len) as i64, &self.device);
-            let (z, act) = model.forward_pre_activation(x.clone().select_rows(idx))?;
+            let (z, act) = model.forward_pre_activation(x.clone().select_rows(idx), false)?;
             let z = rows_features(z);
             let yb = y.narrow(start * rows_per_sample, len * rows_per_sample);
             let loss = self.loss.compute(z.clone(), act, &yb);

@@ -221,7 +221,7 @@ impl CompiledModel {
                     let model = slot.take().ok_or_else(|| {
                         Error::Readback("the model was lost after a failed step".into())
                     })?;
-                    let (z, act) = model.forward_pre_activation(xb)?;
+                    let (z, act) = model.forward_pre_activation(xb, true)?;
                     let z = rows_features(z);
                     let loss = self.loss.compute(z.clone(), act, &yb);
                     let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -1,19 +1,33 @@
 //! Layer specs (what the user writes, serializable) and built layers (burn modules).
 
 mod activation_layer;
+mod conv2d;
+mod conv_utils;
 mod dense;
+mod dropout;
 mod flatten;
+mod global_pooling2d;
 mod input;
+mod pooling2d;
 mod reshape;
+mod up_sampling2d;
+mod zero_padding2d;
 
 pub use activation_layer::{ActivationLayer, ActivationModule};
+pub use conv_utils::Padding;
+pub use conv2d::{Conv2d, Conv2dLayer};
 pub use dense::{Dense, DenseLayer};
+pub use dropout::{Dropout, DropoutLayer};
 pub use flatten::{Flatten, FlattenLayer};
+pub use global_pooling2d::{GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer};
 pub use input::Input;
+pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dLayer, Pool2dOptions};
 pub use reshape::{Reshape, ReshapeLayer};
+pub use up_sampling2d::{UpSampling2d, UpSampling2dLayer};
+pub use zero_padding2d::{ZeroPadding2d, ZeroPadding2dLayer};
 
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -53,6 +67,29 @@ pub enum LayerSpec {
     /// See [`ActivationLayer`].
     #[serde(rename = "Activation")]
     Activation(ActivationLayer),
+    /// See [`Conv2d`].
+    #[serde(rename = "Conv2D")]
+    Conv2d(Conv2d),
+    /// See [`MaxPooling2d`].
+    #[serde(rename = "MaxPooling2D")]
+    MaxPooling2d(MaxPooling2d),
+    /// See [`AveragePooling2d`].
+    #[serde(rename = "AveragePooling2D")]
+    AveragePooling2d(AveragePooling2d),
+    /// See [`GlobalAveragePooling2d`].
+    #[serde(rename = "GlobalAveragePooling2D")]
+    GlobalAveragePooling2d(GlobalAveragePooling2d),
+    /// See [`GlobalMaxPooling2d`].
+    #[serde(rename = "GlobalMaxPooling2D")]
+    GlobalMaxPooling2d(GlobalMaxPooling2d),
+    /// See [`Dropout`].
+    Dropout(Dropout),
+    /// See [`ZeroPadding2d`].
+    #[serde(rename = "ZeroPadding2D")]
+    ZeroPadding2d(ZeroPadding2d),
+    /// See [`UpSampling2d`].
+    #[serde(rename = "UpSampling2D")]
+    UpSampling2d(UpSampling2d),
 }
 
 macro_rules! spec_from {
@@ -64,7 +101,20 @@ macro_rules! spec_from {
         }
     )*};
 }
-spec_from!(Input, Flatten, Dense, Reshape);
+spec_from!(
+    Input,
+    Flatten,
+    Dense,
+    Reshape,
+    Conv2d,
+    MaxPooling2d,
+    AveragePooling2d,
+    GlobalAveragePooling2d,
+    GlobalMaxPooling2d,
+    Dropout,
+    ZeroPadding2d,
+    UpSampling2d
+);
 
 impl From<ActivationLayer> for LayerSpec {
     fn from(spec: ActivationLayer) -> Self {
@@ -81,6 +131,14 @@ impl LayerSpec {
             LayerSpec::Dense(_) => "Dense",
             LayerSpec::Reshape(_) => "Reshape",
             LayerSpec::Activation(_) => "Activation",
+            LayerSpec::Conv2d(_) => "Conv2D",
+            LayerSpec::MaxPooling2d(_) => "MaxPooling2D",
+            LayerSpec::AveragePooling2d(_) => "AveragePooling2D",
+            LayerSpec::GlobalAveragePooling2d(_) => "GlobalAveragePooling2D",
+            LayerSpec::GlobalMaxPooling2d(_) => "GlobalMaxPooling2D",
+            LayerSpec::Dropout(_) => "Dropout",
+            LayerSpec::ZeroPadding2d(_) => "ZeroPadding2D",
+            LayerSpec::UpSampling2d(_) => "UpSampling2D",
         }
     }
 
@@ -92,6 +150,14 @@ impl LayerSpec {
             LayerSpec::Dense(_) => "dense",
             LayerSpec::Reshape(_) => "reshape",
             LayerSpec::Activation(_) => "activation",
+            LayerSpec::Conv2d(_) => "conv2d",
+            LayerSpec::MaxPooling2d(_) => "max_pooling2d",
+            LayerSpec::AveragePooling2d(_) => "average_pooling2d",
+            LayerSpec::GlobalAveragePooling2d(_) => "global_average_pooling2d",
+            LayerSpec::GlobalMaxPooling2d(_) => "global_max_pooling2d",
+            LayerSpec::Dropout(_) => "dropout",
+            LayerSpec::ZeroPadding2d(_) => "zero_padding2d",
+            LayerSpec::UpSampling2d(_) => "up_sampling2d",
         }
     }
 
@@ -103,6 +169,14 @@ impl LayerSpec {
             LayerSpec::Dense(s) => s.name.as_deref(),
             LayerSpec::Reshape(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
+            LayerSpec::Conv2d(s) => s.name.as_deref(),
+            LayerSpec::MaxPooling2d(s) => s.0.name.as_deref(),
+            LayerSpec::AveragePooling2d(s) => s.0.name.as_deref(),
+            LayerSpec::GlobalAveragePooling2d(s) => s.name.as_deref(),
+            LayerSpec::GlobalMaxPooling2d(s) => s.name.as_deref(),
+            LayerSpec::Dropout(s) => s.name.as_deref(),
+            LayerSpec::ZeroPadding2d(s) => s.name.as_deref(),
+            LayerSpec::UpSampling2d(s) => s.name.as_deref(),
         }
     }
 
@@ -113,6 +187,14 @@ impl LayerSpec {
             LayerSpec::Dense(s) => &mut s.name,
             LayerSpec::Reshape(s) => &mut s.name,
             LayerSpec::Activation(s) => &mut s.name,
+            LayerSpec::Conv2d(s) => &mut s.name,
+            LayerSpec::MaxPooling2d(s) => &mut s.0.name,
+            LayerSpec::AveragePooling2d(s) => &mut s.0.name,
+            LayerSpec::GlobalAveragePooling2d(s) => &mut s.name,
+            LayerSpec::GlobalMaxPooling2d(s) => &mut s.name,
+            LayerSpec::Dropout(s) => &mut s.name,
+            LayerSpec::ZeroPadding2d(s) => &mut s.name,
+            LayerSpec::UpSampling2d(s) => &mut s.name,
         };
         *slot = Some(name);
     }
@@ -125,6 +207,14 @@ impl LayerSpec {
             LayerSpec::Dense(s) => s.output_shape(input),
             LayerSpec::Reshape(s) => s.output_shape(input),
             LayerSpec::Activation(s) => s.output_shape(input),
+            LayerSpec::Conv2d(s) => s.output_shape(input),
+            LayerSpec::MaxPooling2d(s) => s.output_shape(input),
+            LayerSpec::AveragePooling2d(s) => s.output_shape(input),
+            LayerSpec::GlobalAveragePooling2d(s) => s.output_shape(input),
+            LayerSpec::GlobalMaxPooling2d(s) => s.output_shape(input),
+            LayerSpec::Dropout(s) => s.output_shape(input),
+            LayerSpec::ZeroPadding2d(s) => s.output_shape(input),
+            LayerSpec::UpSampling2d(s) => s.output_shape(input),
         }
     }
 
@@ -132,6 +222,7 @@ impl LayerSpec {
     pub(crate) fn param_counts(&self, input: &Shape) -> (usize, usize) {
         match self {
             LayerSpec::Dense(s) => (s.param_count(input), 0),
+            LayerSpec::Conv2d(s) => (s.param_count(input), 0),
             _ => (0, 0),
         }
     }
@@ -148,6 +239,22 @@ impl LayerSpec {
             LayerSpec::Activation(s) => Some(Layer::Activation(ActivationModule {
                 activation: s.activation,
             })),
+            LayerSpec::Conv2d(s) => Some(Layer::Conv2d(s.build(input, rng, device))),
+            LayerSpec::MaxPooling2d(s) => Some(Layer::Pool2d(s.build(input))),
+            LayerSpec::AveragePooling2d(s) => Some(Layer::Pool2d(s.build(input))),
+            LayerSpec::GlobalAveragePooling2d(_) => {
+                Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: false }))
+            }
+            LayerSpec::GlobalMaxPooling2d(_) => {
+                Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: true }))
+            }
+            LayerSpec::Dropout(s) => Some(Layer::Dropout(DropoutLayer { rate: s.rate })),
+            LayerSpec::ZeroPadding2d(s) => Some(Layer::ZeroPadding2d(ZeroPadding2dLayer {
+                padding: s.padding,
+            })),
+            LayerSpec::UpSampling2d(s) => {
+                Some(Layer::UpSampling2d(UpSampling2dLayer { size: s.size }))
+            }
         }
     }
 }
@@ -164,19 +271,37 @@ pub enum Layer {
     Reshape(ReshapeLayer),
     /// A built [`ActivationLayer`].
     Activation(ActivationModule),
+    /// A built [`Conv2d`].
+    Conv2d(Conv2dLayer),
+    /// A built [`MaxPooling2d`] or [`AveragePooling2d`].
+    Pool2d(Pool2dLayer),
+    /// A built [`GlobalAveragePooling2d`] or [`GlobalMaxPooling2d`].
+    GlobalPool2d(GlobalPool2dLayer),
+    /// A built [`Dropout`].
+    Dropout(DropoutLayer),
+    /// A built [`ZeroPadding2d`].
+    ZeroPadding2d(ZeroPadding2dLayer),
+    /// A built [`UpSampling2d`].
+    UpSampling2d(UpSampling2dLayer),
 }
 
 impl Layer {
-    /// Runs the layer on a batch.
+    /// Runs the layer on a batch; `training` turns on training-only behaviour (dropout).
     ///
     /// # Errors
     /// Only when a tensor rank is unsupported, which `build`'s shape inference rules out.
-    pub fn forward(&self, x: DynTensor) -> Result<DynTensor> {
+    pub fn forward(&self, x: DynTensor, training: bool) -> Result<DynTensor> {
         Ok(match self {
             Layer::Flatten(l) => l.forward(x),
             Layer::Dense(l) => l.forward(x),
             Layer::Reshape(l) => l.forward(x)?,
             Layer::Activation(l) => l.forward(x),
+            Layer::Conv2d(l) => l.forward(x),
+            Layer::Pool2d(l) => l.forward(x),
+            Layer::GlobalPool2d(l) => l.forward(x),
+            Layer::Dropout(l) => l.forward(x, training),
+            Layer::ZeroPadding2d(l) => l.forward(x),
+            Layer::UpSampling2d(l) => l.forward(x),
         })
     }
 
@@ -185,11 +310,131 @@ impl Layer {
     ///
     /// # Errors
     /// As [`Layer::forward`].
-    pub fn forward_pre_activation(&self, x: DynTensor) -> Result<(DynTensor, Activation)> {
+    pub fn forward_pre_activation(
+        &self,
+        x: DynTensor,
+        training: bool,
+    ) -> Result<(DynTensor, Activation)> {
         Ok(match self {
             Layer::Dense(l) => (l.pre_activation(x), l.activation),
+            Layer::Conv2d(l) => (l.pre_activation(x), l.activation),
             Layer::Activation(l) => (x, l.activation),
-            other => (other.forward(x)?, Activation::Linear),
+            other => (other.forward(x, training)?, Activation::Linear),
         })
+    }
+
+    /// The weights in Keras's order with their short names (`kernel`, `bias`).
+    pub fn weights(&self) -> Vec<(&'static str, WeightRef<'_>)> {
+        let mut out = Vec::new();
+        match self {
+            Layer::Dense(l) => {
+                out.push(("kernel", WeightRef::R2(&l.kernel)));
+                if let Some(b) = &l.bias {
+                    out.push(("bias", WeightRef::R1(b)));
+                }
+            }
+            Layer::Conv2d(l) => {
+                out.push(("kernel", WeightRef::R4(&l.kernel)));
+                if let Some(b) = &l.bias {
+                    out.push(("bias", WeightRef::R1(b)));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Mutable access to the weights, in [`Layer::weights`] order.
+    pub(crate) fn weights_mut(&mut self) -> Vec<WeightMut<'_>> {
+        let mut out = Vec::new();
+        match self {
+            Layer::Dense(l) => {
+                out.push(WeightMut::R2(&mut l.kernel));
+                if let Some(b) = &mut l.bias {
+                    out.push(WeightMut::R1(b));
+                }
+            }
+            Layer::Conv2d(l) => {
+                out.push(WeightMut::R4(&mut l.kernel));
+                if let Some(b) = &mut l.bias {
+                    out.push(WeightMut::R1(b));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// A weight of any rank, borrowed.
+#[derive(Debug)]
+pub enum WeightRef<'a> {
+    /// A vector (bias).
+    R1(&'a Param<Tensor<1>>),
+    /// A matrix (Dense kernel).
+    R2(&'a Param<Tensor<2>>),
+    /// A rank-3 tensor.
+    R3(&'a Param<Tensor<3>>),
+    /// A rank-4 tensor (Conv2D kernel).
+    R4(&'a Param<Tensor<4>>),
+}
+
+impl WeightRef<'_> {
+    /// The values and shape.
+    pub fn data(&self) -> burn::tensor::TensorData {
+        match self {
+            WeightRef::R1(p) => p.val().into_data(),
+            WeightRef::R2(p) => p.val().into_data(),
+            WeightRef::R3(p) => p.val().into_data(),
+            WeightRef::R4(p) => p.val().into_data(),
+        }
+    }
+
+    /// The shape.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            WeightRef::R1(p) => p.val().dims().to_vec(),
+            WeightRef::R2(p) => p.val().dims().to_vec(),
+            WeightRef::R3(p) => p.val().dims().to_vec(),
+            WeightRef::R4(p) => p.val().dims().to_vec(),
+        }
+    }
+}
+
+/// A weight of any rank, mutably borrowed.
+pub(crate) enum WeightMut<'a> {
+    R1(&'a mut Param<Tensor<1>>),
+    R2(&'a mut Param<Tensor<2>>),
+    #[allow(dead_code)]
+    R3(&'a mut Param<Tensor<3>>),
+    R4(&'a mut Param<Tensor<4>>),
+}
+
+impl WeightMut<'_> {
+    pub(crate) fn dims(&self) -> Vec<usize> {
+        match self {
+            WeightMut::R1(p) => p.val().dims().to_vec(),
+            WeightMut::R2(p) => p.val().dims().to_vec(),
+            WeightMut::R3(p) => p.val().dims().to_vec(),
+            WeightMut::R4(p) => p.val().dims().to_vec(),
+        }
+    }
+
+    /// Replaces the value (same shape, checked by the caller), keeping the parameter's id.
+    pub(crate) fn set(self, values: Vec<f32>) {
+        fn replace<const D: usize>(p: &mut Param<Tensor<D>>, values: Vec<f32>) {
+            let dims = p.val().dims();
+            let device = p.val().device();
+            let t = Tensor::<D>::from_data(burn::tensor::TensorData::new(values, dims), &device);
+            let id = p.id;
+            *p = Param::from_tensor(t);
+            p.id = id;
+        }
+        match self {
+            WeightMut::R1(p) => replace(p, values),
+            WeightMut::R2(p) => replace(p, values),
+            WeightMut::R3(p) => replace(p, values),
+            WeightMut::R4(p) => replace(p, values),
+        }
     }
 }

@@ -1,0 +1,87 @@
+//! Shared by the convolution and pooling layers: Keras's padding rule and `int or pair` options.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Keras's `padding` for convolutions and pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// No padding: windows stay inside the input (Keras's default).
+    #[default]
+    Valid,
+    /// Pad so that `out = ceil(in / stride)`; the odd cell goes after (bottom/right).
+    Same,
+}
+
+/// Output length and `(before, after)` padding of one spatial axis.
+pub(crate) fn axis(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Option<(usize, (usize, usize))> {
+    let effective = (kernel - 1) * dilation + 1;
+    match padding {
+        Padding::Valid => {
+            if input < effective {
+                return None;
+            }
+            Some(((input - effective) / stride + 1, (0, 0)))
+        }
+        Padding::Same => {
+            let out = input.div_ceil(stride);
+            let total = ((out - 1) * stride + effective).saturating_sub(input);
+            Some((out, (total / 2, total - total / 2)))
+        }
+    }
+}
+
+/// Reads Keras's `3` or `[3, 3]` as a pair.
+pub(crate) fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[usize; 2], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Two([usize; 2]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(v) => [v, v],
+        Repr::Two(v) => v,
+    })
+}
+
+/// As [`pair`], where `null` means "same as the pool size" (`None`).
+pub(crate) fn optional_pair<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<[usize; 2]>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Two([usize; 2]),
+    }
+    Ok(Option::<Repr>::deserialize(d)?.map(|r| match r {
+        Repr::One(v) => [v, v],
+        Repr::Two(v) => v,
+    }))
+}
+
+/// Checks Keras's `data_format` (only `channels_last` is supported).
+pub(crate) fn channels_last<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = Option::<String>::deserialize(d)?.unwrap_or_else(|| "channels_last".into());
+    if v != "channels_last" {
+        return Err(serde::de::Error::custom(format!(
+            "data_format `{v}` is not supported; Kiln takes channels_last input like Keras's default"
+        )));
+    }
+    Ok(v)
+}
+
+pub(crate) fn default_format() -> String {
+    "channels_last".into()
+}
+
+pub(crate) fn ones() -> [usize; 2] {
+    [1, 1]
+}
