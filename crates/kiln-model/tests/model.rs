@@ -160,3 +160,59 @@ fn predict_rejects_data_of_the_wrong_shape_naming_the_input() {
     );
     assert!(message.contains("(4, 784)"), "{message}");
 }
+
+#[test]
+fn summary_of_the_keras_mnist_convnet_matches_keras() {
+    use kiln_model::{Conv2d, Dropout, MaxPooling2d};
+    let model = Sequential::new()
+        .add(Input::new([28, 28, 1]))
+        .add(Conv2d::new(32, 3).activation(Activation::Relu))
+        .add(MaxPooling2d::new(2))
+        .add(Conv2d::new(64, 3).activation(Activation::Relu))
+        .add(MaxPooling2d::new(2))
+        .add(Flatten::new())
+        .add(Dropout::new(0.5))
+        .add(Dense::new(10).activation(Activation::Softmax))
+        .build(&Device::flex())
+        .unwrap();
+    // Keras 3's `model.summary()` of keras.io's "Simple MNIST convnet".
+    let expected = "\
+Model: \"sequential\"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ conv2d (Conv2D)                 │ (None, 26, 26, 32)     │           320 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ max_pooling2d (MaxPooling2D)    │ (None, 13, 13, 32)     │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ conv2d_1 (Conv2D)               │ (None, 11, 11, 64)     │        18,496 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ max_pooling2d_1 (MaxPooling2D)  │ (None, 5, 5, 64)       │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ flatten (Flatten)               │ (None, 1600)           │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dropout (Dropout)               │ (None, 1600)           │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 10)             │        16,010 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 34,826 (136.04 KB)
+ Trainable params: 34,826 (136.04 KB)
+ Non-trainable params: 0 (0.00 B)
+";
+    assert_eq!(model.summary().to_string(), expected);
+    let names = model.weight_names();
+    assert_eq!(names[0], "conv2d/kernel");
+    assert_eq!(model.get_weights().unwrap()[0].shape(), &[3, 3, 1, 32]);
+}
+
+#[test]
+fn a_convolution_on_flat_input_names_the_layer() {
+    use kiln_model::Conv2d;
+    let err = Sequential::new()
+        .add(Input::new([784]))
+        .add(Conv2d::new(8, 3))
+        .build(&Device::flex())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("conv2d") && message.contains("(None, 784)"), "{message}");
+}
