@@ -18,8 +18,8 @@
 use std::time::Instant;
 
 use clap::Parser;
-use kiln::prelude::*;
 use kiln::model::{Conv2d, Dropout, MaxPooling2d};
+use kiln::prelude::*;
 use ndarray::Axis;
 
 #[derive(Parser)]

@@ -63,6 +63,17 @@ pub enum Error {
         /// The shape given.
         actual: Vec<usize>,
     },
+    /// A weights file lacks a weight the model has.
+    #[error("{path} has no weight `{weight}`")]
+    MissingWeight {
+        /// The weight's name (`dense/kernel`).
+        weight: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A weights file is truncated, corrupt or of another format.
+    #[error("invalid weights file: {0}")]
+    WeightsFile(String),
     /// The architecture JSON could not be read.
     #[error("invalid model config")]
     Config(#[source] serde_json::Error),

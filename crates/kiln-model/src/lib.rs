@@ -29,6 +29,7 @@ mod sequential;
 mod shape;
 mod summary;
 mod tensor;
+mod weights_file;
 
 pub use activation::Activation;
 pub use data::{ArrayInput, Element, HostData};
@@ -46,3 +47,4 @@ pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};
 pub use tensor::DynTensor;
+pub use weights_file::{CONFIG_KEY, load_model};

@@ -214,5 +214,8 @@ fn a_convolution_on_flat_input_names_the_layer() {
         .build(&Device::flex())
         .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("conv2d") && message.contains("(None, 784)"), "{message}");
+    assert!(
+        message.contains("conv2d") && message.contains("(None, 784)"),
+        "{message}"
+    );
 }
