@@ -217,6 +217,77 @@ fn training_case(case: &Value, tol: &Tol) -> CaseResult {
     )
 }
 
+/// `[rows, features]` (leading axes flattened) on the flex device.
+fn matrix(t: &HostData) -> burn::tensor::Tensor<2> {
+    let features = if t.dims.len() < 2 {
+        1
+    } else {
+        t.dims[t.dims.len() - 1].max(1)
+    };
+    let rows = t.values.len() / features;
+    let data = burn::tensor::TensorData::new(t.values.clone(), [rows, features]);
+    burn::tensor::Tensor::from_data(data, &Device::flex())
+}
+
+fn targets(t: &HostData) -> kiln::train::Targets {
+    if t.integer {
+        let ids: Vec<i64> = t.values.iter().map(|v| *v as i64).collect();
+        let n = ids.len();
+        let data = burn::tensor::TensorData::new(ids, [n]);
+        kiln::train::Targets::Sparse(burn::tensor::Tensor::from_data(data, &Device::flex()))
+    } else {
+        kiln::train::Targets::Dense(matrix(t))
+    }
+}
+
+fn loss_case(case: &Value, tol: &Tol) -> CaseResult {
+    let spec = &case["loss"];
+    let loss = kiln::train::LossConfig::from_keras(
+        spec["name"].as_str().ok_or("loss without name")?,
+        &spec["config"],
+    )
+    .map_err(err)?;
+    let y_true = tensor(&case["y_true"])?;
+    let y_pred = tensor(&case["y_pred"])?;
+    let value = loss.compute(matrix(&y_pred), Activation::Linear, &targets(&y_true));
+    let got = f64::from(value.into_scalar::<f32>());
+    tol.check_scalar("loss", got, case["expected"].as_f64().ok_or("no expected")?)
+}
+
+fn metric_case(case: &Value, tol: &Tol) -> CaseResult {
+    use kiln::train::{Accumulator, CompiledMetric, Loss, MetricConfig};
+    let spec = &case["metric"];
+    let config = MetricConfig::from_keras(
+        spec["class_name"].as_str().ok_or("metric without class")?,
+        &spec["config"],
+    )
+    .map_err(err)?;
+    let metrics = [CompiledMetric::new(
+        config,
+        &Loss::MeanSquaredError.config(),
+        1,
+    )];
+    let mut acc = Accumulator::new(&metrics, &Device::flex());
+    for batch in case["batches"].as_array().ok_or("no batches")? {
+        let y_true = tensor(&batch["y_true"])?;
+        let y_pred = tensor(&batch["y_pred"])?;
+        let rows = y_true.dims[0];
+        acc.update_metrics(
+            matrix(&y_pred),
+            Activation::Linear,
+            &targets(&y_true),
+            &metrics,
+            rows,
+        );
+    }
+    let (_, values) = acc.read(&metrics).map_err(err)?;
+    tol.check_scalar(
+        "result",
+        values[0],
+        case["expected"].as_f64().ok_or("no expected")?,
+    )
+}
+
 fn run_case(path: &Path) -> CaseResult {
     let text = std::fs::read_to_string(path).map_err(err)?;
     let case: Value = serde_json::from_str(&text).map_err(err)?;
@@ -227,6 +298,8 @@ fn run_case(path: &Path) -> CaseResult {
     match case["kind"].as_str() {
         Some("layer") => layer_case(&case, &tol),
         Some("training") => training_case(&case, &tol),
+        Some("loss") => loss_case(&case, &tol),
+        Some("metric") => metric_case(&case, &tol),
         Some(kind) => Err(format!("kind `{kind}` is not supported yet")),
         None => Err("no kind".into()),
     }
@@ -250,7 +323,9 @@ fn keras_parity() {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match run_case(path) {
+        let outcome = std::panic::catch_unwind(|| run_case(path))
+            .unwrap_or_else(|_| Err("panicked (see the message above)".into()));
+        match outcome {
             Ok(()) => println!("ok      {name}"),
             Err(reason) => {
                 println!("FAILED  {name}: {reason}");

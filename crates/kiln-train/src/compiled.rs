@@ -7,8 +7,8 @@ use kiln_model::{ArrayInput, DynTensor, Model, Summary};
 use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
-use crate::loss::{IntoLoss, Loss, Targets};
-use crate::metric::{Accumulator, CompiledMetric, IntoMetric, Metric};
+use crate::loss::{IntoLoss, LossConfig, Targets};
+use crate::metric::{Accumulator, CompiledMetric, IntoMetric};
 use crate::optimizer::{IntoOptimizer, Optimizer, OptimizerState};
 use crate::targets::{features, rows_features, targets};
 
@@ -56,20 +56,15 @@ impl Compile for Model {
         let units = self.output_shape().last().unwrap_or(1);
         let mut compiled = Vec::new();
         for m in metrics {
-            let requested = m.into_metric()?;
-            let rule = requested.resolve(loss, units);
-            let sparse_rule = rule == Metric::SparseCategoricalAccuracy;
-            if sparse_rule != loss.is_sparse() {
+            let metric = CompiledMetric::new(m.into_metric()?, &loss, units);
+            if metric.rule.metric.is_sparse() != loss.is_sparse() {
+                let sparse = metric.rule.metric.is_sparse();
                 return Err(Error::InvalidOption {
                     option: "metrics",
                     reason: format!(
                         "`{}` needs {} targets, but `{}` takes {}",
-                        requested.name(),
-                        if sparse_rule {
-                            "integer class id"
-                        } else {
-                            "float"
-                        },
+                        metric.name,
+                        if sparse { "integer class id" } else { "float" },
                         loss.name(),
                         if loss.is_sparse() {
                             "integer class ids"
@@ -79,10 +74,7 @@ impl Compile for Model {
                     ),
                 });
             }
-            compiled.push(CompiledMetric {
-                name: requested.name(),
-                rule,
-            });
+            compiled.push(metric);
         }
         let device = self.device().clone().without_autodiff();
         let train_device = device.clone().autodiff();
@@ -101,7 +93,7 @@ pub struct CompiledModel {
     /// The model, on the autodiff device.
     pub(crate) model: Model,
     pub(crate) optimizer: OptimizerState,
-    pub(crate) loss: Loss,
+    pub(crate) loss: LossConfig,
     pub(crate) metrics: Vec<CompiledMetric>,
     /// The plain (non-autodiff) device data lives on.
     pub(crate) device: Device,
@@ -133,8 +125,8 @@ impl CompiledModel {
         self.model.summary()
     }
 
-    /// The loss.
-    pub fn loss(&self) -> Loss {
+    /// The loss and its options.
+    pub fn loss(&self) -> LossConfig {
         self.loss
     }
 
@@ -227,7 +219,7 @@ impl CompiledModel {
             });
         }
         let n = x.dims()[0];
-        let mut acc = Accumulator::new(self.metrics.len(), &self.device);
+        let mut acc = Accumulator::new(&self.metrics, &self.device);
         let rows_per_sample = y.rows() / n.max(1);
         for start in (0..n).step_by(batch_size) {
             let len = batch_size.min(n - start);
@@ -238,7 +230,7 @@ impl CompiledModel {
             let loss = self.loss.compute(z.clone(), act, &yb);
             acc.update(loss, z, act, &yb, &self.metrics, len * rows_per_sample);
         }
-        acc.read()
+        acc.read(&self.metrics)
     }
 
     pub(crate) fn named(&self, loss: f64, values: &[f64], prefix: &str) -> Scores {

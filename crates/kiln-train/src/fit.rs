@@ -207,7 +207,7 @@ impl CompiledModel {
                     order.shuffle(&mut rng);
                 }
                 let order = self.order(order);
-                let mut acc = Accumulator::new(self.metrics.len(), &device);
+                let mut acc = Accumulator::new(&self.metrics, &device);
                 for step in 0..steps {
                     let start = step * options.batch_size;
                     let len = options.batch_size.min(n - start);
@@ -235,7 +235,7 @@ impl CompiledModel {
                     );
                     slot = Some(self.optimizer.step(model, grads));
                     if progress.due(step + 1) {
-                        let (loss, values) = acc.read()?;
+                        let (loss, values) = acc.read(&self.metrics)?;
                         check_finite(loss, epoch)?;
                         progress.draw(
                             step + 1,
@@ -246,7 +246,7 @@ impl CompiledModel {
                         );
                     }
                 }
-                let (loss, values) = acc.read()?;
+                let (loss, values) = acc.read(&self.metrics)?;
                 check_finite(loss, epoch)?;
                 let mut logs: Vec<(String, f64)> =
                     self.named(loss, &values, "").into_iter().collect();

@@ -4,7 +4,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use kiln_model::{DynTensor, HostData, Model, format_dims};
 
 use crate::error::{Error, Result};
-use crate::loss::{Loss, Targets};
+use crate::loss::{Loss, LossConfig, Targets};
 
 /// Flattens `[batch, ..., features]` to `[rows, features]`.
 pub(crate) fn rows_features(z: DynTensor) -> Tensor<2> {
@@ -38,7 +38,7 @@ pub(crate) fn features(
 /// `[rows, features]` floats or `[rows]` class ids.
 pub(crate) fn targets(
     model: &Model,
-    loss: Loss,
+    loss: LossConfig,
     what: &'static str,
     y: &HostData,
     device: &Device,
@@ -87,9 +87,10 @@ pub(crate) fn targets(
         return Ok(Targets::Sparse(ids));
     }
     let sample = y.sample_dims();
-    let binary_vector = loss == Loss::BinaryCrossentropy && out.dims() == [1] && sample.is_empty();
+    let binary_vector =
+        loss.loss == Loss::BinaryCrossentropy && out.dims() == [1] && sample.is_empty();
     if sample != out.dims() && !binary_vector {
-        let hint = if y.integer && loss == Loss::CategoricalCrossentropy {
+        let hint = if y.integer && loss.loss == Loss::CategoricalCrossentropy {
             " (these look like class ids: use sparse_categorical_crossentropy, or one-hot \
              encode them with to_categorical)"
         } else {

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::conv_utils::{Padding, axis, channels_last, default_format, ones, pair};
+use super::conv_utils::{Geometry, Padding, axis, channels_last, default_format, ones, pair};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::shape::Shape;
@@ -127,7 +127,7 @@ impl Conv2d {
         self
     }
 
-    fn geometry(&self, input: &Shape) -> Result<([usize; 2], [(usize, usize); 2]), String> {
+    fn geometry(&self, input: &Shape) -> Geometry {
         let &[h, w, _c] = input.dims() else {
             return Err(format!(
                 "Conv2D needs images (None, height, width, channels), got {input}"

@@ -13,6 +13,9 @@ pub enum Padding {
     Same,
 }
 
+/// Output size `[h, w]` and `(before, after)` padding per spatial axis, or why it does not fit.
+pub(crate) type Geometry = Result<([usize; 2], [(usize, usize); 2]), String>;
+
 /// Output length and `(before, after)` padding of one spatial axis.
 pub(crate) fn axis(
     input: usize,

@@ -5,7 +5,9 @@ use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
-use super::conv_utils::{Padding, axis, channels_last, default_format, optional_pair, pair};
+use super::conv_utils::{
+    Geometry, Padding, axis, channels_last, default_format, optional_pair, pair,
+};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -48,11 +50,7 @@ impl Pool2dOptions {
         self.strides.unwrap_or(self.pool_size)
     }
 
-    fn geometry(
-        &self,
-        input: &Shape,
-        class: &str,
-    ) -> Result<([usize; 2], [(usize, usize); 2]), String> {
+    fn geometry(&self, input: &Shape, class: &str) -> Geometry {
         let &[h, w, _c] = input.dims() else {
             return Err(format!(
                 "{class} needs images (None, height, width, channels), got {input}"
