@@ -288,6 +288,103 @@ fn metric_case(case: &Value, tol: &Tol) -> CaseResult {
     )
 }
 
+/// The parameters of an optimizer case, as a burn module (ranks 1 and 2 occur).
+#[derive(burn::module::Module, Debug)]
+struct Params {
+    one: Vec<burn::module::Param<burn::tensor::Tensor<1>>>,
+    two: Vec<burn::module::Param<burn::tensor::Tensor<2>>>,
+}
+
+fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
+    use burn::module::Param;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Tensor, TensorData};
+    let spec = &case["optimizer"];
+    let optimizer = Optimizer::from_keras(
+        spec["class_name"]
+            .as_str()
+            .ok_or("optimizer without class")?,
+        &spec["config"],
+    )
+    .map_err(err)?;
+    let device = Device::flex();
+    let initial: Vec<HostData> = case["params"]
+        .as_array()
+        .ok_or("no params")?
+        .iter()
+        .map(tensor)
+        .collect::<Result<_, _>>()?;
+    // Where each parameter lives: (rank, index in that rank's list).
+    let mut slots = Vec::new();
+    let mut params = Params {
+        one: Vec::new(),
+        two: Vec::new(),
+    };
+    for p in &initial {
+        match p.dims.as_slice() {
+            &[n] => {
+                slots.push((1, params.one.len()));
+                let t = Tensor::<1>::from_data(TensorData::new(p.values.clone(), [n]), &device);
+                params.one.push(Param::from_tensor(t));
+            }
+            &[r, c] => {
+                slots.push((2, params.two.len()));
+                let t = Tensor::<2>::from_data(TensorData::new(p.values.clone(), [r, c]), &device);
+                params.two.push(Param::from_tensor(t));
+            }
+            other => {
+                return Err(format!(
+                    "parameters of shape {other:?} are not supported here"
+                ));
+            }
+        }
+    }
+    let mut state = kiln::train::OptimizerState::new(optimizer);
+    let steps = case["grads"].as_array().ok_or("no grads")?;
+    let expected = case["expected"].as_array().ok_or("no expected")?;
+    for (k, (grads, after)) in steps.iter().zip(expected).enumerate() {
+        let mut gp = GradientsParams::new();
+        for ((rank, i), g) in slots.iter().zip(grads.as_array().ok_or("bad grads")?) {
+            let g = tensor(g)?;
+            match rank {
+                1 => gp.register(
+                    params.one[*i].id,
+                    Tensor::<1>::from_data(TensorData::new(g.values, [g.dims[0]]), &device),
+                ),
+                _ => gp.register(
+                    params.two[*i].id,
+                    Tensor::<2>::from_data(
+                        TensorData::new(g.values, [g.dims[0], g.dims[1]]),
+                        &device,
+                    ),
+                ),
+            }
+        }
+        params = state.apply_gradients(params, gp);
+        for (j, ((rank, i), e)) in slots
+            .iter()
+            .zip(after.as_array().ok_or("bad expected")?)
+            .enumerate()
+        {
+            let e = tensor(e)?;
+            let got: Vec<f32> = match rank {
+                1 => params.one[*i]
+                    .val()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| format!("{e:?}"))?,
+                _ => params.two[*i]
+                    .val()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| format!("{e:?}"))?,
+            };
+            tol.check_values(&format!("step {} param {j}", k + 1), &got, &e.values)?;
+        }
+    }
+    Ok(())
+}
+
 fn run_case(path: &Path) -> CaseResult {
     let text = std::fs::read_to_string(path).map_err(err)?;
     let case: Value = serde_json::from_str(&text).map_err(err)?;
@@ -300,6 +397,7 @@ fn run_case(path: &Path) -> CaseResult {
         Some("training") => training_case(&case, &tol),
         Some("loss") => loss_case(&case, &tol),
         Some("metric") => metric_case(&case, &tol),
+        Some("optimizer") => optimizer_case(&case, &tol),
         Some(kind) => Err(format!("kind `{kind}` is not supported yet")),
         None => Err("no kind".into()),
     }

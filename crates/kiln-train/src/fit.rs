@@ -233,7 +233,7 @@ impl CompiledModel {
                         &self.metrics,
                         len * rows_per_sample,
                     );
-                    slot = Some(self.optimizer.step(model, grads));
+                    slot = Some(self.optimizer.apply_gradients(model, grads));
                     if progress.due(step + 1) {
                         let (loss, values) = acc.read(&self.metrics)?;
                         check_finite(loss, epoch)?;

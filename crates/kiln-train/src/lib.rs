@@ -34,6 +34,7 @@ mod loss;
 mod metric;
 mod optimizer;
 mod progress;
+mod schedule;
 mod targets;
 
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Scores};
@@ -42,5 +43,6 @@ pub use fit::{FitOptions, Validation};
 pub use history::History;
 pub use loss::{IntoLoss, Loss, LossConfig, Targets};
 pub use metric::{Accumulator, CompiledMetric, IntoMetric, Metric, MetricConfig};
-pub use optimizer::{IntoOptimizer, Optimizer};
+pub use optimizer::{IntoOptimizer, Optimizer, OptimizerState, Rule};
 pub use progress::{Verbosity, format_metrics, format_step_time, format_value};
+pub use schedule::LearningRate;
