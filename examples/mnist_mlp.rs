@@ -7,7 +7,7 @@
 //!
 //! The Keras program it mirrors:
 //! ```python
-//! model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(),
+//! model = keras.Sequential([keras.Input((28, 28)), layers.Rescaling(1 / 255), layers.Flatten(),
 //!                           layers.Dense(128, activation="relu"),
 //!                           layers.Dense(10, activation="softmax")])
 //! model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -54,13 +54,15 @@ fn run(args: Args) -> kiln::Result<()> {
     };
     let device = backend.device()?;
 
+    // The u8 images go in as they are: `Rescaling(1/255)` scales them on the device (Keras's
+    // preprocessing layer), so the host never holds an f32 copy of the data set.
     let ((x_train, y_train), (x_test, y_test)) = kiln::datasets::mnist::load_data()?;
-    let (x_train, x_test) = (normalize(&x_train), normalize(&x_test));
     let y_train = to_categorical(y_train.view(), Some(10))?;
     let y_test = to_categorical(y_test.view(), Some(10))?;
 
     let mut model = Sequential::new()
         .add(Input::new([28, 28]))
+        .add(Rescaling::new(1.0 / 255.0))
         .add(Flatten::new())
         .add(Dense::new(128).activation(Activation::Relu))
         .add(Dense::new(10).activation(Activation::Softmax))

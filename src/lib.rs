@@ -56,7 +56,8 @@ pub mod prelude {
     pub use burn::tensor::Device;
     pub use kiln_datasets::{normalize, to_categorical, train_test_split};
     pub use kiln_model::{
-        Activation, Dense, Flatten, Initializer, Input, Model, Reshape, Sequential, Shape,
+        Activation, Dense, Flatten, Initializer, Input, Model, Rescaling, Reshape, Sequential,
+        Shape,
     };
     pub use kiln_train::{
         Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation, Verbosity,

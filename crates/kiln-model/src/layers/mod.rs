@@ -9,6 +9,7 @@ mod flatten;
 mod global_pooling2d;
 mod input;
 mod pooling2d;
+mod rescaling;
 mod reshape;
 mod up_sampling2d;
 mod zero_padding2d;
@@ -22,6 +23,7 @@ pub use flatten::{Flatten, FlattenLayer};
 pub use global_pooling2d::{GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer};
 pub use input::Input;
 pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dLayer, Pool2dOptions};
+pub use rescaling::{Rescaling, RescalingLayer};
 pub use reshape::{Reshape, ReshapeLayer};
 pub use up_sampling2d::{UpSampling2d, UpSampling2dLayer};
 pub use zero_padding2d::{ZeroPadding2d, ZeroPadding2dLayer};
@@ -84,6 +86,8 @@ pub enum LayerSpec {
     GlobalMaxPooling2d(GlobalMaxPooling2d),
     /// See [`Dropout`].
     Dropout(Dropout),
+    /// See [`Rescaling`].
+    Rescaling(Rescaling),
     /// See [`ZeroPadding2d`].
     #[serde(rename = "ZeroPadding2D")]
     ZeroPadding2d(ZeroPadding2d),
@@ -112,6 +116,7 @@ spec_from!(
     GlobalAveragePooling2d,
     GlobalMaxPooling2d,
     Dropout,
+    Rescaling,
     ZeroPadding2d,
     UpSampling2d
 );
@@ -137,6 +142,7 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling2d(_) => "GlobalAveragePooling2D",
             LayerSpec::GlobalMaxPooling2d(_) => "GlobalMaxPooling2D",
             LayerSpec::Dropout(_) => "Dropout",
+            LayerSpec::Rescaling(_) => "Rescaling",
             LayerSpec::ZeroPadding2d(_) => "ZeroPadding2D",
             LayerSpec::UpSampling2d(_) => "UpSampling2D",
         }
@@ -156,6 +162,7 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling2d(_) => "global_average_pooling2d",
             LayerSpec::GlobalMaxPooling2d(_) => "global_max_pooling2d",
             LayerSpec::Dropout(_) => "dropout",
+            LayerSpec::Rescaling(_) => "rescaling",
             LayerSpec::ZeroPadding2d(_) => "zero_padding2d",
             LayerSpec::UpSampling2d(_) => "up_sampling2d",
         }
@@ -175,6 +182,7 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling2d(s) => s.name.as_deref(),
             LayerSpec::GlobalMaxPooling2d(s) => s.name.as_deref(),
             LayerSpec::Dropout(s) => s.name.as_deref(),
+            LayerSpec::Rescaling(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding2d(s) => s.name.as_deref(),
             LayerSpec::UpSampling2d(s) => s.name.as_deref(),
         }
@@ -193,6 +201,7 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling2d(s) => &mut s.name,
             LayerSpec::GlobalMaxPooling2d(s) => &mut s.name,
             LayerSpec::Dropout(s) => &mut s.name,
+            LayerSpec::Rescaling(s) => &mut s.name,
             LayerSpec::ZeroPadding2d(s) => &mut s.name,
             LayerSpec::UpSampling2d(s) => &mut s.name,
         };
@@ -213,6 +222,7 @@ impl LayerSpec {
             LayerSpec::GlobalAveragePooling2d(s) => s.output_shape(input),
             LayerSpec::GlobalMaxPooling2d(s) => s.output_shape(input),
             LayerSpec::Dropout(s) => s.output_shape(input),
+            LayerSpec::Rescaling(s) => s.output_shape(input),
             LayerSpec::ZeroPadding2d(s) => s.output_shape(input),
             LayerSpec::UpSampling2d(s) => s.output_shape(input),
         }
@@ -249,6 +259,10 @@ impl LayerSpec {
                 Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: true }))
             }
             LayerSpec::Dropout(s) => Some(Layer::Dropout(DropoutLayer { rate: s.rate })),
+            LayerSpec::Rescaling(s) => Some(Layer::Rescaling(RescalingLayer {
+                scale: s.scale,
+                offset: s.offset,
+            })),
             LayerSpec::ZeroPadding2d(s) => Some(Layer::ZeroPadding2d(ZeroPadding2dLayer {
                 padding: s.padding,
             })),
@@ -279,6 +293,8 @@ pub enum Layer {
     GlobalPool2d(GlobalPool2dLayer),
     /// A built [`Dropout`].
     Dropout(DropoutLayer),
+    /// A built [`Rescaling`].
+    Rescaling(RescalingLayer),
     /// A built [`ZeroPadding2d`].
     ZeroPadding2d(ZeroPadding2dLayer),
     /// A built [`UpSampling2d`].
@@ -300,6 +316,7 @@ impl Layer {
             Layer::Pool2d(l) => l.forward(x),
             Layer::GlobalPool2d(l) => l.forward(x),
             Layer::Dropout(l) => l.forward(x, training),
+            Layer::Rescaling(l) => l.forward(x),
             Layer::ZeroPadding2d(l) => l.forward(x),
             Layer::UpSampling2d(l) => l.forward(x),
         })
