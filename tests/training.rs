@@ -87,7 +87,10 @@ fn unknown_names_list_the_valid_ones() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("sgd, adam, adamw, rmsprop"), "{err}");
+    assert!(
+        err.to_string().contains("sgd, adam, adamw, rmsprop"),
+        "{err}"
+    );
     let err = build()
         .compile("adam", "categorical_crossentropi", ["accuracy"])
         .unwrap_err();
