@@ -30,6 +30,22 @@ pub enum Error {
         /// The shape given (batch axis included).
         actual: String,
     },
+    /// An id given to an `Embedding` is not in `0..input_dim` (or not a whole number).
+    #[error(
+        "{what}: value {value} at position {index} is not an id of layer `{layer}` (0..{input_dim})"
+    )]
+    IdOutOfRange {
+        /// Which data.
+        what: String,
+        /// The layer's name.
+        layer: String,
+        /// The value found.
+        value: f32,
+        /// Its position in the flattened data.
+        index: usize,
+        /// The vocabulary size.
+        input_dim: usize,
+    },
     /// The model has no `Input` layer, or one that is not first.
     #[error("{0}")]
     InvalidModel(String),

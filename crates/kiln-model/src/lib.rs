@@ -37,10 +37,11 @@ pub use error::{Error, Result};
 pub use initializer::Initializer;
 pub use layers::{
     ActivationLayer, ActivationModule, AveragePooling2d, Conv2d, Conv2dLayer, Dense, DenseLayer,
-    Dropout, DropoutLayer, Flatten, FlattenLayer, GlobalAveragePooling2d, GlobalMaxPooling2d,
-    GlobalPool2dLayer, Input, Layer, LayerSpec, MaxPooling2d, Padding, Pool2dLayer, Pool2dOptions,
-    Rescaling, RescalingLayer, Reshape, ReshapeLayer, UpSampling2d, UpSampling2dLayer, WeightRef,
-    ZeroPadding2d, ZeroPadding2dLayer,
+    Dropout, DropoutLayer, Embedding, EmbeddingLayer, Flatten, FlattenLayer,
+    GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer, Input, Layer,
+    LayerNormalization, LayerNormalizationLayer, LayerSpec, MaxPooling2d, Padding, Pool2dLayer,
+    Pool2dOptions, Rescaling, RescalingLayer, Reshape, ReshapeLayer, UpSampling2d,
+    UpSampling2dLayer, WeightRef, ZeroPadding2d, ZeroPadding2dLayer,
 };
 pub use model::{Model, ModelInfo};
 pub use sequential::Sequential;

@@ -161,6 +161,27 @@ impl Model {
                 actual: format_dims(&data.dims),
             });
         }
+        // An Embedding first: every value must be an id of its table (checked on the host,
+        // once, so a bad id is an error and not a failed gather on the device).
+        if let (Some(Layer::Embedding(e)), Some(row)) =
+            (self.layers.first(), self.info.rows.first())
+        {
+            let input_dim = e.embeddings.val().dims()[0];
+            if let Some((index, &value)) = data
+                .values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v as usize >= input_dim)
+            {
+                return Err(Error::IdOutOfRange {
+                    what: what.to_string(),
+                    layer: row.name.clone(),
+                    value,
+                    index,
+                    input_dim,
+                });
+            }
+        }
         Ok(())
     }
 

@@ -219,3 +219,28 @@ fn a_convolution_on_flat_input_names_the_layer() {
         "{message}"
     );
 }
+
+#[test]
+fn an_embedding_id_out_of_range_is_an_error_not_a_panic() {
+    use kiln_model::Embedding;
+    let model = Sequential::new()
+        .add(Input::new([3]))
+        .add(Embedding::new(10, 4))
+        .build(&Device::flex())
+        .unwrap();
+    let ok = model.predict(&array![[1u8, 2, 9]], 32).unwrap();
+    assert_eq!(ok.shape(), &[1, 3, 4]);
+    match model.predict(&array![[1u8, 2, 10]], 32) {
+        Err(Error::IdOutOfRange {
+            value,
+            index,
+            input_dim,
+            layer,
+            ..
+        }) => {
+            assert_eq!((value, index, input_dim), (10.0, 2, 10));
+            assert_eq!(layer, "embedding");
+        }
+        other => panic!("expected IdOutOfRange, got {other:?}"),
+    }
+}

@@ -5,9 +5,11 @@ mod conv2d;
 mod conv_utils;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
 mod global_pooling2d;
 mod input;
+mod layer_normalization;
 mod pooling2d;
 mod rescaling;
 mod reshape;
@@ -19,9 +21,11 @@ pub use conv_utils::Padding;
 pub use conv2d::{Conv2d, Conv2dLayer};
 pub use dense::{Dense, DenseLayer};
 pub use dropout::{Dropout, DropoutLayer};
+pub use embedding::{Embedding, EmbeddingLayer};
 pub use flatten::{Flatten, FlattenLayer};
 pub use global_pooling2d::{GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer};
 pub use input::Input;
+pub use layer_normalization::{LayerNormalization, LayerNormalizationLayer};
 pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dLayer, Pool2dOptions};
 pub use rescaling::{Rescaling, RescalingLayer};
 pub use reshape::{Reshape, ReshapeLayer};
@@ -88,6 +92,10 @@ pub enum LayerSpec {
     Dropout(Dropout),
     /// See [`Rescaling`].
     Rescaling(Rescaling),
+    /// See [`LayerNormalization`].
+    LayerNormalization(LayerNormalization),
+    /// See [`Embedding`].
+    Embedding(Embedding),
     /// See [`ZeroPadding2d`].
     #[serde(rename = "ZeroPadding2D")]
     ZeroPadding2d(ZeroPadding2d),
@@ -117,6 +125,8 @@ spec_from!(
     GlobalMaxPooling2d,
     Dropout,
     Rescaling,
+    LayerNormalization,
+    Embedding,
     ZeroPadding2d,
     UpSampling2d
 );
@@ -143,6 +153,8 @@ impl LayerSpec {
             LayerSpec::GlobalMaxPooling2d(_) => "GlobalMaxPooling2D",
             LayerSpec::Dropout(_) => "Dropout",
             LayerSpec::Rescaling(_) => "Rescaling",
+            LayerSpec::LayerNormalization(_) => "LayerNormalization",
+            LayerSpec::Embedding(_) => "Embedding",
             LayerSpec::ZeroPadding2d(_) => "ZeroPadding2D",
             LayerSpec::UpSampling2d(_) => "UpSampling2D",
         }
@@ -163,6 +175,8 @@ impl LayerSpec {
             LayerSpec::GlobalMaxPooling2d(_) => "global_max_pooling2d",
             LayerSpec::Dropout(_) => "dropout",
             LayerSpec::Rescaling(_) => "rescaling",
+            LayerSpec::LayerNormalization(_) => "layer_normalization",
+            LayerSpec::Embedding(_) => "embedding",
             LayerSpec::ZeroPadding2d(_) => "zero_padding2d",
             LayerSpec::UpSampling2d(_) => "up_sampling2d",
         }
@@ -183,6 +197,8 @@ impl LayerSpec {
             LayerSpec::GlobalMaxPooling2d(s) => s.name.as_deref(),
             LayerSpec::Dropout(s) => s.name.as_deref(),
             LayerSpec::Rescaling(s) => s.name.as_deref(),
+            LayerSpec::LayerNormalization(s) => s.name.as_deref(),
+            LayerSpec::Embedding(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding2d(s) => s.name.as_deref(),
             LayerSpec::UpSampling2d(s) => s.name.as_deref(),
         }
@@ -202,6 +218,8 @@ impl LayerSpec {
             LayerSpec::GlobalMaxPooling2d(s) => &mut s.name,
             LayerSpec::Dropout(s) => &mut s.name,
             LayerSpec::Rescaling(s) => &mut s.name,
+            LayerSpec::LayerNormalization(s) => &mut s.name,
+            LayerSpec::Embedding(s) => &mut s.name,
             LayerSpec::ZeroPadding2d(s) => &mut s.name,
             LayerSpec::UpSampling2d(s) => &mut s.name,
         };
@@ -223,6 +241,8 @@ impl LayerSpec {
             LayerSpec::GlobalMaxPooling2d(s) => s.output_shape(input),
             LayerSpec::Dropout(s) => s.output_shape(input),
             LayerSpec::Rescaling(s) => s.output_shape(input),
+            LayerSpec::LayerNormalization(s) => s.output_shape(input),
+            LayerSpec::Embedding(s) => s.output_shape(input),
             LayerSpec::ZeroPadding2d(s) => s.output_shape(input),
             LayerSpec::UpSampling2d(s) => s.output_shape(input),
         }
@@ -233,6 +253,8 @@ impl LayerSpec {
         match self {
             LayerSpec::Dense(s) => (s.param_count(input), 0),
             LayerSpec::Conv2d(s) => (s.param_count(input), 0),
+            LayerSpec::LayerNormalization(s) => (s.param_count(input), 0),
+            LayerSpec::Embedding(s) => (s.param_count(), 0),
             _ => (0, 0),
         }
     }
@@ -259,6 +281,10 @@ impl LayerSpec {
                 Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: true }))
             }
             LayerSpec::Dropout(s) => Some(Layer::Dropout(DropoutLayer { rate: s.rate })),
+            LayerSpec::LayerNormalization(s) => {
+                Some(Layer::LayerNormalization(s.build(input, device)))
+            }
+            LayerSpec::Embedding(s) => Some(Layer::Embedding(s.build(rng, device))),
             LayerSpec::Rescaling(s) => Some(Layer::Rescaling(RescalingLayer {
                 scale: s.scale,
                 offset: s.offset,
@@ -295,6 +321,10 @@ pub enum Layer {
     Dropout(DropoutLayer),
     /// A built [`Rescaling`].
     Rescaling(RescalingLayer),
+    /// A built [`LayerNormalization`].
+    LayerNormalization(LayerNormalizationLayer),
+    /// A built [`Embedding`].
+    Embedding(EmbeddingLayer),
     /// A built [`ZeroPadding2d`].
     ZeroPadding2d(ZeroPadding2dLayer),
     /// A built [`UpSampling2d`].
@@ -317,6 +347,8 @@ impl Layer {
             Layer::GlobalPool2d(l) => l.forward(x),
             Layer::Dropout(l) => l.forward(x, training),
             Layer::Rescaling(l) => l.forward(x),
+            Layer::LayerNormalization(l) => l.forward(x),
+            Layer::Embedding(l) => l.forward(x)?,
             Layer::ZeroPadding2d(l) => l.forward(x),
             Layer::UpSampling2d(l) => l.forward(x),
         })
@@ -356,6 +388,15 @@ impl Layer {
                     out.push(("bias", WeightRef::R1(b)));
                 }
             }
+            Layer::LayerNormalization(l) => {
+                if let Some(g) = &l.gamma {
+                    out.push(("gamma", WeightRef::R1(g)));
+                }
+                if let Some(b) = &l.beta {
+                    out.push(("beta", WeightRef::R1(b)));
+                }
+            }
+            Layer::Embedding(l) => out.push(("embeddings", WeightRef::R2(&l.embeddings))),
             _ => {}
         }
         out
@@ -377,6 +418,15 @@ impl Layer {
                     out.push(WeightMut::R1(b));
                 }
             }
+            Layer::LayerNormalization(l) => {
+                if let Some(g) = &mut l.gamma {
+                    out.push(WeightMut::R1(g));
+                }
+                if let Some(b) = &mut l.beta {
+                    out.push(WeightMut::R1(b));
+                }
+            }
+            Layer::Embedding(l) => out.push(WeightMut::R2(&mut l.embeddings)),
             _ => {}
         }
         out
