@@ -65,6 +65,23 @@ pub enum Error {
         /// The loss value.
         value: f64,
     },
+    /// A callback watches a quantity this `fit` does not produce.
+    #[error("callback monitor `{monitor}` is not produced by this fit; available: {}", valid.join(", "))]
+    UnknownMonitor {
+        /// The name asked for.
+        monitor: String,
+        /// The names this run logs.
+        valid: Vec<String>,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A tensor could not be read back from the device.
     #[error("reading a value back from the device failed: {0}")]
     Readback(String),

@@ -6,6 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::callbacks::{Callback, CallbackContext, Logs};
 use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, check_counts};
 use crate::error::{Error, Result};
 use crate::history::History;
@@ -46,7 +47,6 @@ impl std::fmt::Debug for Validation<'_> {
 /// let options = FitOptions::new().epochs(10).batch_size(64).validation_data(&x_val, &y_val);
 /// assert_eq!(options.epochs, 10);
 /// ```
-#[derive(Debug, Clone)]
 pub struct FitOptions<'a> {
     /// Passes over the training data.
     pub epochs: usize,
@@ -60,6 +60,22 @@ pub struct FitOptions<'a> {
     pub verbose: Verbosity,
     /// Validation data, if any.
     pub validation: Validation<'a>,
+    /// Callbacks, called in order at each hook.
+    pub callbacks: Vec<&'a mut dyn Callback>,
+}
+
+impl std::fmt::Debug for FitOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("epochs", &self.epochs)
+            .field("batch_size", &self.batch_size)
+            .field("shuffle", &self.shuffle)
+            .field("seed", &self.seed)
+            .field("verbose", &self.verbose)
+            .field("validation", &self.validation)
+            .field("callbacks", &self.callbacks.len())
+            .finish()
+    }
 }
 
 impl Default for FitOptions<'_> {
@@ -71,6 +87,7 @@ impl Default for FitOptions<'_> {
             seed: None,
             verbose: Verbosity::ProgressBar,
             validation: Validation::None,
+            callbacks: Vec::new(),
         }
     }
 }
@@ -117,6 +134,12 @@ impl<'a> FitOptions<'a> {
         self
     }
 
+    /// Adds a callback (Keras `callbacks=[...]`); it stays yours to inspect after `fit`.
+    pub fn callback(mut self, callback: &'a mut dyn Callback) -> Self {
+        self.callbacks.push(callback);
+        self
+    }
+
     /// Validates on separate data (Keras `validation_data`).
     pub fn validation_data(mut self, x: &'a dyn ArrayInput, y: &'a dyn ArrayInput) -> Self {
         self.validation = Validation::Data(x, y);
@@ -160,7 +183,7 @@ impl CompiledModel {
         &mut self,
         x: &impl ArrayInput,
         y: &impl ArrayInput,
-        options: FitOptions<'_>,
+        mut options: FitOptions<'_>,
     ) -> Result<History> {
         if options.batch_size == 0 {
             return Err(Error::InvalidOption {
@@ -189,6 +212,21 @@ impl CompiledModel {
             None => None,
         };
         let xs = features(&self.model, "x", x, &device)?;
+        let mut logged: Vec<String> = self.metrics_names().iter().map(|n| n.to_string()).collect();
+        if val.is_some() {
+            logged.extend(self.metrics_names().iter().map(|n| format!("val_{n}")));
+        }
+        for cb in &options.callbacks {
+            if let Some(monitor) = cb.monitor()
+                && !logged.iter().any(|l| l == monitor)
+            {
+                return Err(Error::UnknownMonitor {
+                    monitor: monitor.to_string(),
+                    valid: logged,
+                });
+            }
+        }
+        let terminate_on_nan = options.callbacks.iter().any(|c| c.terminates_on_nan());
         let rows_per_sample = ys.rows() / n;
         let steps = n.div_ceil(options.batch_size);
         let mut rng = match options.seed {
@@ -198,9 +236,36 @@ impl CompiledModel {
         let mut progress = Progress::new(options.verbose);
         let mut history = History::default();
         let mut slot = Some(self.model.clone());
+        let callbacks = &mut options.callbacks;
         let result = (|| -> Result<()> {
+            let lost = || Error::Readback("the model was lost after a failed step".into());
+            // Runs `hook` on every callback with the current model and optimizer.
+            let mut hooks = |slot: &mut Option<kiln_model::Model>,
+                             optimizer: &mut crate::optimizer::Optimizer,
+                             hook: &mut dyn FnMut(
+                &mut dyn Callback,
+                &mut CallbackContext<'_>,
+            ) -> Result<()>|
+             -> Result<bool> {
+                let model = slot.as_mut().ok_or_else(lost)?;
+                let mut ctx = CallbackContext {
+                    model,
+                    optimizer,
+                    stop_training: false,
+                };
+                for cb in callbacks.iter_mut() {
+                    hook(&mut **cb, &mut ctx)?;
+                }
+                Ok(ctx.stop_training)
+            };
+            hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
+                cb.on_train_begin(ctx)
+            })?;
             for epoch in 0..options.epochs {
                 let epoch_start = std::time::Instant::now();
+                hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
+                    cb.on_epoch_begin(epoch, ctx)
+                })?;
                 progress.begin_epoch(epoch + 1, options.epochs, steps);
                 let mut order: Vec<i64> = (0..n as i64).collect();
                 if options.shuffle {
@@ -208,6 +273,7 @@ impl CompiledModel {
                 }
                 let order = self.order(order);
                 let mut acc = Accumulator::new(&self.metrics, &device);
+                let mut nan_stop = false;
                 for step in 0..steps {
                     let start = step * options.batch_size;
                     let len = options.batch_size.min(n - start);
@@ -218,9 +284,7 @@ impl CompiledModel {
                     } else {
                         ys.select(row_indices(idx, rows_per_sample))
                     };
-                    let model = slot.take().ok_or_else(|| {
-                        Error::Readback("the model was lost after a failed step".into())
-                    })?;
+                    let model = slot.take().ok_or_else(lost)?;
                     let (z, act) = model.forward_pre_activation(xb, true)?;
                     let z = rows_features(z);
                     let loss = self.loss.compute(z.clone(), act, &yb);
@@ -236,21 +300,25 @@ impl CompiledModel {
                     slot = Some(self.optimizer.apply_gradients(model, grads));
                     if progress.due(step + 1) {
                         let (loss, values) = acc.read(&self.metrics)?;
+                        if !loss.is_finite() && terminate_on_nan {
+                            nan_stop = true;
+                            break;
+                        }
                         check_finite(loss, epoch)?;
-                        progress.draw(
-                            step + 1,
-                            &self
-                                .named(loss, &values, "")
-                                .into_iter()
-                                .collect::<Vec<_>>(),
-                        );
+                        let logs: Vec<_> = self.named(loss, &values, "").into_iter().collect();
+                        progress.draw(step + 1, &logs);
                     }
                 }
                 let (loss, values) = acc.read(&self.metrics)?;
-                check_finite(loss, epoch)?;
+                if !loss.is_finite() && terminate_on_nan {
+                    nan_stop = true;
+                }
+                if !nan_stop {
+                    check_finite(loss, epoch)?;
+                }
                 let mut logs: Vec<(String, f64)> =
                     self.named(loss, &values, "").into_iter().collect();
-                if let (Some((vx, vy)), Some(model)) = (&val, &slot) {
+                if let (Some((vx, vy)), Some(model), false) = (&val, &slot, nan_stop) {
                     use burn::module::Module;
                     let (vl, vv) =
                         self.evaluate_tensors(&model.valid(), vx, vy, options.batch_size)?;
@@ -258,7 +326,26 @@ impl CompiledModel {
                 }
                 progress.end_epoch(&logs);
                 history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
+                if nan_stop {
+                    if options.verbose != Verbosity::Silent {
+                        println!(
+                            "Epoch {}: invalid loss ({loss}), terminating training",
+                            epoch + 1
+                        );
+                    }
+                    break;
+                }
+                let map: Logs = logs.into_iter().collect();
+                let stop = hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
+                    cb.on_epoch_end(epoch, &map, ctx)
+                })?;
+                if stop {
+                    break;
+                }
             }
+            hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
+                cb.on_train_end(ctx)
+            })?;
             Ok(())
         })();
         if let Some(model) = slot {

@@ -26,6 +26,7 @@
 //! # Ok::<(), kiln_train::Error>(())
 //! ```
 
+mod callbacks;
 mod compiled;
 mod error;
 mod fit;
@@ -37,6 +38,10 @@ mod progress;
 mod schedule;
 mod targets;
 
+pub use callbacks::{
+    Callback, CallbackContext, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
+    Logs, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
+};
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Scores};
 pub use error::{Error, Result};
 pub use fit::{FitOptions, Validation};

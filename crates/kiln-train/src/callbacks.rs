@@ -1,0 +1,649 @@
+//! Callbacks: Keras's hook points in `fit`, and the stock callbacks with Keras's defaults.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use kiln_model::Model;
+use ndarray::ArrayD;
+
+use crate::error::{Error, Result};
+use crate::optimizer::Optimizer;
+
+/// What a callback may look at and change during `fit`.
+pub struct CallbackContext<'a> {
+    /// The model being trained (its current weights).
+    pub model: &'a mut Model,
+    /// The optimizer (e.g. to change the learning rate).
+    pub optimizer: &'a mut Optimizer,
+    /// Set to `true` to stop training after this epoch (Keras's `model.stop_training`).
+    pub stop_training: bool,
+}
+
+/// Per-epoch values by name (`loss`, `accuracy`, `val_loss`, ...).
+pub type Logs = std::collections::BTreeMap<String, f64>;
+
+/// A hook into `fit` (Keras's `keras.callbacks.Callback`). Every method has an empty default.
+pub trait Callback {
+    /// The quantity the callback watches, checked against what `fit` produces before the first
+    /// step (an unknown name is an error listing the valid ones; Keras only warns).
+    fn monitor(&self) -> Option<&str> {
+        None
+    }
+
+    /// Before the first epoch.
+    ///
+    /// # Errors
+    /// A callback's own failure stops `fit` with it.
+    fn on_train_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before each epoch (0-based).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_epoch_begin(&mut self, _epoch: usize, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After each epoch (0-based) with its logs.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        _logs: &Logs,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the last epoch.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_train_end(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether a NaN or infinite loss should end training quietly (TerminateOnNaN) instead of
+    /// failing `fit` with `Error::NonFiniteLoss`.
+    fn terminates_on_nan(&self) -> bool {
+        false
+    }
+}
+
+/// Whether lower or higher values of a monitored quantity are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// From the name, as Keras: `max` for accuracies and AUC, `min` otherwise.
+    #[default]
+    Auto,
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+}
+
+impl Mode {
+    fn maximize(self, monitor: &str) -> bool {
+        match self {
+            Mode::Min => false,
+            Mode::Max => true,
+            Mode::Auto => {
+                let m = monitor.trim_start_matches("val_");
+                m.contains("acc")
+                    || m.starts_with("auc")
+                    || m.starts_with("precision")
+                    || m.starts_with("recall")
+            }
+        }
+    }
+}
+
+fn improves(maximize: bool, min_delta: f64, current: f64, reference: Option<f64>) -> bool {
+    match reference {
+        None => true,
+        Some(r) if maximize => current - min_delta > r,
+        Some(r) => current + min_delta < r,
+    }
+}
+
+/// Stops training when a monitored quantity stops improving (Keras `EarlyStopping`: monitor
+/// `val_loss`, `min_delta` 0, `patience` 0, no baseline, `restore_best_weights` false).
+///
+/// # Examples
+/// ```
+/// use kiln_train::EarlyStopping;
+/// let mut stop = EarlyStopping::new().patience(3).restore_best_weights(true);
+/// assert_eq!(stop.stopped_epoch(), None);
+/// ```
+#[derive(Debug, Clone)]
+pub struct EarlyStopping {
+    monitor: String,
+    min_delta: f64,
+    patience: usize,
+    mode: Mode,
+    baseline: Option<f64>,
+    restore_best_weights: bool,
+    start_from_epoch: usize,
+    wait: usize,
+    best: Option<f64>,
+    best_epoch: Option<usize>,
+    best_weights: Option<Vec<ArrayD<f32>>>,
+    stopped_epoch: Option<usize>,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EarlyStopping {
+    /// Keras's defaults.
+    pub fn new() -> Self {
+        Self {
+            monitor: "val_loss".into(),
+            min_delta: 0.0,
+            patience: 0,
+            mode: Mode::Auto,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+            wait: 0,
+            best: None,
+            best_epoch: None,
+            best_weights: None,
+            stopped_epoch: None,
+        }
+    }
+
+    /// The quantity to watch.
+    pub fn monitor(mut self, name: impl Into<String>) -> Self {
+        self.monitor = name.into();
+        self
+    }
+
+    /// The smallest change that counts as an improvement (absolute).
+    pub fn min_delta(mut self, d: f64) -> Self {
+        self.min_delta = d.abs();
+        self
+    }
+
+    /// Epochs without improvement before stopping.
+    pub fn patience(mut self, p: usize) -> Self {
+        self.patience = p;
+        self
+    }
+
+    /// Whether lower or higher is better.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A value the quantity must beat for the wait to reset.
+    pub fn baseline(mut self, b: f64) -> Self {
+        self.baseline = Some(b);
+        self
+    }
+
+    /// Restore the weights of the best epoch when stopping.
+    pub fn restore_best_weights(mut self, r: bool) -> Self {
+        self.restore_best_weights = r;
+        self
+    }
+
+    /// Ignore the first epochs (warm-up).
+    pub fn start_from_epoch(mut self, e: usize) -> Self {
+        self.start_from_epoch = e;
+        self
+    }
+
+    /// The 0-based epoch at which training was stopped, if it was.
+    pub fn stopped_epoch(&self) -> Option<usize> {
+        self.stopped_epoch
+    }
+
+    /// The 0-based epoch with the best value so far.
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn monitor(&self) -> Option<&str> {
+        Some(&self.monitor)
+    }
+
+    fn on_train_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.wait = 0;
+        self.best = None;
+        self.best_epoch = None;
+        self.best_weights = None;
+        self.stopped_epoch = None;
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        let Some(&current) = logs.get(&self.monitor) else {
+            return Ok(());
+        };
+        if epoch < self.start_from_epoch {
+            return Ok(());
+        }
+        let maximize = self.mode.maximize(&self.monitor);
+        if self.restore_best_weights && self.best_weights.is_none() {
+            self.best_weights = Some(ctx.model.get_weights()?);
+        }
+        self.wait += 1;
+        if improves(maximize, self.min_delta, current, self.best) {
+            self.best = Some(current);
+            self.best_epoch = Some(epoch);
+            if self.restore_best_weights {
+                self.best_weights = Some(ctx.model.get_weights()?);
+            }
+            if improves(maximize, self.min_delta, current, self.baseline) {
+                self.wait = 0;
+                return Ok(());
+            }
+        }
+        if self.wait >= self.patience && epoch > 0 {
+            self.stopped_epoch = Some(epoch);
+            ctx.stop_training = true;
+            if let Some(weights) = self
+                .best_weights
+                .take()
+                .filter(|_| self.restore_best_weights)
+            {
+                let model = ctx.model.clone().set_weights(&weights)?;
+                *ctx.model = model;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Saves the model (or its weights) after epochs (Keras `ModelCheckpoint`: monitor `val_loss`,
+/// every epoch unless `save_best_only`). The path may hold Keras's patterns, e.g.
+/// `"ckpt-{epoch:02d}-{val_loss:.2f}.safetensors"`. Files are written atomically.
+#[derive(Debug, Clone)]
+pub struct ModelCheckpoint {
+    filepath: String,
+    monitor: String,
+    save_best_only: bool,
+    save_weights_only: bool,
+    mode: Mode,
+    best: Option<f64>,
+    saved: Vec<PathBuf>,
+}
+
+impl ModelCheckpoint {
+    /// Saves to `filepath` (a pattern) after every epoch.
+    pub fn new(filepath: impl Into<String>) -> Self {
+        Self {
+            filepath: filepath.into(),
+            monitor: "val_loss".into(),
+            save_best_only: false,
+            save_weights_only: false,
+            mode: Mode::Auto,
+            best: None,
+            saved: Vec::new(),
+        }
+    }
+
+    /// The quantity that decides "best".
+    pub fn monitor(mut self, name: impl Into<String>) -> Self {
+        self.monitor = name.into();
+        self
+    }
+
+    /// Save only when the monitored quantity improves.
+    pub fn save_best_only(mut self, b: bool) -> Self {
+        self.save_best_only = b;
+        self
+    }
+
+    /// Save weights only (`save_weights`) instead of the whole model (`save`).
+    pub fn save_weights_only(mut self, b: bool) -> Self {
+        self.save_weights_only = b;
+        self
+    }
+
+    /// Whether lower or higher is better.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The files written so far, in order.
+    pub fn saved(&self) -> &[PathBuf] {
+        &self.saved
+    }
+}
+
+/// Fills Keras's `{name}` / `{name:02d}` / `{name:.2f}` patterns (`epoch` is 1-based).
+pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = pattern;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| Error::InvalidOption {
+                option: "filepath",
+                reason: format!("unclosed `{{` in `{pattern}`"),
+            })?
+            + start;
+        let field = &rest[start + 1..end];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        let value = if name == "epoch" {
+            (epoch + 1) as f64
+        } else {
+            *logs.get(name).ok_or_else(|| Error::InvalidOption {
+                option: "filepath",
+                reason: format!(
+                    "`{{{name}}}` is not a logged value; logged: epoch, {}",
+                    logs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?
+        };
+        let text = if let Some(width) = spec.strip_suffix('d') {
+            let zero = width.starts_with('0');
+            let w: usize = width.trim_start_matches('0').parse().unwrap_or(0);
+            if zero {
+                format!("{:0w$}", value as i64)
+            } else {
+                format!("{:w$}", value as i64)
+            }
+        } else if let Some(p) = spec.strip_prefix('.').and_then(|s| s.strip_suffix('f')) {
+            let p: usize = p.parse().unwrap_or(6);
+            format!("{value:.p$}")
+        } else if name == "epoch" {
+            format!("{}", value as i64)
+        } else {
+            format!("{value}")
+        };
+        out.push_str(&text);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Callback for ModelCheckpoint {
+    fn monitor(&self) -> Option<&str> {
+        self.save_best_only.then_some(self.monitor.as_str())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        if self.save_best_only {
+            let Some(&current) = logs.get(&self.monitor) else {
+                return Ok(());
+            };
+            if !improves(self.mode.maximize(&self.monitor), 0.0, current, self.best) {
+                return Ok(());
+            }
+            self.best = Some(current);
+        }
+        let path = PathBuf::from(format_path(&self.filepath, epoch, logs)?);
+        let model = ctx.model.clone();
+        if self.save_weights_only {
+            model.save_weights(&path)?;
+        } else {
+            model.save(&path)?;
+        }
+        self.saved.push(path);
+        Ok(())
+    }
+}
+
+/// Writes each epoch's logs to a CSV file (Keras `CSVLogger`): a header `epoch,<names>` then
+/// one row per epoch.
+#[derive(Debug, Clone)]
+pub struct CsvLogger {
+    path: PathBuf,
+    keys: Option<Vec<String>>,
+}
+
+impl CsvLogger {
+    /// Logs to `path` (replaced at the start of training).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            keys: None,
+        }
+    }
+}
+
+impl Callback for CsvLogger {
+    fn on_train_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.keys = None;
+        std::fs::write(&self.path, "").map_err(|e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        let io = |e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        let keys = self
+            .keys
+            .get_or_insert_with(|| logs.keys().cloned().collect());
+        let mut text = String::new();
+        if file.metadata().map(|m| m.len() == 0).unwrap_or(true) {
+            text.push_str(&format!("epoch,{}\n", keys.join(",")));
+        }
+        let values: Vec<String> = keys
+            .iter()
+            .map(|k| logs.get(k).map(|v| v.to_string()).unwrap_or_default())
+            .collect();
+        text.push_str(&format!("{epoch},{}\n", values.join(",")));
+        file.write_all(text.as_bytes()).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+}
+
+/// Ends training quietly when the loss becomes NaN or infinite (Keras `TerminateOnNaN`),
+/// instead of `fit` failing with `Error::NonFiniteLoss`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TerminateOnNaN;
+
+impl Callback for TerminateOnNaN {
+    fn terminates_on_nan(&self) -> bool {
+        true
+    }
+}
+
+/// Multiplies the learning rate by `factor` when a quantity stops improving (Keras
+/// `ReduceLROnPlateau`: monitor `val_loss`, factor 0.1, patience 10, min_delta 1e-4,
+/// cooldown 0, min_lr 0).
+#[derive(Debug, Clone)]
+pub struct ReduceLrOnPlateau {
+    monitor: String,
+    factor: f32,
+    patience: usize,
+    min_delta: f64,
+    cooldown: usize,
+    min_lr: f32,
+    mode: Mode,
+    wait: usize,
+    cooldown_left: usize,
+    best: Option<f64>,
+}
+
+impl Default for ReduceLrOnPlateau {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReduceLrOnPlateau {
+    /// Keras's defaults.
+    pub fn new() -> Self {
+        Self {
+            monitor: "val_loss".into(),
+            factor: 0.1,
+            patience: 10,
+            min_delta: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0,
+            mode: Mode::Auto,
+            wait: 0,
+            cooldown_left: 0,
+            best: None,
+        }
+    }
+
+    /// The quantity to watch.
+    pub fn monitor(mut self, name: impl Into<String>) -> Self {
+        self.monitor = name.into();
+        self
+    }
+
+    /// The factor applied to the rate.
+    pub fn factor(mut self, f: f32) -> Self {
+        self.factor = f;
+        self
+    }
+
+    /// Epochs without improvement before reducing.
+    pub fn patience(mut self, p: usize) -> Self {
+        self.patience = p;
+        self
+    }
+
+    /// The lowest rate.
+    pub fn min_lr(mut self, lr: f32) -> Self {
+        self.min_lr = lr;
+        self
+    }
+}
+
+impl Callback for ReduceLrOnPlateau {
+    fn monitor(&self) -> Option<&str> {
+        Some(&self.monitor)
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        logs: &Logs,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        let Some(&current) = logs.get(&self.monitor) else {
+            return Ok(());
+        };
+        if self.cooldown_left > 0 {
+            self.cooldown_left -= 1;
+            self.wait = 0;
+        }
+        if improves(
+            self.mode.maximize(&self.monitor),
+            self.min_delta,
+            current,
+            self.best,
+        ) {
+            self.best = Some(current);
+            self.wait = 0;
+        } else if self.cooldown_left == 0 {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                let lr = ctx.optimizer.get_learning_rate();
+                if lr > self.min_lr {
+                    ctx.optimizer
+                        .set_learning_rate((lr * self.factor).max(self.min_lr));
+                    self.cooldown_left = self.cooldown;
+                    self.wait = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets the learning rate at the start of each epoch from `schedule(epoch, lr)` (Keras
+/// `LearningRateScheduler`).
+pub struct LearningRateScheduler<F: FnMut(usize, f32) -> f32> {
+    schedule: F,
+}
+
+impl<F: FnMut(usize, f32) -> f32> LearningRateScheduler<F> {
+    /// Uses `schedule(epoch, current_lr) -> new_lr`.
+    pub fn new(schedule: F) -> Self {
+        Self { schedule }
+    }
+}
+
+impl<F: FnMut(usize, f32) -> f32> Callback for LearningRateScheduler<F> {
+    fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let lr = (self.schedule)(epoch, ctx.optimizer.get_learning_rate());
+        ctx.optimizer.set_learning_rate(lr);
+        Ok(())
+    }
+}
+
+/// A callback from a closure run at each epoch's end (Keras `LambdaCallback(on_epoch_end=..)`).
+pub struct LambdaCallback<F: FnMut(usize, &Logs)> {
+    on_epoch_end: F,
+}
+
+impl<F: FnMut(usize, &Logs)> LambdaCallback<F> {
+    /// Calls `f(epoch, logs)` after each epoch.
+    pub fn on_epoch_end(f: F) -> Self {
+        Self { on_epoch_end: f }
+    }
+}
+
+impl<F: FnMut(usize, &Logs)> Callback for LambdaCallback<F> {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        (self.on_epoch_end)(epoch, logs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_patterns_are_filled_as_keras_does() {
+        let logs = Logs::from([("val_loss".to_string(), 0.12345)]);
+        assert_eq!(
+            format_path("ckpt-{epoch:02d}-{val_loss:.2f}.safetensors", 2, &logs).unwrap(),
+            "ckpt-03-0.12.safetensors"
+        );
+        assert!(format_path("{acc}", 0, &logs).is_err());
+    }
+}
