@@ -237,3 +237,100 @@ fn an_unknown_backend_or_a_missing_feature_is_an_error() {
         assert!(err.to_string().contains("--features wgpu"), "{err}");
     }
 }
+
+#[test]
+fn class_weight_weighs_the_loss_as_keras_does() {
+    // One step of SGD with lr 0 (nothing changes) over 200 samples: the reported loss must be
+    // Keras's sum_over_batch_size of the weighted losses, Σ w_i·loss_i / n.
+    let (x, y) = mnist_subset(200);
+    let sgd = Optimizer::sgd().learning_rate(0.0);
+    let mut model = mlp()
+        .build(&Device::flex())
+        .unwrap()
+        .compile(sgd, "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    let zeros: Vec<usize> = (0..200).filter(|&i| y[i] == 0).collect();
+    let others: Vec<usize> = (0..200).filter(|&i| y[i] != 0).collect();
+    let part = |rows: &[usize]| (x.select(Axis(0), rows), y.select(Axis(0), rows));
+    let (x0, y0) = part(&zeros);
+    let (x1, y1) = part(&others);
+    let s0 = model.evaluate(&x0, &y0).unwrap();
+    let s1 = model.evaluate(&x1, &y1).unwrap();
+    let (n0, n1) = (zeros.len() as f64, others.len() as f64);
+    let weights = (0..10).map(|c| (c, if c == 0 { 3.0 } else { 1.0 }));
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .batch_size(200)
+                .verbose(0)
+                .class_weight(weights),
+        )
+        .unwrap();
+    let expected_loss = (3.0 * s0["loss"] * n0 + s1["loss"] * n1) / 200.0;
+    let got = history.last("loss").unwrap();
+    assert!(
+        (got - expected_loss).abs() < 1e-5 * expected_loss,
+        "{got} vs {expected_loss}"
+    );
+    // Metrics are weighted means: Σ w·correct / Σ w.
+    let expected_acc = (3.0 * s0["accuracy"] * n0 + s1["accuracy"] * n1) / (3.0 * n0 + n1);
+    assert!((history.last("accuracy").unwrap() - expected_acc).abs() < 1e-6);
+    // A class without a weight is an error, before training.
+    let err = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new().verbose(0).class_weight([(0, 1.0)]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no weight for class"), "{err}");
+}
+
+#[test]
+fn train_test_and_predict_on_batch_follow_keras() {
+    let (x, y) = mnist_subset(64);
+    let mut model = mlp()
+        .build(&Device::flex())
+        .unwrap()
+        .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    let before = model.test_on_batch(&x, &y).unwrap();
+    let trained = model.train_on_batch(&x, &y).unwrap();
+    // train_on_batch reports the batch with the weights before its update.
+    assert!(
+        (trained["loss"] - before["loss"]).abs() < 1e-5,
+        "{trained:?} {before:?}"
+    );
+    assert_eq!(model.iterations(), 1);
+    let after = model.test_on_batch(&x, &y).unwrap();
+    assert!(after["loss"] < before["loss"]);
+    assert_eq!(model.predict_on_batch(&x).unwrap().shape(), &[64, 10]);
+}
+
+#[test]
+fn initial_epoch_and_validation_freq_follow_keras() {
+    let (x, y) = mnist_subset(128);
+    let mut model = mlp()
+        .build(&Device::flex())
+        .unwrap()
+        .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .epochs(5)
+                .initial_epoch(2)
+                .validation_split(0.25)
+                .validation_freq(2)
+                .verbose(0),
+        )
+        .unwrap();
+    assert_eq!(history.epoch, vec![2, 3, 4]);
+    assert_eq!(history.get("loss").unwrap().len(), 3);
+    // Validation ran after epochs 2 and 4 (1-based), i.e. indices 1 and 3: only index 3 here.
+    assert_eq!(history.get("val_loss").unwrap().len(), 1);
+}

@@ -177,6 +177,43 @@ impl CompiledModel {
         Ok(self.model().predict(x, DEFAULT_BATCH_SIZE)?)
     }
 
+    /// One update on exactly this batch (Keras's `train_on_batch`); returns the batch's loss
+    /// and metrics, computed with the weights before the update.
+    ///
+    /// # Errors
+    /// As `fit`.
+    pub fn train_on_batch(&mut self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
+        let n = x.host_data().len().max(1);
+        let options = crate::fit::FitOptions::new()
+            .batch_size(n)
+            .shuffle(false)
+            .verbose(0);
+        let history = self.fit(x, y, options)?;
+        Ok(history
+            .history
+            .iter()
+            .filter_map(|(k, v)| v.last().map(|v| (k.clone(), *v)))
+            .collect())
+    }
+
+    /// Loss and metrics of one batch without updating (Keras's `test_on_batch`).
+    ///
+    /// # Errors
+    /// As `evaluate`.
+    pub fn test_on_batch(&self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
+        let n = x.host_data().len().max(1);
+        self.evaluate_with_batch_size(x, y, n)
+    }
+
+    /// Outputs for one batch (Keras's `predict_on_batch`).
+    ///
+    /// # Errors
+    /// As `predict`.
+    pub fn predict_on_batch(&self, x: &impl ArrayInput) -> Result<ArrayD<f32>> {
+        let n = x.host_data().len().max(1);
+        Ok(self.model().predict(x, n)?)
+    }
+
     /// The loss and metrics over `(x, y)`, in batches of 32 (Keras's `evaluate`), averaged
     /// over samples.
     ///

@@ -62,6 +62,16 @@ pub struct FitOptions<'a> {
     pub validation: Validation<'a>,
     /// Callbacks, called in order at each hook.
     pub callbacks: Vec<&'a mut dyn Callback>,
+    /// Weight of each class in the training loss and metrics (Keras `class_weight`).
+    pub class_weight: Option<std::collections::BTreeMap<usize, f32>>,
+    /// Weight of each training sample (Keras `sample_weight`), `[n]`.
+    pub sample_weight: Option<&'a dyn ArrayInput>,
+    /// The epoch to start at, for resuming (Keras `initial_epoch`; `epochs` is the last).
+    pub initial_epoch: usize,
+    /// Validate every this many epochs (Keras `validation_freq`, default 1).
+    pub validation_freq: usize,
+    /// Batch size of validation (default: `batch_size`).
+    pub validation_batch_size: Option<usize>,
 }
 
 impl std::fmt::Debug for FitOptions<'_> {
@@ -88,6 +98,11 @@ impl Default for FitOptions<'_> {
             verbose: Verbosity::ProgressBar,
             validation: Validation::None,
             callbacks: Vec::new(),
+            class_weight: None,
+            sample_weight: None,
+            initial_epoch: 0,
+            validation_freq: 1,
+            validation_batch_size: None,
         }
     }
 }
@@ -137,6 +152,38 @@ impl<'a> FitOptions<'a> {
     /// Adds a callback (Keras `callbacks=[...]`); it stays yours to inspect after `fit`.
     pub fn callback(mut self, callback: &'a mut dyn Callback) -> Self {
         self.callbacks.push(callback);
+        self
+    }
+
+    /// Weighs each training sample's loss (and metrics) by its class's weight (Keras
+    /// `class_weight={0: 1.0, 1: 5.0}`); every class in the labels needs a weight.
+    pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
+        self.class_weight = Some(weights.into_iter().collect());
+        self
+    }
+
+    /// Weighs each training sample's loss (and metrics) (Keras `sample_weight`), `[n]`.
+    pub fn sample_weight(mut self, weights: &'a dyn ArrayInput) -> Self {
+        self.sample_weight = Some(weights);
+        self
+    }
+
+    /// Starts at this epoch (Keras `initial_epoch`), e.g. to resume; `epochs` stays the index
+    /// of the last epoch plus one, as in Keras.
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+
+    /// Validates every `freq` epochs (Keras `validation_freq`).
+    pub fn validation_freq(mut self, freq: usize) -> Self {
+        self.validation_freq = freq.max(1);
+        self
+    }
+
+    /// Batch size for validation (Keras `validation_batch_size`).
+    pub fn validation_batch_size(mut self, batch_size: usize) -> Self {
+        self.validation_batch_size = Some(batch_size);
         self
     }
 
@@ -193,6 +240,7 @@ impl CompiledModel {
         }
         let (x, y) = (x.host_data(), y.host_data());
         check_counts(x.len(), y.len(), "")?;
+        let all_weights = row_weights(&options, &y)?;
         let (x, y, validation) = split_validation(x, y, options.validation)?;
         if x.is_empty() {
             return Err(Error::InvalidOption {
@@ -204,6 +252,19 @@ impl CompiledModel {
         let device = self.device.clone();
         let n = x.len();
         let ys = targets(&self.model, self.loss, "y", &y, &device)?;
+        let per = ys.rows() / n.max(1);
+        let weights = all_weights.map(|w| {
+            // The training part (validation_split keeps the first samples), one weight per row.
+            let rows: Vec<f32> = w[..n]
+                .iter()
+                .flat_map(|v| std::iter::repeat_n(*v, per))
+                .collect();
+            let len = rows.len();
+            burn::tensor::Tensor::<1>::from_data(
+                burn::tensor::TensorData::new(rows, [len]),
+                &device,
+            )
+        });
         let val = match validation {
             Some((vx, vy)) => {
                 let vy = targets(&self.model, self.loss, "validation y", &vy, &device)?;
@@ -261,7 +322,7 @@ impl CompiledModel {
             hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
                 cb.on_train_begin(ctx)
             })?;
-            for epoch in 0..options.epochs {
+            for epoch in options.initial_epoch..options.epochs {
                 let epoch_start = std::time::Instant::now();
                 hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
                     cb.on_epoch_begin(epoch, ctx)
@@ -279,23 +340,28 @@ impl CompiledModel {
                     let len = options.batch_size.min(n - start);
                     let idx = order.clone().narrow(0, start, len);
                     let xb = xs.clone().select_rows(idx.clone());
-                    let yb = if rows_per_sample == 1 {
-                        ys.select(idx)
+                    let row_idx = if rows_per_sample == 1 {
+                        idx
                     } else {
-                        ys.select(row_indices(idx, rows_per_sample))
+                        row_indices(idx, rows_per_sample)
                     };
+                    let wb = weights
+                        .as_ref()
+                        .map(|w| w.clone().select(0, row_idx.clone()));
+                    let yb = ys.select(row_idx);
                     let model = slot.take().ok_or_else(lost)?;
                     let (z, act) = model.forward_pre_activation(xb, true)?;
                     let z = rows_features(z);
-                    let loss = self.loss.compute(z.clone(), act, &yb);
+                    let loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    acc.update(
+                    acc.update_weighted(
                         loss.detach().inner(),
                         z.detach().inner(),
                         act,
                         &yb,
                         &self.metrics,
                         len * rows_per_sample,
+                        wb.as_ref(),
                     );
                     slot = Some(self.optimizer.apply_gradients(model, grads));
                     if progress.due(step + 1) {
@@ -318,10 +384,13 @@ impl CompiledModel {
                 }
                 let mut logs: Vec<(String, f64)> =
                     self.named(loss, &values, "").into_iter().collect();
-                if let (Some((vx, vy)), Some(model), false) = (&val, &slot, nan_stop) {
+                let validate = (epoch + 1) % options.validation_freq == 0;
+                if let (Some((vx, vy)), Some(model), false, true) =
+                    (&val, &slot, nan_stop, validate)
+                {
                     use burn::module::Module;
-                    let (vl, vv) =
-                        self.evaluate_tensors(&model.valid(), vx, vy, options.batch_size)?;
+                    let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
+                    let (vl, vv) = self.evaluate_tensors(&model.valid(), vx, vy, vbs)?;
                     logs.extend(self.named(vl, &vv, "val_"));
                 }
                 progress.end_epoch(&logs);
@@ -353,6 +422,57 @@ impl CompiledModel {
         }
         result.map(|()| history)
     }
+}
+
+/// The weight of each sample from `class_weight` and `sample_weight` (multiplied when both
+/// are given), or `None`.
+fn row_weights(options: &FitOptions<'_>, y: &HostData) -> Result<Option<Vec<f32>>> {
+    let n = y.len();
+    let mut weights: Option<Vec<f32>> = None;
+    if let Some(sw) = options.sample_weight {
+        let sw = sw.host_data();
+        if sw.values.len() != n {
+            return Err(Error::InvalidOption {
+                option: "sample_weight",
+                reason: format!("has {} values for {n} samples", sw.values.len()),
+            });
+        }
+        weights = Some(sw.values);
+    }
+    if let Some(cw) = &options.class_weight {
+        let per = y.sample_dims().iter().product::<usize>().max(1);
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let row = &y.values[i * per..(i + 1) * per];
+            // Class ids, one-hot rows (argmax) or a single 0/1 column.
+            let class = if per == 1 {
+                row[0].round().max(0.0) as usize
+            } else {
+                row.iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::MIN),
+                        |best, (j, v)| if *v > best.1 { (j, *v) } else { best },
+                    )
+                    .0
+            };
+            let w = cw
+                .get(&class)
+                .copied()
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "class_weight",
+                    reason: format!(
+                        "no weight for class {class} (sample {i}); give every class a weight"
+                    ),
+                })?;
+            out.push(w);
+        }
+        weights = Some(match weights {
+            Some(sw) => sw.iter().zip(&out).map(|(a, b)| a * b).collect(),
+            None => out,
+        });
+    }
+    Ok(weights)
 }
 
 /// For targets with several rows per sample, the row indices of the samples `idx`.

@@ -220,6 +220,29 @@ impl LossConfig {
     /// `z` is the model's output before its last activation `act`, flattened to
     /// `[rows, features]`; `y` holds the matching targets.
     pub fn compute(&self, z: Tensor<2>, act: Activation, y: &Targets) -> Tensor<1> {
+        self.per_row(z, act, y).mean()
+    }
+
+    /// The batch loss with per-row weights, reduced as Keras's `sum_over_batch_size`:
+    /// `Σ loss_i·w_i / rows` (not divided by the sum of the weights).
+    pub fn compute_weighted(
+        &self,
+        z: Tensor<2>,
+        act: Activation,
+        y: &Targets,
+        weights: Option<&Tensor<1>>,
+    ) -> Tensor<1> {
+        match weights {
+            None => self.compute(z, act, y),
+            Some(w) => {
+                let rows = w.dims()[0] as f32;
+                (self.per_row(z, act, y) * w.clone()).sum() / rows
+            }
+        }
+    }
+
+    /// The loss of each row, `[rows]`.
+    pub fn per_row(&self, z: Tensor<2>, act: Activation, y: &Targets) -> Tensor<1> {
         let per_row = match y {
             Targets::Sparse(ids) => {
                 let rows = ids.dims()[0];
@@ -228,7 +251,8 @@ impl LossConfig {
             }
             Targets::Dense(y) => self.dense(z, act, y.clone()),
         };
-        per_row.mean()
+        let rows = per_row.dims()[0];
+        per_row.reshape([rows])
     }
 
     fn dense(&self, z: Tensor<2>, act: Activation, y: Tensor<2>) -> Tensor<2> {

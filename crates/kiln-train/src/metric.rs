@@ -304,11 +304,26 @@ impl CompiledMetric {
     }
 
     /// The increments of this batch, concatenated (`slots()` values).
-    fn increments(&self, z: Tensor<2>, act: Activation, y: &Targets) -> Tensor<1> {
+    fn increments(
+        &self,
+        z: Tensor<2>,
+        act: Activation,
+        y: &Targets,
+        weights: Option<&Tensor<1>>,
+    ) -> Tensor<1> {
         let [rows, features] = z.dims();
         let device = z.device();
         let m = self.rule;
-        let per_feature = |t: Tensor<2>| t.sum() / features as f32;
+        // Sums per-row values, each times its row's weight when there are weights.
+        let weighted = |v: Tensor<1>| match weights {
+            Some(w) => (v * w.clone()).sum(),
+            None => v.sum(),
+        };
+        let per_feature = |t: Tensor<2>| weighted(t.sum_dim(1).reshape([rows]) / features as f32);
+        let element_weights = |t: Tensor<2>| match weights {
+            Some(w) => t * w.clone().reshape([rows, 1]).expand([rows, features]),
+            None => t,
+        };
         match (m.metric, y) {
             (Metric::ExactMatch, Targets::Dense(y)) => {
                 per_feature(probabilities(z, act).equal(y.clone()).float())
@@ -337,12 +352,14 @@ impl CompiledMetric {
                 per_feature(predicted.equal(y.clone()).float())
             }
             (Metric::Precision | Metric::Recall, Targets::Dense(y)) => {
-                let predicted = probabilities(z, act).greater_elem(m.threshold).float();
+                let predicted =
+                    element_weights(probabilities(z, act).greater_elem(m.threshold).float());
                 let tp = (predicted.clone() * y.clone()).sum();
                 let other = if m.metric == Metric::Precision {
                     (predicted * (y.clone().neg() + 1.0)).sum()
                 } else {
-                    ((predicted.neg() + 1.0) * y.clone()).sum()
+                    let weighted_y = element_weights(y.clone());
+                    (weighted_y.clone() - predicted * y.clone()).sum()
                 };
                 Tensor::cat(vec![tp, other], 0)
             }
@@ -378,7 +395,8 @@ impl CompiledMetric {
         }
     }
 
-    /// The metric's value from its running sums over `samples` samples.
+    /// The metric's value from its running sums over `samples` samples (the sum of the
+    /// sample weights when there are weights).
     fn result(&self, sums: &[f64], samples: f64) -> f64 {
         let ratio = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
         match self.rule.metric {
@@ -420,6 +438,7 @@ fn in_top_k(p: Tensor<2>, ids: Tensor<1, Int>, k: usize) -> Tensor<1> {
 /// seen is `sum / samples`, as Keras's `update_state`/`result` give.
 pub struct Accumulator {
     loss_sum: Tensor<1>,
+    weight_sum: Tensor<1>,
     metric_sums: Vec<Tensor<1>>,
     /// Samples (rows) seen.
     pub samples: usize,
@@ -430,6 +449,7 @@ impl Accumulator {
     pub fn new(metrics: &[CompiledMetric], device: &Device) -> Self {
         Self {
             loss_sum: Tensor::zeros([1], device),
+            weight_sum: Tensor::zeros([1], device),
             metric_sums: metrics
                 .iter()
                 .map(|m| Tensor::zeros([m.slots()], device))
@@ -452,6 +472,23 @@ impl Accumulator {
         self.update_metrics(z, act, y, metrics, samples);
     }
 
+    /// As [`Accumulator::update`], with per-row weights for the metrics (Keras passes
+    /// `sample_weight`/`class_weight` to compiled metrics too).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_weighted(
+        &mut self,
+        loss: Tensor<1>,
+        z: Tensor<2>,
+        act: Activation,
+        y: &Targets,
+        metrics: &[CompiledMetric],
+        samples: usize,
+        weights: Option<&Tensor<1>>,
+    ) {
+        self.loss_sum = self.loss_sum.clone() + loss * samples as f32;
+        self.add_metrics(z, act, y, metrics, samples, weights);
+    }
+
     /// Adds a batch's metric values only.
     pub fn update_metrics(
         &mut self,
@@ -461,9 +498,25 @@ impl Accumulator {
         metrics: &[CompiledMetric],
         samples: usize,
     ) {
+        self.add_metrics(z, act, y, metrics, samples, None);
+    }
+
+    fn add_metrics(
+        &mut self,
+        z: Tensor<2>,
+        act: Activation,
+        y: &Targets,
+        metrics: &[CompiledMetric],
+        samples: usize,
+        weights: Option<&Tensor<1>>,
+    ) {
         for (sum, metric) in self.metric_sums.iter_mut().zip(metrics) {
-            *sum = sum.clone() + metric.increments(z.clone(), act, y);
+            *sum = sum.clone() + metric.increments(z.clone(), act, y, weights);
         }
+        self.weight_sum = match weights {
+            Some(w) => self.weight_sum.clone() + w.clone().sum(),
+            None => self.weight_sum.clone() + samples as f32,
+        };
         self.samples += samples;
     }
 
@@ -473,7 +526,7 @@ impl Accumulator {
     /// [`Error::Readback`] when the device cannot return the values.
     pub fn read(&self, metrics: &[CompiledMetric]) -> Result<(f64, Vec<f64>)> {
         let n = self.samples.max(1) as f64;
-        let mut all = vec![self.loss_sum.clone()];
+        let mut all = vec![self.loss_sum.clone(), self.weight_sum.clone()];
         all.extend(self.metric_sums.iter().cloned());
         let values = Tensor::cat(all, 0)
             .into_data()
@@ -482,11 +535,12 @@ impl Accumulator {
             .map_err(|e| Error::Readback(format!("{e:?}")))?;
         let values: Vec<f64> = values.into_iter().map(f64::from).collect();
         let loss = values[0] / n;
-        let mut offset = 1;
+        let weight_total = values[1];
+        let mut offset = 2;
         let mut out = Vec::with_capacity(metrics.len());
         for m in metrics {
             let k = m.slots();
-            out.push(m.result(&values[offset..offset + k], n));
+            out.push(m.result(&values[offset..offset + k], weight_total));
             offset += k;
         }
         Ok((loss, out))
