@@ -82,6 +82,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A plot could not be drawn or written.
+    #[error("cannot plot the history: {0}")]
+    Plot(String),
     /// A tensor could not be read back from the device.
     #[error("reading a value back from the device failed: {0}")]
     Readback(String),

@@ -34,6 +34,7 @@ mod history;
 mod loss;
 mod metric;
 mod optimizer;
+mod plot;
 mod progress;
 mod schedule;
 mod targets;
