@@ -72,6 +72,13 @@ impl Tol {
     }
 
     fn check_values(&self, what: &str, got: &[f32], expected: &[f32]) -> CaseResult {
+        if got.len() != expected.len() {
+            return Err(format!(
+                "{what}: {} values, expected {}",
+                got.len(),
+                expected.len()
+            ));
+        }
         for (i, (g, e)) in got.iter().zip(expected).enumerate() {
             let (g, e) = (f64::from(*g), f64::from(*e));
             if (g - e).abs() > self.atol + self.rtol * e.abs() || g.is_nan() {
@@ -94,9 +101,6 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
-    if case["training"].as_bool() == Some(true) {
-        return Err("layer calls with training=true are not supported yet".into());
-    }
     let input = tensor(&case["input"])?;
     let mut batch_shape = vec![Value::Null];
     batch_shape.extend(input.dims[1..].iter().map(|d| json!(d)));
@@ -111,14 +115,36 @@ fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
     let model = Sequential::from_config(&config.to_string()).map_err(kiln::error_chain_string)?;
     let model = model.build(&device).map_err(err)?;
     let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
-    let out = model.predict(&input, 1024).map_err(err)?;
+    // Keras's `layer(x, training=...)`: one call on the whole input.
+    let training = case["training"].as_bool() == Some(true);
+    let out = model.call(&input, training).map_err(err)?;
     let expected = tensor(&case["output"])?;
     tol.check(
         "output",
         out.as_slice().unwrap_or(&[]),
         out.shape(),
         &expected,
-    )
+    )?;
+    // Weights a training call changes (BatchNormalization's moving statistics).
+    if !case["weights_after"].is_null() {
+        let after = model.get_weights().map_err(err)?;
+        let expected_after = arrays(&case["weights_after"])?;
+        if after.len() != expected_after.len() {
+            return Err(format!(
+                "weights_after: {} weights, expected {}",
+                after.len(),
+                expected_after.len()
+            ));
+        }
+        for (i, (got, expected)) in after.iter().zip(expected_after).enumerate() {
+            tol.check_values(
+                &format!("weights_after[{i}]"),
+                got.as_slice().unwrap_or(&[]),
+                expected.as_slice().unwrap_or(&[]),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn training_case(case: &Value, tol: &Tol) -> CaseResult {

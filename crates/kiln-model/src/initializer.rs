@@ -47,6 +47,13 @@ pub enum Initializer {
         /// Standard deviation.
         stddev: f32,
     },
+    /// A random orthogonal matrix times `gain` (Keras's default recurrent kernel initializer):
+    /// the Q of the QR decomposition of a standard normal `[rows, cols]` matrix, with the signs
+    /// that make R's diagonal positive; for a kernel of more axes, rows are all but the last.
+    Orthogonal {
+        /// Multiplies the matrix (Keras default 1).
+        gain: f32,
+    },
 }
 
 /// Keras's correction so that a normal truncated at two standard deviations keeps `stddev`.
@@ -76,6 +83,10 @@ impl Initializer {
                 Ok(d) => (0..n).map(|_| d.sample(rng)).collect(),
                 Err(_) => vec![mean; n],
             },
+            Initializer::Orthogonal { gain } => {
+                let rows = (fan_in as usize).min(n.max(1));
+                orthogonal(rows, n / rows, gain, rng)
+            }
         }
     }
 
@@ -93,6 +104,7 @@ impl Initializer {
             Initializer::LecunNormal => "LecunNormal",
             Initializer::RandomUniform { .. } => "RandomUniform",
             Initializer::RandomNormal { .. } => "RandomNormal",
+            Initializer::Orthogonal { .. } => "Orthogonal",
         }
     }
 
@@ -126,11 +138,14 @@ impl Initializer {
                 mean: f("mean", 0.0),
                 stddev: f("stddev", 0.05),
             },
+            "orthogonal" => Initializer::Orthogonal {
+                gain: f("gain", 1.0),
+            },
             _ => {
                 return Err(format!(
                     "unknown initializer `{name}`; valid names: zeros, ones, constant, \
                      glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, \
-                     lecun_normal, random_uniform, random_normal"
+                     lecun_normal, random_uniform, random_normal, orthogonal"
                 ));
             }
         })
@@ -140,6 +155,46 @@ impl Initializer {
 fn uniform(n: usize, limit: f64, rng: &mut StdRng) -> Vec<f32> {
     let limit = limit as f32;
     (0..n).map(|_| rng.random_range(-limit..=limit)).collect()
+}
+
+/// A `rows x cols` matrix (row-major) with orthonormal rows or columns, whichever are fewer,
+/// times `gain`: Gram-Schmidt on a standard normal matrix, which gives the Q with a positive R
+/// diagonal (the QR sign convention Keras applies).
+fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut StdRng) -> Vec<f32> {
+    // Orthonormalize the `k` vectors of length `len` along the longer side.
+    let (k, len, transpose) = if rows < cols {
+        (rows, cols, true)
+    } else {
+        (cols, rows, false)
+    };
+    let Ok(normal) = Normal::new(0.0f64, 1.0) else {
+        return vec![0.0; rows * cols];
+    };
+    let mut a: Vec<Vec<f64>> = vec![vec![0.0; len]; k];
+    // Drawn in the row-major order of the `len x k` matrix Keras factors.
+    for i in 0..len {
+        for col in a.iter_mut() {
+            col[i] = normal.sample(rng);
+        }
+    }
+    for j in 0..k {
+        let (done, rest) = a.split_at_mut(j);
+        let v = &mut rest[0];
+        for q in done.iter() {
+            let dot: f64 = q.iter().zip(v.iter()).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(q).for_each(|(x, y)| *x -= dot * y);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    let mut out = vec![0.0f32; rows * cols];
+    for (j, q) in a.iter().enumerate() {
+        for (i, &x) in q.iter().enumerate() {
+            let (r, c) = if transpose { (j, i) } else { (i, j) };
+            out[r * cols + c] = (x * f64::from(gain)) as f32;
+        }
+    }
+    out
 }
 
 /// A normal truncated at two standard deviations (resampled outside), scaled as Keras does.
@@ -168,6 +223,7 @@ impl Serialize for Initializer {
                 json!({ "minval": minval, "maxval": maxval })
             }
             Initializer::RandomNormal { mean, stddev } => json!({ "mean": mean, "stddev": stddev }),
+            Initializer::Orthogonal { gain } => json!({ "gain": gain }),
             _ => json!({}),
         };
         json!({ "class_name": self.class_name(), "config": config }).serialize(s)
@@ -193,5 +249,34 @@ impl<'de> Deserialize<'de> for Initializer {
             }
         };
         Initializer::from_keras(&name, &config).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// `rows x cols` matrices from `orthogonal` have orthonormal columns (tall) or rows (wide).
+    #[test]
+    fn orthogonal_is_orthonormal_along_the_short_side() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for (rows, cols) in [(12, 3), (3, 12), (5, 5)] {
+            let m = Initializer::Orthogonal { gain: 2.0 }.sample(rows * cols, rows, cols, &mut rng);
+            let at = |r: usize, c: usize| f64::from(m[r * cols + c]) / 2.0;
+            let k = rows.min(cols);
+            for i in 0..k {
+                for j in 0..k {
+                    let dot: f64 = if rows >= cols {
+                        (0..rows).map(|r| at(r, i) * at(r, j)).sum()
+                    } else {
+                        (0..cols).map(|c| at(i, c) * at(j, c)).sum()
+                    };
+                    let expected = if i == j { 1.0 } else { 0.0 };
+                    assert!((dot - expected).abs() < 1e-5, "{rows}x{cols} [{i},{j}] = {dot}");
+                }
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@ mod error;
 mod initializer;
 mod layers;
 mod model;
+mod regularizer;
 mod sequential;
 mod shape;
 mod summary;
@@ -36,14 +37,17 @@ pub use data::{ArrayInput, Element, HostData};
 pub use error::{Error, Result};
 pub use initializer::Initializer;
 pub use layers::{
-    ActivationLayer, ActivationModule, AveragePooling2d, Conv2d, Conv2dLayer, Dense, DenseLayer,
+    ActivationLayer, ActivationModule, AveragePooling1d, AveragePooling2d, BatchNormalization,
+    BatchNormalizationLayer, Cell, Conv1d, Conv1dLayer, Conv2d, Conv2dLayer, Dense, DenseLayer,
     Dropout, DropoutLayer, Embedding, EmbeddingLayer, Flatten, FlattenLayer,
-    GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer, Input, Layer,
-    LayerNormalization, LayerNormalizationLayer, LayerSpec, MaxPooling2d, Padding, Pool2dLayer,
-    Pool2dOptions, Rescaling, RescalingLayer, Reshape, ReshapeLayer, UpSampling2d,
-    UpSampling2dLayer, WeightRef, ZeroPadding2d, ZeroPadding2dLayer,
+    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d,
+    GlobalPool2dLayer, Gru, Input, Layer, LayerNormalization, LayerNormalizationLayer, LayerSpec,
+    Lstm, MaxPooling1d, MaxPooling2d, Padding, Pool1dLayer, Pool1dOptions, Pool2dLayer,
+    Pool2dOptions, RecurrentLayer, Rescaling, RescalingLayer, Reshape, ReshapeLayer, RnnOptions,
+    SimpleRnn, UpSampling2d, UpSampling2dLayer, WeightRef, ZeroPadding2d, ZeroPadding2dLayer,
 };
 pub use model::{Model, ModelInfo};
+pub use regularizer::Regularizer;
 pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};

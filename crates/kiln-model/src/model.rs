@@ -93,6 +93,7 @@ impl Model {
         match self.layers.last() {
             Some(Layer::Dense(d)) => d.activation,
             Some(Layer::Conv2d(c)) => c.activation,
+            Some(Layer::Conv1d(c)) => c.activation,
             Some(Layer::Activation(a)) => a.activation,
             _ => Activation::Linear,
         }
@@ -139,6 +140,48 @@ impl Model {
             .iter()
             .try_fold(x, |x, layer| layer.forward(x, training))?;
         last.forward_pre_activation(x, training)
+    }
+
+    /// The sum of every layer's weight penalties (`kernel_regularizer`, ...), which `fit` adds to
+    /// the loss; `None` when no layer has one.
+    pub fn regularization_loss(&self) -> Option<Tensor<1>> {
+        self.layers
+            .iter()
+            .filter_map(Layer::regularization_loss)
+            .reduce(|a, b| a + b)
+    }
+
+    /// Runs the model once on all of `x` as one batch, like Keras's `model(x, training=...)`.
+    /// With `training = true`, training-only behaviour is on: dropout drops, and
+    /// BatchNormalization normalizes with the batch statistics and updates its moving ones.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when `x` does not match the input shape.
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_model::{BatchNormalization, Input, Sequential};
+    /// let model = Sequential::new().add(Input::new([2])).add(BatchNormalization::new())
+    ///     .build(&burn::tensor::Device::flex())?;
+    /// let x = ndarray::array![[1.0f32, 2.0], [3.0, 6.0]];
+    /// let y = model.call(&x, true)?;
+    /// assert!((y[[0, 0]] + y[[1, 0]]).abs() < 1e-6); // batch statistics: centered
+    /// let moving_mean = &model.get_weights()?[2];
+    /// assert!((moving_mean[[0]] - 0.02).abs() < 1e-6); // 0.99 * 0 + 0.01 * 2
+    /// # Ok::<(), kiln_model::Error>(())
+    /// ```
+    pub fn call(&self, x: &impl ArrayInput, training: bool) -> Result<ArrayD<f32>> {
+        let data = x.host_data();
+        self.check_input("x", &data)?;
+        let dims = data.dims.clone();
+        let x = DynTensor::from_host(&dims, data.values, &self.device)?;
+        let y = self
+            .layers
+            .iter()
+            .try_fold(x, |x, layer| layer.forward(x, training))?;
+        let out_dims = y.dims();
+        let (_, values) = DynTensor::R2(y.flatten()).to_host()?;
+        ArrayD::from_shape_vec(out_dims, values).map_err(|e| Error::Readback(e.to_string()))
     }
 
     /// Checks that `data` holds samples of the model's input shape.

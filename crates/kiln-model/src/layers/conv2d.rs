@@ -3,13 +3,15 @@
 use burn::module::{Module, Param};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::init::weight;
 use super::conv_utils::{Geometry, Padding, axis, channels_last, default_format, ones, pair};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -53,18 +55,20 @@ pub struct Conv2d {
     #[serde(default = "crate::layers::yes")]
     pub use_bias: bool,
     /// Kernel initializer (default glorot-uniform).
-    #[serde(default = "glorot")]
+    #[serde(default = "crate::layers::glorot")]
     pub kernel_initializer: Initializer,
     /// Bias initializer (default zeros).
     #[serde(default)]
     pub bias_initializer: Initializer,
+    /// Penalty on the kernel added to the training loss (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias added to the training loss (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
     /// Only `channels_last`.
     #[serde(default = "default_format", deserialize_with = "channels_last")]
     pub data_format: String,
-}
-
-fn glorot() -> Initializer {
-    Initializer::GlorotUniform
 }
 
 impl Conv2d {
@@ -81,6 +85,8 @@ impl Conv2d {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             data_format: default_format(),
         }
     }
@@ -118,6 +124,18 @@ impl Conv2d {
     /// Whether to add a bias.
     pub fn use_bias(mut self, use_bias: bool) -> Self {
         self.use_bias = use_bias;
+        self
+    }
+
+    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
+    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.bias_regularizer = Some(regularizer);
         self
     }
 
@@ -178,27 +196,19 @@ impl Conv2d {
     pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> Conv2dLayer {
         let c = input.last().unwrap_or(0);
         let [kh, kw] = self.kernel_size;
-        let receptive = kh * kw;
-        let n = receptive * c * self.filters;
-        let kernel =
-            self.kernel_initializer
-                .sample(n, receptive * c, receptive * self.filters, rng);
-        let kernel =
-            Tensor::<4>::from_data(TensorData::new(kernel, [kh, kw, c, self.filters]), device);
-        let bias = self.use_bias.then(|| {
-            let b = self
-                .bias_initializer
-                .sample(self.filters, c, self.filters, rng);
-            Param::from_tensor(Tensor::<1>::from_data(
-                TensorData::new(b, [self.filters]),
-                device,
-            ))
-        });
+        let fans = (kh * kw * c, kh * kw * self.filters);
+        let dims = [kh, kw, c, self.filters];
+        let kernel = weight(self.kernel_initializer, dims, fans, rng, device);
+        let bias = self
+            .use_bias
+            .then(|| weight(self.bias_initializer, [self.filters], fans, rng, device));
         let (_, pads) = self.geometry(input).unwrap_or(([0, 0], [(0, 0); 2]));
         Conv2dLayer {
-            kernel: Param::from_tensor(kernel),
+            kernel,
             bias,
             activation: self.activation,
+            kernel_regularizer: self.kernel_regularizer,
+            bias_regularizer: self.bias_regularizer,
             strides: self.strides,
             dilation: self.dilation_rate,
             padding: pads,
@@ -217,6 +227,10 @@ pub struct Conv2dLayer {
     #[module(skip)]
     pub activation: Activation,
     #[module(skip)]
+    pub(crate) kernel_regularizer: Option<Regularizer>,
+    #[module(skip)]
+    pub(crate) bias_regularizer: Option<Regularizer>,
+    #[module(skip)]
     strides: [usize; 2],
     #[module(skip)]
     dilation: [usize; 2],
@@ -230,16 +244,12 @@ impl Conv2dLayer {
         let DynTensor::R4(x) = x else {
             return x;
         };
-        // Keras's layouts to burn's: NHWC -> NCHW, [kh, kw, in, out] -> [out, in, kh, kw].
-        let weight = self.kernel.val().permute([3, 2, 0, 1]);
-        let options = ConvOptions::new_with_padding(self.strides, self.padding, self.dilation, 1);
-        let y = conv2d(
-            x.permute([0, 3, 1, 2]),
-            weight,
+        DynTensor::R4(conv_nhwc(
+            x,
+            self.kernel.val(),
             self.bias.as_ref().map(|b| b.val()),
-            options,
-        );
-        DynTensor::R4(y.permute([0, 2, 3, 1]))
+            ConvOptions::new_with_padding(self.strides, self.padding, self.dilation, 1),
+        ))
     }
 
     /// `activation(conv(x) + bias)`.
@@ -247,4 +257,21 @@ impl Conv2dLayer {
         let a = self.activation;
         crate::dyn_map!(self.pre_activation(x), t => a.apply(t))
     }
+}
+
+/// A convolution in Keras's layouts: `x` `[batch, h, w, c]`, `kernel` `[kh, kw, in, out]`;
+/// burn's wants NCHW and `[out, in, kh, kw]`, so both are permuted around the call.
+pub(crate) fn conv_nhwc(
+    x: Tensor<4>,
+    kernel: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let y = conv2d(
+        x.permute([0, 3, 1, 2]),
+        kernel.permute([3, 2, 0, 1]),
+        bias,
+        options,
+    );
+    y.permute([0, 2, 3, 1])
 }

@@ -88,3 +88,29 @@ pub(crate) fn default_format() -> String {
 pub(crate) fn ones() -> [usize; 2] {
     [1, 1]
 }
+
+/// Reads Keras's `3` or `[3]` (1-D layers) as one number.
+pub(crate) fn single<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        List([usize; 1]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(v) | Repr::List([v]) => v,
+    })
+}
+
+/// As [`single`], where `null` means "same as the pool size" (`None`).
+pub(crate) fn optional_single<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        List([usize; 1]),
+    }
+    Ok(Option::<Repr>::deserialize(d)?.map(|r| match r {
+        Repr::One(v) | Repr::List([v]) => v,
+    }))
+}

@@ -1,12 +1,14 @@
 //! `Dense`: the fully connected layer.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::init::weight;
 use crate::activation::Activation;
 use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -33,15 +35,17 @@ pub struct Dense {
     #[serde(default = "crate::layers::yes")]
     pub use_bias: bool,
     /// How the kernel is filled (default glorot-uniform).
-    #[serde(default = "glorot")]
+    #[serde(default = "crate::layers::glorot")]
     pub kernel_initializer: Initializer,
     /// How the bias is filled (default zeros).
     #[serde(default)]
     pub bias_initializer: Initializer,
-}
-
-fn glorot() -> Initializer {
-    Initializer::GlorotUniform
+    /// Penalty on the kernel added to the training loss (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias added to the training loss (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
 }
 
 impl Dense {
@@ -54,6 +58,8 @@ impl Dense {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
         }
     }
 
@@ -78,6 +84,18 @@ impl Dense {
     /// Sets the bias initializer.
     pub fn bias_initializer(mut self, init: Initializer) -> Self {
         self.bias_initializer = init;
+        self
+    }
+
+    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
+    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.bias_regularizer = Some(regularizer);
         self
     }
 
@@ -112,23 +130,17 @@ impl Dense {
 
     pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> DenseLayer {
         let fan_in = input.last().unwrap_or(0);
-        let kernel = self
-            .kernel_initializer
-            .sample(fan_in * self.units, fan_in, self.units, rng);
-        let kernel = Tensor::<2>::from_data(TensorData::new(kernel, [fan_in, self.units]), device);
-        let bias = self.use_bias.then(|| {
-            let b = self
-                .bias_initializer
-                .sample(self.units, fan_in, self.units, rng);
-            Param::from_tensor(Tensor::<1>::from_data(
-                TensorData::new(b, [self.units]),
-                device,
-            ))
-        });
+        let fans = (fan_in, self.units);
+        let kernel = weight(self.kernel_initializer, [fan_in, self.units], fans, rng, device);
+        let bias = self
+            .use_bias
+            .then(|| weight(self.bias_initializer, [self.units], fans, rng, device));
         DenseLayer {
-            kernel: Param::from_tensor(kernel),
+            kernel,
             bias,
             activation: self.activation,
+            kernel_regularizer: self.kernel_regularizer,
+            bias_regularizer: self.bias_regularizer,
         }
     }
 }
@@ -143,6 +155,10 @@ pub struct DenseLayer {
     /// Applied after the affine map.
     #[module(skip)]
     pub activation: Activation,
+    #[module(skip)]
+    pub(crate) kernel_regularizer: Option<Regularizer>,
+    #[module(skip)]
+    pub(crate) bias_regularizer: Option<Regularizer>,
 }
 
 impl DenseLayer {

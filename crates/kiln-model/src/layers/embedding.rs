@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -40,6 +41,9 @@ pub struct Embedding {
     /// How the vectors are filled (default uniform ±0.05).
     #[serde(default = "uniform")]
     pub embeddings_initializer: Initializer,
+    /// Penalty on the table added to the training loss (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings_regularizer: Option<Regularizer>,
 }
 
 impl Embedding {
@@ -50,7 +54,14 @@ impl Embedding {
             input_dim,
             output_dim,
             embeddings_initializer: uniform(),
+            embeddings_regularizer: None,
         }
+    }
+
+    /// Adds a penalty on the table to the training loss (Keras `embeddings_regularizer`).
+    pub fn embeddings_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.embeddings_regularizer = Some(regularizer);
+        self
     }
 
     /// Sets the layer name.
@@ -88,6 +99,7 @@ impl Embedding {
         );
         EmbeddingLayer {
             embeddings: Param::from_tensor(table),
+            embeddings_regularizer: self.embeddings_regularizer,
         }
     }
 }
@@ -97,6 +109,8 @@ impl Embedding {
 pub struct EmbeddingLayer {
     /// `[input_dim, output_dim]`.
     pub embeddings: Param<Tensor<2>>,
+    #[module(skip)]
+    pub(crate) embeddings_regularizer: Option<Regularizer>,
 }
 
 impl EmbeddingLayer {

@@ -1,49 +1,69 @@
 //! Layer specs (what the user writes, serializable) and built layers (burn modules).
 
 mod activation_layer;
+mod batch_normalization;
+mod conv1d;
 mod conv2d;
 mod conv_utils;
 mod dense;
 mod dropout;
 mod embedding;
 mod flatten;
-mod global_pooling2d;
+mod global_pooling;
+mod init;
 mod input;
 mod layer_normalization;
+mod pooling1d;
 mod pooling2d;
+mod recurrent;
+mod rnn;
 mod rescaling;
 mod reshape;
 mod up_sampling2d;
 mod zero_padding2d;
 
 pub use activation_layer::{ActivationLayer, ActivationModule};
+pub use batch_normalization::{BatchNormalization, BatchNormalizationLayer};
 pub use conv_utils::Padding;
+pub use conv1d::{Conv1d, Conv1dLayer};
 pub use conv2d::{Conv2d, Conv2dLayer};
 pub use dense::{Dense, DenseLayer};
 pub use dropout::{Dropout, DropoutLayer};
 pub use embedding::{Embedding, EmbeddingLayer};
 pub use flatten::{Flatten, FlattenLayer};
-pub use global_pooling2d::{GlobalAveragePooling2d, GlobalMaxPooling2d, GlobalPool2dLayer};
+pub use global_pooling::{
+    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d,
+    GlobalPool2dLayer,
+};
 pub use input::Input;
 pub use layer_normalization::{LayerNormalization, LayerNormalizationLayer};
+pub use pooling1d::{AveragePooling1d, MaxPooling1d, Pool1dLayer, Pool1dOptions};
 pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dLayer, Pool2dOptions};
+pub use recurrent::{Cell, RecurrentLayer};
+pub use rnn::{Gru, Lstm, RnnOptions, SimpleRnn};
 pub use rescaling::{Rescaling, RescalingLayer};
 pub use reshape::{Reshape, ReshapeLayer};
 pub use up_sampling2d::{UpSampling2d, UpSampling2dLayer};
 pub use zero_padding2d::{ZeroPadding2d, ZeroPadding2dLayer};
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::activation::Activation;
 use crate::error::Result;
+use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
 pub(crate) fn yes() -> bool {
     true
+}
+
+pub(crate) fn glorot() -> Initializer {
+    Initializer::GlorotUniform
 }
 
 pub(crate) fn activation_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Activation, D::Error> {
@@ -102,6 +122,32 @@ pub enum LayerSpec {
     /// See [`UpSampling2d`].
     #[serde(rename = "UpSampling2D")]
     UpSampling2d(UpSampling2d),
+    /// See [`BatchNormalization`].
+    BatchNormalization(BatchNormalization),
+    /// See [`Conv1d`].
+    #[serde(rename = "Conv1D")]
+    Conv1d(Conv1d),
+    /// See [`MaxPooling1d`].
+    #[serde(rename = "MaxPooling1D")]
+    MaxPooling1d(MaxPooling1d),
+    /// See [`AveragePooling1d`].
+    #[serde(rename = "AveragePooling1D")]
+    AveragePooling1d(AveragePooling1d),
+    /// See [`GlobalAveragePooling1d`].
+    #[serde(rename = "GlobalAveragePooling1D")]
+    GlobalAveragePooling1d(GlobalAveragePooling1d),
+    /// See [`GlobalMaxPooling1d`].
+    #[serde(rename = "GlobalMaxPooling1D")]
+    GlobalMaxPooling1d(GlobalMaxPooling1d),
+    /// See [`SimpleRnn`].
+    #[serde(rename = "SimpleRNN")]
+    SimpleRnn(SimpleRnn),
+    /// See [`Lstm`].
+    #[serde(rename = "LSTM")]
+    Lstm(Lstm),
+    /// See [`Gru`].
+    #[serde(rename = "GRU")]
+    Gru(Gru),
 }
 
 macro_rules! spec_from {
@@ -128,7 +174,16 @@ spec_from!(
     LayerNormalization,
     Embedding,
     ZeroPadding2d,
-    UpSampling2d
+    UpSampling2d,
+    BatchNormalization,
+    Conv1d,
+    MaxPooling1d,
+    AveragePooling1d,
+    GlobalAveragePooling1d,
+    GlobalMaxPooling1d,
+    SimpleRnn,
+    Lstm,
+    Gru
 );
 
 impl From<ActivationLayer> for LayerSpec {
@@ -157,6 +212,15 @@ impl LayerSpec {
             LayerSpec::Embedding(_) => "Embedding",
             LayerSpec::ZeroPadding2d(_) => "ZeroPadding2D",
             LayerSpec::UpSampling2d(_) => "UpSampling2D",
+            LayerSpec::BatchNormalization(_) => "BatchNormalization",
+            LayerSpec::Conv1d(_) => "Conv1D",
+            LayerSpec::MaxPooling1d(_) => "MaxPooling1D",
+            LayerSpec::AveragePooling1d(_) => "AveragePooling1D",
+            LayerSpec::GlobalAveragePooling1d(_) => "GlobalAveragePooling1D",
+            LayerSpec::GlobalMaxPooling1d(_) => "GlobalMaxPooling1D",
+            LayerSpec::SimpleRnn(_) => "SimpleRNN",
+            LayerSpec::Lstm(_) => "LSTM",
+            LayerSpec::Gru(_) => "GRU",
         }
     }
 
@@ -179,6 +243,15 @@ impl LayerSpec {
             LayerSpec::Embedding(_) => "embedding",
             LayerSpec::ZeroPadding2d(_) => "zero_padding2d",
             LayerSpec::UpSampling2d(_) => "up_sampling2d",
+            LayerSpec::BatchNormalization(_) => "batch_normalization",
+            LayerSpec::Conv1d(_) => "conv1d",
+            LayerSpec::MaxPooling1d(_) => "max_pooling1d",
+            LayerSpec::AveragePooling1d(_) => "average_pooling1d",
+            LayerSpec::GlobalAveragePooling1d(_) => "global_average_pooling1d",
+            LayerSpec::GlobalMaxPooling1d(_) => "global_max_pooling1d",
+            LayerSpec::SimpleRnn(_) => "simple_rnn",
+            LayerSpec::Lstm(_) => "lstm",
+            LayerSpec::Gru(_) => "gru",
         }
     }
 
@@ -201,6 +274,15 @@ impl LayerSpec {
             LayerSpec::Embedding(s) => s.name.as_deref(),
             LayerSpec::ZeroPadding2d(s) => s.name.as_deref(),
             LayerSpec::UpSampling2d(s) => s.name.as_deref(),
+            LayerSpec::BatchNormalization(s) => s.name.as_deref(),
+            LayerSpec::Conv1d(s) => s.name.as_deref(),
+            LayerSpec::MaxPooling1d(s) => s.0.name.as_deref(),
+            LayerSpec::AveragePooling1d(s) => s.0.name.as_deref(),
+            LayerSpec::GlobalAveragePooling1d(s) => s.name.as_deref(),
+            LayerSpec::GlobalMaxPooling1d(s) => s.name.as_deref(),
+            LayerSpec::SimpleRnn(s) => s.options.name.as_deref(),
+            LayerSpec::Lstm(s) => s.options.name.as_deref(),
+            LayerSpec::Gru(s) => s.options.name.as_deref(),
         }
     }
 
@@ -222,6 +304,15 @@ impl LayerSpec {
             LayerSpec::Embedding(s) => &mut s.name,
             LayerSpec::ZeroPadding2d(s) => &mut s.name,
             LayerSpec::UpSampling2d(s) => &mut s.name,
+            LayerSpec::BatchNormalization(s) => &mut s.name,
+            LayerSpec::Conv1d(s) => &mut s.name,
+            LayerSpec::MaxPooling1d(s) => &mut s.0.name,
+            LayerSpec::AveragePooling1d(s) => &mut s.0.name,
+            LayerSpec::GlobalAveragePooling1d(s) => &mut s.name,
+            LayerSpec::GlobalMaxPooling1d(s) => &mut s.name,
+            LayerSpec::SimpleRnn(s) => &mut s.options.name,
+            LayerSpec::Lstm(s) => &mut s.options.name,
+            LayerSpec::Gru(s) => &mut s.options.name,
         };
         *slot = Some(name);
     }
@@ -245,6 +336,15 @@ impl LayerSpec {
             LayerSpec::Embedding(s) => s.output_shape(input),
             LayerSpec::ZeroPadding2d(s) => s.output_shape(input),
             LayerSpec::UpSampling2d(s) => s.output_shape(input),
+            LayerSpec::BatchNormalization(s) => s.output_shape(input),
+            LayerSpec::Conv1d(s) => s.output_shape(input),
+            LayerSpec::MaxPooling1d(s) => s.output_shape(input),
+            LayerSpec::AveragePooling1d(s) => s.output_shape(input),
+            LayerSpec::GlobalAveragePooling1d(s) => s.output_shape(input),
+            LayerSpec::GlobalMaxPooling1d(s) => s.output_shape(input),
+            LayerSpec::SimpleRnn(s) => s.output_shape(input),
+            LayerSpec::Lstm(s) => s.output_shape(input),
+            LayerSpec::Gru(s) => s.output_shape(input),
         }
     }
 
@@ -255,6 +355,11 @@ impl LayerSpec {
             LayerSpec::Conv2d(s) => (s.param_count(input), 0),
             LayerSpec::LayerNormalization(s) => (s.param_count(input), 0),
             LayerSpec::Embedding(s) => (s.param_count(), 0),
+            LayerSpec::BatchNormalization(s) => s.param_counts(input),
+            LayerSpec::Conv1d(s) => (s.param_count(input), 0),
+            LayerSpec::SimpleRnn(s) => (s.param_count(input), 0),
+            LayerSpec::Lstm(s) => (s.param_count(input), 0),
+            LayerSpec::Gru(s) => (s.param_count(input), 0),
             _ => (0, 0),
         }
     }
@@ -295,6 +400,21 @@ impl LayerSpec {
             LayerSpec::UpSampling2d(s) => {
                 Some(Layer::UpSampling2d(UpSampling2dLayer { size: s.size }))
             }
+            LayerSpec::BatchNormalization(s) => {
+                Some(Layer::BatchNormalization(s.build(input, rng, device)))
+            }
+            LayerSpec::Conv1d(s) => Some(Layer::Conv1d(s.build(input, rng, device))),
+            LayerSpec::MaxPooling1d(s) => Some(Layer::Pool1d(s.build(input))),
+            LayerSpec::AveragePooling1d(s) => Some(Layer::Pool1d(s.build(input))),
+            LayerSpec::GlobalAveragePooling1d(_) => {
+                Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: false }))
+            }
+            LayerSpec::GlobalMaxPooling1d(_) => {
+                Some(Layer::GlobalPool2d(GlobalPool2dLayer { max: true }))
+            }
+            LayerSpec::SimpleRnn(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
+            LayerSpec::Lstm(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
+            LayerSpec::Gru(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
         }
     }
 }
@@ -329,6 +449,14 @@ pub enum Layer {
     ZeroPadding2d(ZeroPadding2dLayer),
     /// A built [`UpSampling2d`].
     UpSampling2d(UpSampling2dLayer),
+    /// A built [`BatchNormalization`].
+    BatchNormalization(BatchNormalizationLayer),
+    /// A built [`Conv1d`].
+    Conv1d(Conv1dLayer),
+    /// A built [`MaxPooling1d`] or [`AveragePooling1d`].
+    Pool1d(Pool1dLayer),
+    /// A built [`SimpleRnn`], [`Lstm`] or [`Gru`].
+    Recurrent(RecurrentLayer),
 }
 
 impl Layer {
@@ -351,6 +479,10 @@ impl Layer {
             Layer::Embedding(l) => l.forward(x)?,
             Layer::ZeroPadding2d(l) => l.forward(x),
             Layer::UpSampling2d(l) => l.forward(x),
+            Layer::BatchNormalization(l) => l.forward(x, training),
+            Layer::Conv1d(l) => l.forward(x),
+            Layer::Pool1d(l) => l.forward(x),
+            Layer::Recurrent(l) => l.forward(x),
         })
     }
 
@@ -367,6 +499,7 @@ impl Layer {
         Ok(match self {
             Layer::Dense(l) => (l.pre_activation(x), l.activation),
             Layer::Conv2d(l) => (l.pre_activation(x), l.activation),
+            Layer::Conv1d(l) => (l.pre_activation(x), l.activation),
             Layer::Activation(l) => (x, l.activation),
             other => (other.forward(x, training)?, Activation::Linear),
         })
@@ -397,9 +530,69 @@ impl Layer {
                 }
             }
             Layer::Embedding(l) => out.push(("embeddings", WeightRef::R2(&l.embeddings))),
+            Layer::BatchNormalization(l) => {
+                if let Some(g) = &l.gamma {
+                    out.push(("gamma", WeightRef::R1(g)));
+                }
+                if let Some(b) = &l.beta {
+                    out.push(("beta", WeightRef::R1(b)));
+                }
+                out.push(("moving_mean", WeightRef::State(&l.moving_mean)));
+                out.push(("moving_variance", WeightRef::State(&l.moving_variance)));
+            }
+            Layer::Conv1d(l) => {
+                out.push(("kernel", WeightRef::R3(&l.kernel)));
+                if let Some(b) = &l.bias {
+                    out.push(("bias", WeightRef::R1(b)));
+                }
+            }
+            Layer::Recurrent(l) => {
+                out.push(("kernel", WeightRef::R2(&l.kernel)));
+                out.push(("recurrent_kernel", WeightRef::R2(&l.recurrent_kernel)));
+                if let Some(b) = &l.bias {
+                    out.push(("bias", WeightRef::R1(b)));
+                }
+                if let Some(b) = &l.gru_bias {
+                    out.push(("bias", WeightRef::R2(b)));
+                }
+            }
             _ => {}
         }
         out
+    }
+
+    /// The layer's weight penalties (Keras `kernel_regularizer`, ...), summed; `None` when the
+    /// layer has none.
+    pub fn regularization_loss(&self) -> Option<Tensor<1>> {
+        fn term<const D: usize>(r: Option<Regularizer>, w: &Param<Tensor<D>>) -> Option<Tensor<1>> {
+            r.map(|r| r.penalty(w.val()))
+        }
+        let terms = match self {
+            Layer::Dense(l) => vec![
+                term(l.kernel_regularizer, &l.kernel),
+                l.bias.as_ref().and_then(|b| term(l.bias_regularizer, b)),
+            ],
+            Layer::Conv2d(l) => vec![
+                term(l.kernel_regularizer, &l.kernel),
+                l.bias.as_ref().and_then(|b| term(l.bias_regularizer, b)),
+            ],
+            Layer::Conv1d(l) => vec![
+                term(l.kernel_regularizer, &l.kernel),
+                l.bias.as_ref().and_then(|b| term(l.bias_regularizer, b)),
+            ],
+            Layer::Embedding(l) => vec![term(l.embeddings_regularizer, &l.embeddings)],
+            Layer::Recurrent(l) => {
+                let [k, r, b] = l.regularizers;
+                vec![
+                    term(k, &l.kernel),
+                    term(r, &l.recurrent_kernel),
+                    l.bias.as_ref().and_then(|bias| term(b, bias)),
+                    l.gru_bias.as_ref().and_then(|bias| term(b, bias)),
+                ]
+            }
+            _ => Vec::new(),
+        };
+        terms.into_iter().flatten().reduce(|a, b| a + b)
     }
 
     /// Mutable access to the weights, in [`Layer::weights`] order.
@@ -427,6 +620,32 @@ impl Layer {
                 }
             }
             Layer::Embedding(l) => out.push(WeightMut::R2(&mut l.embeddings)),
+            Layer::BatchNormalization(l) => {
+                if let Some(g) = &mut l.gamma {
+                    out.push(WeightMut::R1(g));
+                }
+                if let Some(b) = &mut l.beta {
+                    out.push(WeightMut::R1(b));
+                }
+                out.push(WeightMut::State(&mut l.moving_mean));
+                out.push(WeightMut::State(&mut l.moving_variance));
+            }
+            Layer::Conv1d(l) => {
+                out.push(WeightMut::R3(&mut l.kernel));
+                if let Some(b) = &mut l.bias {
+                    out.push(WeightMut::R1(b));
+                }
+            }
+            Layer::Recurrent(l) => {
+                out.push(WeightMut::R2(&mut l.kernel));
+                out.push(WeightMut::R2(&mut l.recurrent_kernel));
+                if let Some(b) = &mut l.bias {
+                    out.push(WeightMut::R1(b));
+                }
+                if let Some(b) = &mut l.gru_bias {
+                    out.push(WeightMut::R2(b));
+                }
+            }
             _ => {}
         }
         out
@@ -444,6 +663,16 @@ pub enum WeightRef<'a> {
     R3(&'a Param<Tensor<3>>),
     /// A rank-4 tensor (Conv2D kernel).
     R4(&'a Param<Tensor<4>>),
+    /// A non-trainable vector updated by the forward pass (BatchNormalization's moving
+    /// statistics).
+    State(&'a RunningState<Tensor<1>>),
+}
+
+impl WeightRef<'_> {
+    /// Whether the optimizer updates this weight (Keras `trainable_weights`).
+    pub fn trainable(&self) -> bool {
+        !matches!(self, WeightRef::State(_))
+    }
 }
 
 impl WeightRef<'_> {
@@ -454,6 +683,7 @@ impl WeightRef<'_> {
             WeightRef::R2(p) => p.val().into_data(),
             WeightRef::R3(p) => p.val().into_data(),
             WeightRef::R4(p) => p.val().into_data(),
+            WeightRef::State(s) => s.value_sync().into_data(),
         }
     }
 
@@ -464,6 +694,7 @@ impl WeightRef<'_> {
             WeightRef::R2(p) => p.val().dims().to_vec(),
             WeightRef::R3(p) => p.val().dims().to_vec(),
             WeightRef::R4(p) => p.val().dims().to_vec(),
+            WeightRef::State(s) => s.value().dims().to_vec(),
         }
     }
 }
@@ -472,9 +703,9 @@ impl WeightRef<'_> {
 pub(crate) enum WeightMut<'a> {
     R1(&'a mut Param<Tensor<1>>),
     R2(&'a mut Param<Tensor<2>>),
-    #[allow(dead_code)]
     R3(&'a mut Param<Tensor<3>>),
     R4(&'a mut Param<Tensor<4>>),
+    State(&'a mut RunningState<Tensor<1>>),
 }
 
 impl WeightMut<'_> {
@@ -484,6 +715,7 @@ impl WeightMut<'_> {
             WeightMut::R2(p) => p.val().dims().to_vec(),
             WeightMut::R3(p) => p.val().dims().to_vec(),
             WeightMut::R4(p) => p.val().dims().to_vec(),
+            WeightMut::State(s) => s.value().dims().to_vec(),
         }
     }
 
@@ -502,6 +734,12 @@ impl WeightMut<'_> {
             WeightMut::R2(p) => replace(p, values),
             WeightMut::R3(p) => replace(p, values),
             WeightMut::R4(p) => replace(p, values),
+            WeightMut::State(s) => {
+                let value = s.value();
+                let (dims, device) = (value.dims(), value.device());
+                let data = burn::tensor::TensorData::new(values, dims);
+                *s = RunningState::new(Tensor::from_data(data, &device));
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::Tensor;
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
@@ -159,11 +160,29 @@ pub struct Pool2dLayer {
 }
 
 impl Pool2dLayer {
+    pub(crate) fn new(
+        max: bool,
+        pool_size: [usize; 2],
+        strides: [usize; 2],
+        padding: [(usize, usize); 2],
+    ) -> Self {
+        Self {
+            max,
+            pool_size,
+            strides,
+            padding,
+        }
+    }
+
     /// Pools `[batch, h, w, c]`.
     pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R4(x) = x else {
-            return x;
-        };
+        match x {
+            DynTensor::R4(x) => DynTensor::R4(self.pool(x)),
+            other => other,
+        }
+    }
+
+    pub(crate) fn pool(&self, x: Tensor<4>) -> Tensor<4> {
         let x = x.permute([0, 3, 1, 2]);
         let y = if self.max {
             let options = MaxPoolOptions::new(self.pool_size)
@@ -177,6 +196,6 @@ impl Pool2dLayer {
                 .with_count_include_pad(false);
             avg_pool2d(x, options)
         };
-        DynTensor::R4(y.permute([0, 2, 3, 1]))
+        y.permute([0, 2, 3, 1])
     }
 }

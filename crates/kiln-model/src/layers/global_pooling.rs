@@ -1,4 +1,4 @@
-//! `GlobalAveragePooling2d` and `GlobalMaxPooling2d`: one value per channel.
+//! `GlobalAveragePooling1d/2d` and `GlobalMaxPooling1d/2d`: one value per channel.
 
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
@@ -8,7 +8,7 @@ use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
 macro_rules! global_spec {
-    ($name:ident, $keras:literal, $doc:literal) => {
+    ($name:ident, $keras:literal, $rank:literal, $what:literal, $doc:literal) => {
         #[doc = $doc]
         #[doc(alias = $keras)]
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,11 +38,8 @@ macro_rules! global_spec {
 
             pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
                 match input.dims() {
-                    &[_, _, c] => Ok(Shape(vec![c])),
-                    _ => Err(format!(
-                        "{} needs images (None, height, width, channels), got {input}",
-                        $keras
-                    )),
+                    dims if dims.len() == $rank => Ok(Shape(vec![dims[$rank - 1]])),
+                    _ => Err(format!("{} needs {}, got {input}", $keras, $what)),
                 }
             }
         }
@@ -52,15 +49,34 @@ macro_rules! global_spec {
 global_spec!(
     GlobalAveragePooling2d,
     "GlobalAveragePooling2D",
+    3,
+    "images (None, height, width, channels)",
     "Mean over height and width: `[batch, h, w, c]` → `[batch, c]` (Keras `GlobalAveragePooling2D`)."
 );
 global_spec!(
     GlobalMaxPooling2d,
     "GlobalMaxPooling2D",
+    3,
+    "images (None, height, width, channels)",
     "Max over height and width: `[batch, h, w, c]` → `[batch, c]` (Keras `GlobalMaxPooling2D`)."
 );
 
-/// A built global pooling (no weights).
+global_spec!(
+    GlobalAveragePooling1d,
+    "GlobalAveragePooling1D",
+    2,
+    "sequences (None, steps, channels)",
+    "Mean over the steps: `[batch, steps, c]` → `[batch, c]` (Keras `GlobalAveragePooling1D`)."
+);
+global_spec!(
+    GlobalMaxPooling1d,
+    "GlobalMaxPooling1D",
+    2,
+    "sequences (None, steps, channels)",
+    "Max over the steps: `[batch, steps, c]` → `[batch, c]` (Keras `GlobalMaxPooling1D`)."
+);
+
+/// A built global pooling (no weights), 1-D or 2-D by the input's rank.
 #[derive(Module, Debug)]
 pub struct GlobalPool2dLayer {
     #[module(skip)]
@@ -68,13 +84,17 @@ pub struct GlobalPool2dLayer {
 }
 
 impl GlobalPool2dLayer {
-    /// Pools `[batch, h, w, c]` to `[batch, c]`.
+    /// Pools `[batch, h, w, c]` or `[batch, steps, c]` to `[batch, c]`.
     pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R4(x) = x else {
-            return x;
+        let flat = match x {
+            DynTensor::R4(x) => {
+                let [b, h, w, c] = x.dims();
+                x.reshape([b, h * w, c])
+            }
+            DynTensor::R3(x) => x,
+            other => return other,
         };
-        let [b, h, w, c] = x.dims();
-        let flat = x.reshape([b, h * w, c]);
+        let [b, _, c] = flat.dims();
         let y = if self.max {
             flat.max_dim(1)
         } else {

@@ -1,0 +1,141 @@
+//! The built recurrent layers (`SimpleRnn`, `Lstm`, `Gru`): one scan over the time steps with
+//! Keras's gate order and weight layout.
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+
+use crate::activation::Activation;
+use crate::regularizer::Regularizer;
+use crate::tensor::DynTensor;
+
+/// Which recurrence a [`RecurrentLayer`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// `h = act(x·W + h·U + b)`.
+    Simple,
+    /// Gates in Keras's order i, f, c, o.
+    Lstm,
+    /// Gates in Keras's order z, r, h; `reset_after` applies the reset gate after the
+    /// recurrent matmul (Keras 3's default, two bias rows).
+    Gru {
+        /// Keras `reset_after`.
+        reset_after: bool,
+    },
+}
+
+impl Cell {
+    /// Blocks of `units` columns in the kernels: 1, 4 or 3.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Simple => 1,
+            Cell::Lstm => 4,
+            Cell::Gru { .. } => 3,
+        }
+    }
+}
+
+/// A built recurrent layer: `kernel` `[in, gates·units]`, `recurrent_kernel`
+/// `[units, gates·units]`, and `bias` `[gates·units]` (`[2, 3·units]` for a GRU with
+/// `reset_after`), all in Keras's layout.
+#[derive(Module, Debug)]
+pub struct RecurrentLayer {
+    /// Input weights.
+    pub kernel: Param<Tensor<2>>,
+    /// Recurrent weights.
+    pub recurrent_kernel: Param<Tensor<2>>,
+    /// The bias of a SimpleRNN, LSTM or GRU without `reset_after`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// A GRU's two bias rows with `reset_after` (input, recurrent).
+    pub gru_bias: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    pub(crate) cell: Cell,
+    #[module(skip)]
+    pub(crate) units: usize,
+    #[module(skip)]
+    pub(crate) activation: Activation,
+    #[module(skip)]
+    pub(crate) recurrent_activation: Activation,
+    #[module(skip)]
+    pub(crate) return_sequences: bool,
+    #[module(skip)]
+    pub(crate) go_backwards: bool,
+    #[module(skip)]
+    pub(crate) regularizers: [Option<Regularizer>; 3],
+}
+
+impl RecurrentLayer {
+    /// Runs the sequence `[batch, steps, features]`; returns every step's output
+    /// `[batch, steps, units]` with `return_sequences`, else the last `[batch, units]`.
+    pub fn forward(&self, x: DynTensor) -> DynTensor {
+        let DynTensor::R3(x) = x else {
+            return x;
+        };
+        let [b, steps, features] = x.dims();
+        let (u, width) = (self.units, self.units * self.cell.gates());
+        // Every step's input projection in one matmul.
+        let mut xw = x.reshape([b * steps, features]).matmul(self.kernel.val());
+        if let Some(bias) = &self.bias {
+            xw = xw + bias.val().reshape([1, width]);
+        }
+        let recurrent_bias = self.gru_bias.as_ref().map(|gb| {
+            let gb = gb.val();
+            xw = xw.clone() + gb.clone().narrow(0, 0, 1);
+            gb.narrow(0, 1, 1)
+        });
+        let xw = xw.reshape([b, steps, width]);
+        let device = xw.device();
+        let mut h = Tensor::<2>::zeros([b, u], &device);
+        let mut c = Tensor::<2>::zeros([b, u], &device);
+        let recurrent = self.recurrent_kernel.val();
+        let (act, gate) = (self.activation, self.recurrent_activation);
+        let order: Vec<usize> = if self.go_backwards {
+            (0..steps).rev().collect()
+        } else {
+            (0..steps).collect()
+        };
+        let mut outputs = Vec::with_capacity(if self.return_sequences { steps } else { 0 });
+        for step in order {
+            let xt = xw.clone().narrow(1, step, 1).reshape([b, width]);
+            let block = |t: &Tensor<2>, i: usize| t.clone().narrow(1, i * u, u);
+            h = match self.cell {
+                Cell::Simple => act.apply(xt + h.matmul(recurrent.clone())),
+                Cell::Lstm => {
+                    let z = xt + h.matmul(recurrent.clone());
+                    let i = gate.apply(block(&z, 0));
+                    let f = gate.apply(block(&z, 1));
+                    let g = act.apply(block(&z, 2));
+                    let o = gate.apply(block(&z, 3));
+                    c = f * c + i * g;
+                    o * act.apply(c.clone())
+                }
+                Cell::Gru { reset_after } => {
+                    let mut inner = h.clone().matmul(if reset_after {
+                        recurrent.clone()
+                    } else {
+                        recurrent.clone().narrow(1, 0, 2 * u)
+                    });
+                    if let Some(rb) = &recurrent_bias {
+                        inner = inner + rb.clone();
+                    }
+                    let z = gate.apply(block(&xt, 0) + block(&inner, 0));
+                    let r = gate.apply(block(&xt, 1) + block(&inner, 1));
+                    let candidate = if reset_after {
+                        r * block(&inner, 2)
+                    } else {
+                        (r * h.clone()).matmul(recurrent.clone().narrow(1, 2 * u, u))
+                    };
+                    let hh = act.apply(block(&xt, 2) + candidate);
+                    z.clone() * h + (z.neg() + 1.0) * hh
+                }
+            };
+            if self.return_sequences {
+                outputs.push(h.clone().unsqueeze_dim::<3>(1));
+            }
+        }
+        if self.return_sequences {
+            DynTensor::R3(Tensor::cat(outputs, 1))
+        } else {
+            DynTensor::R2(h)
+        }
+    }
+}
