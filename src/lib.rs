@@ -56,8 +56,11 @@ pub mod prelude {
     pub use burn::tensor::Device;
     pub use kiln_datasets::{normalize, to_categorical, train_test_split};
     pub use kiln_model::{
-        Activation, Dense, Flatten, Initializer, Input, Model, Rescaling, Reshape, Sequential,
-        Shape,
+        Activation, AveragePooling1d, AveragePooling2d, BatchNormalization, Conv1d, Conv2d, Dense,
+        Dropout, Embedding, Flatten, GlobalAveragePooling1d, GlobalAveragePooling2d,
+        GlobalMaxPooling1d, GlobalMaxPooling2d, Gru, Initializer, Input, LayerNormalization, Lstm,
+        MaxPooling1d, MaxPooling2d, Model, Padding, Regularizer, Rescaling, Reshape, Sequential,
+        Shape, SimpleRnn,
     };
     pub use kiln_train::{
         Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation, Verbosity,

@@ -184,7 +184,12 @@ fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut StdRng) -> Vec<f32>
             let dot: f64 = q.iter().zip(v.iter()).map(|(x, y)| x * y).sum();
             v.iter_mut().zip(q).for_each(|(x, y)| *x -= dot * y);
         }
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        let norm = v
+            .iter()
+            .map(|x| x * x)
+            .sum::<f64>()
+            .sqrt()
+            .max(f64::MIN_POSITIVE);
         v.iter_mut().for_each(|x| *x /= norm);
     }
     let mut out = vec![0.0f32; rows * cols];
@@ -274,7 +279,10 @@ mod tests {
                         (0..cols).map(|c| at(i, c) * at(j, c)).sum()
                     };
                     let expected = if i == j { 1.0 } else { 0.0 };
-                    assert!((dot - expected).abs() < 1e-5, "{rows}x{cols} [{i},{j}] = {dot}");
+                    assert!(
+                        (dot - expected).abs() < 1e-5,
+                        "{rows}x{cols} [{i},{j}] = {dot}"
+                    );
                 }
             }
         }

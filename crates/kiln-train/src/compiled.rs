@@ -264,7 +264,10 @@ impl CompiledModel {
             let (z, act) = model.forward_pre_activation(x.clone().select_rows(idx), false)?;
             let z = rows_features(z);
             let yb = y.narrow(start * rows_per_sample, len * rows_per_sample);
-            let loss = self.loss.compute(z.clone(), act, &yb);
+            let mut loss = self.loss.compute(z.clone(), act, &yb);
+            if let Some(penalty) = model.regularization_loss() {
+                loss = loss + penalty;
+            }
             acc.update(loss, z, act, &yb, &self.metrics, len * rows_per_sample);
         }
         acc.read(&self.metrics)

@@ -352,7 +352,11 @@ impl CompiledModel {
                     let model = slot.take().ok_or_else(lost)?;
                     let (z, act) = model.forward_pre_activation(xb, true)?;
                     let z = rows_features(z);
-                    let loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
+                    let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
+                    // Keras adds the weight penalties to the loss it minimizes and reports.
+                    if let Some(penalty) = model.regularization_loss() {
+                        loss = loss + penalty;
+                    }
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
                     acc.update_weighted(
                         loss.detach().inner(),

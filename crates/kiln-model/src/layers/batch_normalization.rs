@@ -149,7 +149,10 @@ impl BatchNormalization {
     /// `(trainable, non_trainable)`.
     pub(crate) fn param_counts(&self, input: &Shape) -> (usize, usize) {
         let c = input.last().unwrap_or(0);
-        (c * (usize::from(self.center) + usize::from(self.scale)), 2 * c)
+        (
+            c * (usize::from(self.center) + usize::from(self.scale)),
+            2 * c,
+        )
     }
 
     pub(crate) fn build(

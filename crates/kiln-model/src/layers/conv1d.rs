@@ -1,9 +1,9 @@
 //! `Conv1d`: 1-D convolution over channels-last sequences.
 
 use burn::module::{Module, Param};
+use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::Device;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +144,10 @@ impl Conv1d {
                 "Conv1D needs sequences (None, steps, channels), got {input}"
             ));
         };
-        if self.filters == 0 || self.kernel_size == 0 || self.strides == 0 || self.dilation_rate == 0
+        if self.filters == 0
+            || self.kernel_size == 0
+            || self.strides == 0
+            || self.dilation_rate == 0
         {
             return Err(
                 "filters, kernel_size, strides and dilation_rate must be at least 1".into(),
@@ -179,7 +182,13 @@ impl Conv1d {
         let c = input.last().unwrap_or(0);
         let k = self.kernel_size;
         let fans = (k * c, k * self.filters);
-        let kernel = weight(self.kernel_initializer, [k, c, self.filters], fans, rng, device);
+        let kernel = weight(
+            self.kernel_initializer,
+            [k, c, self.filters],
+            fans,
+            rng,
+            device,
+        );
         let bias = self
             .use_bias
             .then(|| weight(self.bias_initializer, [self.filters], fans, rng, device));

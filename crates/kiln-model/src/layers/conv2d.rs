@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::init::weight;
 use super::conv_utils::{Geometry, Padding, axis, channels_last, default_format, ones, pair};
+use super::init::weight;
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;

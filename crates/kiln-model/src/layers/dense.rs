@@ -131,7 +131,13 @@ impl Dense {
     pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> DenseLayer {
         let fan_in = input.last().unwrap_or(0);
         let fans = (fan_in, self.units);
-        let kernel = weight(self.kernel_initializer, [fan_in, self.units], fans, rng, device);
+        let kernel = weight(
+            self.kernel_initializer,
+            [fan_in, self.units],
+            fans,
+            rng,
+            device,
+        );
         let bias = self
             .use_bias
             .then(|| weight(self.bias_initializer, [self.units], fans, rng, device));

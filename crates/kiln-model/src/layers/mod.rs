@@ -16,9 +16,9 @@ mod layer_normalization;
 mod pooling1d;
 mod pooling2d;
 mod recurrent;
-mod rnn;
 mod rescaling;
 mod reshape;
+mod rnn;
 mod up_sampling2d;
 mod zero_padding2d;
 
@@ -40,9 +40,9 @@ pub use layer_normalization::{LayerNormalization, LayerNormalizationLayer};
 pub use pooling1d::{AveragePooling1d, MaxPooling1d, Pool1dLayer, Pool1dOptions};
 pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dLayer, Pool2dOptions};
 pub use recurrent::{Cell, RecurrentLayer};
-pub use rnn::{Gru, Lstm, RnnOptions, SimpleRnn};
 pub use rescaling::{Rescaling, RescalingLayer};
 pub use reshape::{Reshape, ReshapeLayer};
+pub use rnn::{Gru, Lstm, RnnOptions, SimpleRnn};
 pub use up_sampling2d::{UpSampling2d, UpSampling2dLayer};
 pub use zero_padding2d::{ZeroPadding2d, ZeroPadding2dLayer};
 

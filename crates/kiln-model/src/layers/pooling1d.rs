@@ -56,12 +56,7 @@ impl Pool1dOptions {
         let (_, padding) = self.geometry(input, "").unwrap_or((0, (0, 0)));
         let stride = self.strides.unwrap_or(self.pool_size);
         Pool1dLayer {
-            inner: Pool2dLayer::new(
-                max,
-                [1, self.pool_size],
-                [1, stride],
-                [(0, 0), padding],
-            ),
+            inner: Pool2dLayer::new(max, [1, self.pool_size], [1, stride], [(0, 0), padding]),
         }
     }
 }

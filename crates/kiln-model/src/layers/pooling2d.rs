@@ -1,8 +1,8 @@
 //! `MaxPooling2d` and `AveragePooling2d` over channels-last images.
 
 use burn::module::Module;
-use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::Tensor;
+use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 

@@ -117,7 +117,9 @@ impl RnnOptions {
             (self.recurrent_dropout != 0.0, "recurrent_dropout"),
         ];
         if let Some((_, option)) = unsupported.iter().find(|(on, _)| *on) {
-            return Err(format!("{class} option `{option}` is not supported by Kiln yet"));
+            return Err(format!(
+                "{class} option `{option}` is not supported by Kiln yet"
+            ));
         }
         Ok(Shape(if self.return_sequences {
             vec![steps, self.units]
@@ -154,13 +156,24 @@ impl RnnOptions {
             rng,
             device,
         );
-        let recurrent_kernel =
-            weight(self.recurrent_initializer, [u, width], (u, width), rng, device);
+        let recurrent_kernel = weight(
+            self.recurrent_initializer,
+            [u, width],
+            (u, width),
+            rng,
+            device,
+        );
         let (mut bias, mut gru_bias) = (None, None);
         if self.use_bias {
             match cell {
                 Cell::Gru { reset_after: true } => {
-                    gru_bias = Some(weight(self.bias_initializer, [2, width], (2, width), rng, device));
+                    gru_bias = Some(weight(
+                        self.bias_initializer,
+                        [2, width],
+                        (2, width),
+                        rng,
+                        device,
+                    ));
                 }
                 Cell::Lstm if unit_forget_bias => {
                     // Keras: the forget gate's bias starts at one.
@@ -176,7 +189,15 @@ impl RnnOptions {
                     );
                     bias = Some(burn::module::Param::from_tensor(t));
                 }
-                _ => bias = Some(weight(self.bias_initializer, [width], (width, width), rng, device)),
+                _ => {
+                    bias = Some(weight(
+                        self.bias_initializer,
+                        [width],
+                        (width, width),
+                        rng,
+                        device,
+                    ))
+                }
             }
         }
         RecurrentLayer {
@@ -401,7 +422,13 @@ impl Gru {
     }
 
     pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> RecurrentLayer {
-        self.options
-            .build(input, self.cell(), self.recurrent_activation, false, rng, device)
+        self.options.build(
+            input,
+            self.cell(),
+            self.recurrent_activation,
+            false,
+            rng,
+            device,
+        )
     }
 }
