@@ -69,6 +69,16 @@ pub enum Error {
         /// The valid names.
         valid: Vec<&'static str>,
     },
+    /// A config names a layer class that is neither Kiln's nor a registered custom layer.
+    #[error(
+        "unknown layer class `{class_name}`: Kiln has no such layer; for a custom layer, register \
+         its constructor in `CustomObjects` and read with `Sequential::from_config_with` or \
+         `load_model_with`"
+    )]
+    UnknownLayer {
+        /// The class name in the config.
+        class_name: String,
+    },
     /// A weight given to the model does not have the shape the model expects.
     #[error("weight `{weight}` has shape {actual:?}, expected {expected:?}")]
     WeightMismatch {

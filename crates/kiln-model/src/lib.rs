@@ -38,13 +38,14 @@ pub use error::{Error, Result};
 pub use initializer::Initializer;
 pub use layers::{
     ActivationLayer, ActivationModule, AveragePooling1d, AveragePooling2d, BatchNormalization,
-    BatchNormalizationLayer, Cell, Conv1d, Conv1dLayer, Conv2d, Conv2dLayer, Dense, DenseLayer,
-    Dropout, DropoutLayer, Embedding, EmbeddingLayer, Flatten, FlattenLayer,
-    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d,
-    GlobalPool2dLayer, Gru, Input, Layer, LayerNormalization, LayerNormalizationLayer, LayerSpec,
-    Lstm, MaxPooling1d, MaxPooling2d, Padding, Pool1dLayer, Pool1dOptions, Pool2dLayer,
-    Pool2dOptions, RecurrentLayer, Rescaling, RescalingLayer, Reshape, ReshapeLayer, RnnOptions,
-    SimpleRnn, UpSampling2d, UpSampling2dLayer, WeightRef, ZeroPadding2d, ZeroPadding2dLayer,
+    BatchNormalizationLayer, Cell, Conv1d, Conv1dLayer, Conv2d, Conv2dLayer, CustomLayer,
+    CustomModule, CustomObjects, CustomSpec, CustomWeights, Dense, DenseLayer, Dropout,
+    DropoutLayer, Embedding, EmbeddingLayer, Flatten, FlattenLayer, GlobalAveragePooling1d,
+    GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, GlobalPool2dLayer, Gru, Input,
+    Layer, LayerNormalization, LayerNormalizationLayer, LayerSpec, Lstm, MaxPooling1d,
+    MaxPooling2d, Padding, Pool1dLayer, Pool1dOptions, Pool2dLayer, Pool2dOptions, RecurrentLayer,
+    Rescaling, RescalingLayer, Reshape, ReshapeLayer, RnnOptions, SimpleRnn, UpSampling2d,
+    UpSampling2dLayer, WeightRef, WeightSpec, ZeroPadding2d, ZeroPadding2dLayer,
 };
 pub use model::{Model, ModelInfo};
 pub use regularizer::Regularizer;
@@ -52,4 +53,4 @@ pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};
 pub use tensor::DynTensor;
-pub use weights_file::{CONFIG_KEY, load_model};
+pub use weights_file::{CONFIG_KEY, load_model, load_model_with};

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::layers::LayerSpec;
+use crate::layers::{CustomObjects, LayerSpec};
 use crate::model::{Model, ModelInfo};
 use crate::shape::Shape;
 use crate::summary::LayerInfo;
@@ -40,6 +40,7 @@ pub struct Sequential {
     #[serde(default = "default_name")]
     pub name: String,
     /// The layer specs in order; the first is the [`Input`](crate::Input).
+    #[serde(serialize_with = "serialize_layers")]
     pub layers: Vec<LayerSpec>,
     /// Seed for the weight initializers; `None` draws a fresh one at each `build`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +49,19 @@ pub struct Sequential {
 
 fn default_name() -> String {
     "sequential".to_string()
+}
+
+/// Stock layers through their derived form; custom ones with their own class name and config.
+fn serialize_layers<S: serde::Serializer>(layers: &[LayerSpec], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(layers.len()))?;
+    for layer in layers {
+        match layer {
+            LayerSpec::Custom(custom) => seq.serialize_element(&custom.to_value())?,
+            stock => seq.serialize_element(stock)?,
+        }
+    }
+    seq.end()
 }
 
 impl Default for Sequential {
@@ -71,7 +85,7 @@ impl Sequential {
     pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
         let mut layer = layer.into();
         if layer.name().is_none() {
-            let base = layer.base_name();
+            let base = layer.base_name().into_owned();
             let taken = |n: &str| self.layers.iter().any(|l| l.name() == Some(n));
             let mut k = 0;
             let mut name = base.to_string();
@@ -113,7 +127,44 @@ impl Sequential {
     /// # Errors
     /// [`Error::Config`] naming what could not be read (an unknown layer class, a bad value).
     pub fn from_config(json: &str) -> Result<Self> {
-        let mut model: Sequential = serde_json::from_str(json).map_err(Error::Config)?;
+        Self::from_config_with(json, &CustomObjects::new())
+    }
+
+    /// As [`from_config`](Sequential::from_config), building the layers whose class name is
+    /// registered in `custom` with their constructors (Keras's `custom_objects`).
+    ///
+    /// # Errors
+    /// As `from_config`; [`Error::InvalidModel`] when a custom constructor rejects its config.
+    pub fn from_config_with(json: &str, custom: &CustomObjects) -> Result<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(json).map_err(Error::Config)?;
+        let mut customs = Vec::new();
+        if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for (i, layer) in layers.iter_mut().enumerate() {
+                let class = layer
+                    .get("class_name")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("");
+                let config = layer.get("config").cloned().unwrap_or_default();
+                if let Some(made) = custom.make(class, &config) {
+                    let spec = made.map_err(|reason| {
+                        Error::InvalidModel(format!("custom layer {class}: {reason}"))
+                    })?;
+                    customs.push((i, spec));
+                    // A placeholder the derived reader accepts; replaced below.
+                    *layer = serde_json::json!({"class_name": "Flatten", "config": {}});
+                } else if let Err(e) = serde_json::from_value::<LayerSpec>(layer.clone())
+                    && e.to_string().starts_with("unknown variant")
+                {
+                    return Err(Error::UnknownLayer {
+                        class_name: class.to_string(),
+                    });
+                }
+            }
+        }
+        let mut model: Sequential = serde_json::from_value(value).map_err(Error::Config)?;
+        for (i, spec) in customs {
+            model.layers[i] = LayerSpec::Custom(spec);
+        }
         // Layers without names get them now, as `add` would have.
         let layers = std::mem::take(&mut model.layers);
         for layer in layers {
@@ -149,7 +200,9 @@ impl Sequential {
         let mut shape = input_shape.clone();
         let mut rows = Vec::new();
         for spec in &self.layers[1..] {
-            let name = spec.name().unwrap_or(spec.base_name()).to_string();
+            let name = spec
+                .name()
+                .map_or_else(|| spec.base_name().into_owned(), str::to_string);
             if let LayerSpec::Input(_) = spec {
                 return Err(Error::InvalidModel(format!(
                     "`{name}` is an Input but not the first layer"

@@ -10,6 +10,7 @@ use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
+use crate::layers::CustomObjects;
 use crate::model::Model;
 use crate::sequential::Sequential;
 
@@ -157,6 +158,19 @@ impl Model {
 /// [`Error::WeightsFile`] when the file is corrupt or has no architecture; the errors of
 /// [`Sequential::from_config`], [`Sequential::build`] and [`Model::load_weights`].
 pub fn load_model(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
+    load_model_with(path, device, &CustomObjects::new())
+}
+
+/// As [`load_model`], for a model with custom layers: `custom` has their constructors (Keras's
+/// `load_model(path, custom_objects=...)`).
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_model_with(
+    path: impl AsRef<Path>,
+    device: &Device,
+    custom: &CustomObjects,
+) -> Result<Model> {
     let path = path.as_ref();
     let bytes = read(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
@@ -175,7 +189,7 @@ pub fn load_model(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
                 path.display()
             ))
         })?;
-    let model = Sequential::from_config(config)?.build(device)?;
+    let model = Sequential::from_config_with(config, custom)?.build(device)?;
     let file = parse(path, &bytes)?;
     let weights = weights_from(&model, path, &file)?;
     model.set_weights(&weights)

@@ -5,6 +5,7 @@ mod batch_normalization;
 mod conv1d;
 mod conv2d;
 mod conv_utils;
+mod custom;
 mod dense;
 mod dropout;
 mod embedding;
@@ -27,6 +28,7 @@ pub use batch_normalization::{BatchNormalization, BatchNormalizationLayer};
 pub use conv_utils::Padding;
 pub use conv1d::{Conv1d, Conv1dLayer};
 pub use conv2d::{Conv2d, Conv2dLayer};
+pub use custom::{CustomLayer, CustomModule, CustomObjects, CustomSpec, CustomWeights, WeightSpec};
 pub use dense::{Dense, DenseLayer};
 pub use dropout::{Dropout, DropoutLayer};
 pub use embedding::{Embedding, EmbeddingLayer};
@@ -148,6 +150,22 @@ pub enum LayerSpec {
     /// See [`Gru`].
     #[serde(rename = "GRU")]
     Gru(Gru),
+    /// A user-defined layer (see [`CustomLayer`]); serialized by `Sequential` with its own
+    /// class name and config.
+    #[serde(skip)]
+    Custom(CustomSpec),
+}
+
+impl<L: CustomLayer> From<L> for LayerSpec {
+    fn from(layer: L) -> Self {
+        LayerSpec::Custom(CustomSpec::new(layer))
+    }
+}
+
+impl From<CustomSpec> for LayerSpec {
+    fn from(spec: CustomSpec) -> Self {
+        LayerSpec::Custom(spec)
+    }
 }
 
 macro_rules! spec_from {
@@ -193,9 +211,10 @@ impl From<ActivationLayer> for LayerSpec {
 }
 
 impl LayerSpec {
-    /// Keras's class name (`"Dense"`).
-    pub fn class_name(&self) -> &'static str {
+    /// Keras's class name (`"Dense"`), or a custom layer's own.
+    pub fn class_name(&self) -> &str {
         match self {
+            LayerSpec::Custom(s) => s.layer.class_name(),
             LayerSpec::Input(_) => "InputLayer",
             LayerSpec::Flatten(_) => "Flatten",
             LayerSpec::Dense(_) => "Dense",
@@ -225,8 +244,9 @@ impl LayerSpec {
     }
 
     /// The stem of Keras's automatic names (`"dense"` gives `dense`, `dense_1`, ...).
-    pub fn base_name(&self) -> &'static str {
-        match self {
+    pub fn base_name(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match self {
+            LayerSpec::Custom(s) => return std::borrow::Cow::Owned(s.base_name()),
             LayerSpec::Input(_) => "input_layer",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Dense(_) => "dense",
@@ -252,7 +272,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(_) => "simple_rnn",
             LayerSpec::Lstm(_) => "lstm",
             LayerSpec::Gru(_) => "gru",
-        }
+        })
     }
 
     /// The layer's name, once given or assigned.
@@ -283,6 +303,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(s) => s.options.name.as_deref(),
             LayerSpec::Lstm(s) => s.options.name.as_deref(),
             LayerSpec::Gru(s) => s.options.name.as_deref(),
+            LayerSpec::Custom(s) => s.name.as_deref(),
         }
     }
 
@@ -313,6 +334,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(s) => &mut s.options.name,
             LayerSpec::Lstm(s) => &mut s.options.name,
             LayerSpec::Gru(s) => &mut s.options.name,
+            LayerSpec::Custom(s) => &mut s.name,
         };
         *slot = Some(name);
     }
@@ -345,6 +367,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(s) => s.output_shape(input),
             LayerSpec::Lstm(s) => s.output_shape(input),
             LayerSpec::Gru(s) => s.output_shape(input),
+            LayerSpec::Custom(s) => s.layer.output_shape(input),
         }
     }
 
@@ -360,6 +383,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(s) => (s.param_count(input), 0),
             LayerSpec::Lstm(s) => (s.param_count(input), 0),
             LayerSpec::Gru(s) => (s.param_count(input), 0),
+            LayerSpec::Custom(s) => (s.param_count(input), 0),
             _ => (0, 0),
         }
     }
@@ -415,6 +439,7 @@ impl LayerSpec {
             LayerSpec::SimpleRnn(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
             LayerSpec::Lstm(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
             LayerSpec::Gru(s) => Some(Layer::Recurrent(s.build(input, rng, device))),
+            LayerSpec::Custom(s) => Some(Layer::Custom(s.build(input, rng, device))),
         }
     }
 }
@@ -457,6 +482,8 @@ pub enum Layer {
     Pool1d(Pool1dLayer),
     /// A built [`SimpleRnn`], [`Lstm`] or [`Gru`].
     Recurrent(RecurrentLayer),
+    /// A built [`CustomLayer`].
+    Custom(CustomModule),
 }
 
 impl Layer {
@@ -483,6 +510,12 @@ impl Layer {
             Layer::Conv1d(l) => l.forward(x),
             Layer::Pool1d(l) => l.forward(x),
             Layer::Recurrent(l) => l.forward(x),
+            Layer::Custom(l) => l.forward(x, training).map_err(|reason| {
+                crate::error::Error::InvalidModel(format!(
+                    "custom layer {}: {reason}",
+                    l.layer().class_name()
+                ))
+            })?,
         })
     }
 
@@ -506,7 +539,7 @@ impl Layer {
     }
 
     /// The weights in Keras's order with their short names (`kernel`, `bias`).
-    pub fn weights(&self) -> Vec<(&'static str, WeightRef<'_>)> {
+    pub fn weights(&self) -> Vec<(&str, WeightRef<'_>)> {
         let mut out = Vec::new();
         match self {
             Layer::Dense(l) => {
@@ -554,6 +587,11 @@ impl Layer {
                 }
                 if let Some(b) = &l.gru_bias {
                     out.push(("bias", WeightRef::R2(b)));
+                }
+            }
+            Layer::Custom(l) => {
+                for (param, (name, shape)) in l.weights.iter().zip(&l.shapes) {
+                    out.push((name.as_str(), WeightRef::Flat(param, shape)));
                 }
             }
             _ => {}
@@ -646,6 +684,11 @@ impl Layer {
                     out.push(WeightMut::R2(b));
                 }
             }
+            Layer::Custom(l) => {
+                for (param, (_, shape)) in l.weights.iter_mut().zip(&l.shapes) {
+                    out.push(WeightMut::Flat(param, shape.clone()));
+                }
+            }
             _ => {}
         }
         out
@@ -666,6 +709,8 @@ pub enum WeightRef<'a> {
     /// A non-trainable vector updated by the forward pass (BatchNormalization's moving
     /// statistics).
     State(&'a RunningState<Tensor<1>>),
+    /// A custom layer's weight, stored flat, and its shape.
+    Flat(&'a Param<Tensor<1>>, &'a [usize]),
 }
 
 impl WeightRef<'_> {
@@ -684,6 +729,11 @@ impl WeightRef<'_> {
             WeightRef::R3(p) => p.val().into_data(),
             WeightRef::R4(p) => p.val().into_data(),
             WeightRef::State(s) => s.value_sync().into_data(),
+            WeightRef::Flat(p, shape) => {
+                let data = p.val().into_data();
+                let dtype = data.dtype();
+                burn::tensor::TensorData::from_bytes(data.into_bytes(), shape.to_vec(), dtype)
+            }
         }
     }
 
@@ -695,6 +745,7 @@ impl WeightRef<'_> {
             WeightRef::R3(p) => p.val().dims().to_vec(),
             WeightRef::R4(p) => p.val().dims().to_vec(),
             WeightRef::State(s) => s.value().dims().to_vec(),
+            WeightRef::Flat(_, shape) => shape.to_vec(),
         }
     }
 }
@@ -706,6 +757,7 @@ pub(crate) enum WeightMut<'a> {
     R3(&'a mut Param<Tensor<3>>),
     R4(&'a mut Param<Tensor<4>>),
     State(&'a mut RunningState<Tensor<1>>),
+    Flat(&'a mut Param<Tensor<1>>, Vec<usize>),
 }
 
 impl WeightMut<'_> {
@@ -716,6 +768,7 @@ impl WeightMut<'_> {
             WeightMut::R3(p) => p.val().dims().to_vec(),
             WeightMut::R4(p) => p.val().dims().to_vec(),
             WeightMut::State(s) => s.value().dims().to_vec(),
+            WeightMut::Flat(_, shape) => shape.clone(),
         }
     }
 
@@ -734,6 +787,7 @@ impl WeightMut<'_> {
             WeightMut::R2(p) => replace(p, values),
             WeightMut::R3(p) => replace(p, values),
             WeightMut::R4(p) => replace(p, values),
+            WeightMut::Flat(p, _) => replace(p, values),
             WeightMut::State(s) => {
                 let value = s.value();
                 let (dims, device) = (value.dims(), value.device());
