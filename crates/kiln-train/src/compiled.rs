@@ -57,8 +57,8 @@ impl Compile for Model {
         let mut compiled = Vec::new();
         for m in metrics {
             let metric = CompiledMetric::new(m.into_metric()?, &loss, units);
-            if metric.rule.metric.is_sparse() != loss.is_sparse() {
-                let sparse = metric.rule.metric.is_sparse();
+            if metric.rule.custom.is_none() && metric.rule.is_sparse() != loss.is_sparse() {
+                let sparse = metric.rule.is_sparse();
                 return Err(Error::InvalidOption {
                     option: "metrics",
                     reason: format!(
@@ -127,7 +127,7 @@ impl CompiledModel {
 
     /// The loss and its options.
     pub fn loss(&self) -> LossConfig {
-        self.loss
+        self.loss.clone()
     }
 
     /// The optimizer's configuration.
@@ -146,9 +146,9 @@ impl CompiledModel {
     }
 
     /// `["loss", metric names...]`, the keys of `evaluate` and `History`.
-    pub fn metrics_names(&self) -> Vec<&'static str> {
+    pub fn metrics_names(&self) -> Vec<&str> {
         std::iter::once("loss")
-            .chain(self.metrics.iter().map(|m| m.name))
+            .chain(self.metrics.iter().map(|m| m.name.as_str()))
             .collect()
     }
 
@@ -236,7 +236,7 @@ impl CompiledModel {
         let model = self.model();
         let (x, y) = (x.host_data(), y.host_data());
         check_counts(x.len(), y.len(), "")?;
-        let ys = targets(&model, self.loss, "y", &y, &self.device)?;
+        let ys = targets(&model, &self.loss, "y", &y, &self.device)?;
         let xs = features(&model, "x", x, &self.device)?;
         let (loss, values) = self.evaluate_tensors(&model, &xs, &ys, batch_size)?;
         Ok(self.named(loss, &values, ""))

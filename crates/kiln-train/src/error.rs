@@ -39,7 +39,7 @@ pub enum Error {
         /// Which data.
         what: &'static str,
         /// The loss name.
-        loss: &'static str,
+        loss: String,
         /// The output layer's name.
         layer: String,
         /// What the loss needs, in words.

@@ -72,6 +72,8 @@ pub struct FitOptions<'a> {
     pub validation_freq: usize,
     /// Batch size of validation (default: `batch_size`).
     pub validation_batch_size: Option<usize>,
+    /// Batches per epoch (Keras `steps_per_epoch`); `None` is one pass over the data.
+    pub steps_per_epoch: Option<usize>,
 }
 
 impl std::fmt::Debug for FitOptions<'_> {
@@ -103,6 +105,7 @@ impl Default for FitOptions<'_> {
             initial_epoch: 0,
             validation_freq: 1,
             validation_batch_size: None,
+            steps_per_epoch: None,
         }
     }
 }
@@ -187,6 +190,15 @@ impl<'a> FitOptions<'a> {
         self
     }
 
+    /// Ends each epoch after `steps` batches (Keras `steps_per_epoch`). As in Keras 3 with
+    /// arrays, the epochs walk one shuffled pass over the data, each continuing where the last
+    /// stopped; `fit` fails at the start if `steps × epochs` needs more batches than one pass
+    /// has (Keras would stop with a warning when the data runs out).
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
     /// Validates on separate data (Keras `validation_data`).
     pub fn validation_data(mut self, x: &'a dyn ArrayInput, y: &'a dyn ArrayInput) -> Self {
         self.validation = Validation::Data(x, y);
@@ -251,7 +263,7 @@ impl CompiledModel {
         // Everything is checked and on the device before the first step.
         let device = self.device.clone();
         let n = x.len();
-        let ys = targets(&self.model, self.loss, "y", &y, &device)?;
+        let ys = targets(&self.model, &self.loss, "y", &y, &device)?;
         let per = ys.rows() / n.max(1);
         let weights = all_weights.map(|w| {
             // The training part (validation_split keeps the first samples), one weight per row.
@@ -267,7 +279,7 @@ impl CompiledModel {
         });
         let val = match validation {
             Some((vx, vy)) => {
-                let vy = targets(&self.model, self.loss, "validation y", &vy, &device)?;
+                let vy = targets(&self.model, &self.loss, "validation y", &vy, &device)?;
                 Some((features(&self.model, "validation x", vx, &device)?, vy))
             }
             None => None,
@@ -289,11 +301,36 @@ impl CompiledModel {
         }
         let terminate_on_nan = options.callbacks.iter().any(|c| c.terminates_on_nan());
         let rows_per_sample = ys.rows() / n;
-        let steps = n.div_ceil(options.batch_size);
+        let per_pass = n.div_ceil(options.batch_size);
+        let steps = options.steps_per_epoch.unwrap_or(per_pass);
+        if let Some(s) = options.steps_per_epoch {
+            let needed = s * options.epochs.saturating_sub(options.initial_epoch);
+            if s == 0 || needed > per_pass {
+                return Err(Error::InvalidOption {
+                    option: "steps_per_epoch",
+                    reason: format!(
+                        "{s} steps x {} epochs need {needed} batches, but one pass over the {n} \
+                         training samples gives {per_pass} batches of {}; lower steps_per_epoch \
+                         or epochs (Keras would stop when the data runs out)",
+                        options.epochs.saturating_sub(options.initial_epoch),
+                        options.batch_size
+                    ),
+                });
+            }
+        }
         let mut rng = match options.seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
+        // With steps_per_epoch, every epoch takes its batches from one shuffled pass.
+        let shuffled = |rng: &mut StdRng| {
+            let mut order: Vec<i64> = (0..n as i64).collect();
+            if options.shuffle {
+                order.shuffle(rng);
+            }
+            order
+        };
+        let one_pass = options.steps_per_epoch.map(|_| shuffled(&mut rng));
         let mut progress = Progress::new(options.verbose);
         let mut history = History::default();
         let mut slot = Some(self.model.clone());
@@ -328,15 +365,15 @@ impl CompiledModel {
                     cb.on_epoch_begin(epoch, ctx)
                 })?;
                 progress.begin_epoch(epoch + 1, options.epochs, steps);
-                let mut order: Vec<i64> = (0..n as i64).collect();
-                if options.shuffle {
-                    order.shuffle(&mut rng);
-                }
+                let (order, first_step) = match &one_pass {
+                    Some(order) => (order.clone(), (epoch - options.initial_epoch) * steps),
+                    None => (shuffled(&mut rng), 0),
+                };
                 let order = self.order(order);
                 let mut acc = Accumulator::new(&self.metrics, &device);
                 let mut nan_stop = false;
                 for step in 0..steps {
-                    let start = step * options.batch_size;
+                    let start = (first_step + step) * options.batch_size;
                     let len = options.batch_size.min(n - start);
                     let idx = order.clone().narrow(0, start, len);
                     let xb = xs.clone().select_rows(idx.clone());

@@ -28,6 +28,7 @@
 
 mod callbacks;
 mod compiled;
+mod custom;
 mod error;
 mod fit;
 mod history;
@@ -44,6 +45,9 @@ pub use callbacks::{
     Logs, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
 };
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Scores};
+pub use custom::{
+    CustomLoss, CustomLossFn, CustomMetric, CustomMetricFn, CustomRule, CustomRuleFn, StepInfo,
+};
 pub use error::{Error, Result};
 pub use fit::{FitOptions, Validation};
 pub use history::History;

@@ -7,6 +7,7 @@ use burn::tensor::{Int, Tensor};
 use kiln_model::Activation;
 use serde::{Deserialize, Serialize};
 
+use crate::custom::{CustomLoss, CustomLossFn};
 use crate::error::{Error, Result};
 
 /// Keras's clipping bound for probabilities.
@@ -69,6 +70,15 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// A user-defined loss for `compile` (Keras: passing a function as `loss`). Targets are
+    /// checked as for `mean_squared_error` (the output's shape, as floats).
+    pub fn custom(loss: impl CustomLoss) -> LossConfig {
+        LossConfig {
+            custom: Some(CustomLossFn(std::sync::Arc::new(loss))),
+            ..Loss::MeanSquaredError.config()
+        }
+    }
+
     const NAMES: [(&'static str, Loss); 26] = [
         ("categorical_crossentropy", Loss::CategoricalCrossentropy),
         (
@@ -127,6 +137,7 @@ impl Loss {
     pub fn config(self) -> LossConfig {
         LossConfig {
             loss: self,
+            custom: None,
             from_logits: false,
             label_smoothing: 0.0,
             delta: 1.0,
@@ -150,10 +161,13 @@ impl Loss {
 }
 
 /// A loss with its options, as Keras's loss objects (`CategoricalCrossentropy(from_logits=True)`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossConfig {
-    /// Which loss.
+    /// Which loss (`MeanSquaredError`'s target rules for a custom loss).
     pub loss: Loss,
+    /// A user-defined loss, which replaces `loss`'s formula (see [`Loss::custom`]).
+    #[serde(skip)]
+    pub custom: Option<CustomLossFn>,
     /// The model's outputs are logits (cross-entropies; default false).
     pub from_logits: bool,
     /// Target smoothing for categorical and binary cross-entropy (default 0).
@@ -205,9 +219,12 @@ impl LossConfig {
         Ok(out)
     }
 
-    /// Keras's name of the loss.
-    pub fn name(&self) -> &'static str {
-        self.loss.name()
+    /// Keras's name of the loss (a custom loss's own).
+    pub fn name(&self) -> &str {
+        match &self.custom {
+            Some(c) => c.0.name(),
+            None => self.loss.name(),
+        }
     }
 
     /// Whether targets are integer class ids.
@@ -243,6 +260,10 @@ impl LossConfig {
 
     /// The loss of each row, `[rows]`.
     pub fn per_row(&self, z: Tensor<2>, act: Activation, y: &Targets) -> Tensor<1> {
+        if let Some(custom) = &self.custom {
+            let rows = z.dims()[0];
+            return custom.0.call(y.dense(), act.apply(z)).reshape([rows]);
+        }
         let per_row = match y {
             Targets::Sparse(ids) => {
                 let rows = ids.dims()[0];
@@ -431,6 +452,17 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// As floats `[rows, features]`; class ids become `[rows, 1]`.
+    pub fn dense(&self) -> Tensor<2> {
+        match self {
+            Targets::Dense(t) => t.clone(),
+            Targets::Sparse(ids) => {
+                let rows = ids.dims()[0];
+                ids.clone().float().reshape([rows, 1])
+            }
+        }
+    }
+
     pub(crate) fn rows(&self) -> usize {
         match self {
             Targets::Dense(t) => t.dims()[0],

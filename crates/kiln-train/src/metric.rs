@@ -6,6 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use kiln_model::Activation;
 use serde::{Deserialize, Serialize};
 
+use crate::custom::{CustomMetric, CustomMetricFn};
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, Targets, probabilities};
 
@@ -124,10 +125,20 @@ impl Metric {
         )
     }
 
+    /// A user-defined metric for `compile` (Keras: passing a function in `metrics`): the
+    /// weighted mean of its per-sample values over the epoch.
+    pub fn custom(metric: impl CustomMetric) -> MetricConfig {
+        MetricConfig {
+            custom: Some(CustomMetricFn(std::sync::Arc::new(metric))),
+            ..Metric::MeanSquaredError.config()
+        }
+    }
+
     /// This metric with Keras's default options.
     pub fn config(self) -> MetricConfig {
         MetricConfig {
             metric: self,
+            custom: None,
             threshold: 0.5,
             k: 5,
             num_thresholds: 200,
@@ -146,10 +157,13 @@ impl Metric {
 }
 
 /// A metric with its options, as Keras's metric objects.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricConfig {
-    /// Which metric.
+    /// Which metric (`MeanSquaredError`'s slot for a custom metric).
     pub metric: Metric,
+    /// A user-defined metric, which replaces `metric`'s formula (see [`Metric::custom`]).
+    #[serde(skip)]
+    pub custom: Option<CustomMetricFn>,
     /// Decision threshold for binary accuracy, precision and recall (default 0.5).
     pub threshold: f32,
     /// `k` of the top-k accuracies (default 5).
@@ -159,6 +173,19 @@ pub struct MetricConfig {
 }
 
 impl MetricConfig {
+    /// The name it reports under (a custom metric's own).
+    pub fn name(&self) -> &str {
+        match &self.custom {
+            Some(c) => c.0.name(),
+            None => self.metric.name(),
+        }
+    }
+
+    /// Whether it needs integer class-id targets.
+    pub fn is_sparse(&self) -> bool {
+        self.custom.is_none() && self.metric.is_sparse()
+    }
+
     /// Sets the threshold.
     pub fn threshold(mut self, t: f32) -> Self {
         self.threshold = t;
@@ -275,10 +302,10 @@ impl IntoMetric for &str {
 }
 
 /// A compiled metric: the name it reports under and the rule it computes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompiledMetric {
     /// The name in logs and `History`.
-    pub name: &'static str,
+    pub name: String,
     /// The rule, `Accuracy` resolved.
     pub rule: MetricConfig,
 }
@@ -286,12 +313,12 @@ pub struct CompiledMetric {
 impl CompiledMetric {
     /// A metric reported under its own name, with `Accuracy` resolved for `loss`.
     pub fn new(config: MetricConfig, loss: &LossConfig, output_units: usize) -> Self {
+        let name = config.name().to_string();
         let mut rule = config;
-        rule.metric = config.metric.resolve(loss, output_units);
-        Self {
-            name: config.metric.name(),
-            rule,
+        if rule.custom.is_none() {
+            rule.metric = rule.metric.resolve(loss, output_units);
         }
+        Self { name, rule }
     }
 
     /// How many running sums the metric keeps.
@@ -313,7 +340,7 @@ impl CompiledMetric {
     ) -> Tensor<1> {
         let [rows, features] = z.dims();
         let device = z.device();
-        let m = self.rule;
+        let m = &self.rule;
         // Sums per-row values, each times its row's weight when there are weights.
         let weighted = |v: Tensor<1>| match weights {
             Some(w) => (v * w.clone()).sum(),
@@ -324,6 +351,14 @@ impl CompiledMetric {
             Some(w) => t * w.clone().reshape([rows, 1]).expand([rows, features]),
             None => t,
         };
+        if let Some(custom) = &m.custom {
+            return weighted(
+                custom
+                    .0
+                    .call(y.dense(), probabilities(z, act))
+                    .reshape([rows]),
+            );
+        }
         match (m.metric, y) {
             (Metric::ExactMatch, Targets::Dense(y)) => {
                 per_feature(probabilities(z, act).equal(y.clone()).float())

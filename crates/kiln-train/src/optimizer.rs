@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::custom::{CustomRule, CustomRuleFn, StepInfo};
 use crate::error::{Error, Result};
 use crate::schedule::LearningRate;
 
@@ -126,6 +127,9 @@ pub struct Optimizer {
     pub clipvalue: Option<f32>,
     /// Scale all gradients together so their joint L2 norm is at most this.
     pub global_clipnorm: Option<f32>,
+    /// A user-defined rule, used instead of `rule` (see [`Optimizer::custom`]).
+    #[serde(skip)]
+    pub custom: Option<CustomRuleFn>,
 }
 
 impl Optimizer {
@@ -137,6 +141,22 @@ impl Optimizer {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            custom: None,
+        }
+    }
+
+    /// A user-defined update rule (see [`CustomRule`]) with learning rate 1e-3; the learning
+    /// rate, schedules, clipping and weight decay options apply as to the stock rules.
+    pub fn custom(rule: impl CustomRule) -> Self {
+        Self {
+            custom: Some(CustomRuleFn(std::sync::Arc::new(rule))),
+            ..Self::with(
+                Rule::Sgd {
+                    momentum: 0.0,
+                    nesterov: false,
+                },
+                1e-3,
+            )
         }
     }
 
@@ -324,7 +344,10 @@ impl Optimizer {
     }
 
     /// Keras's name (`"adam"`; `"adamw"` for Adam with weight decay).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
+        if let Some(custom) = &self.custom {
+            return custom.0.name();
+        }
         match self.rule {
             Rule::Sgd { .. } => "sgd",
             Rule::Adam { .. } if self.weight_decay.is_some() => "adamw",
@@ -583,11 +606,7 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let require_grad = tensor.is_require_grad();
-        let slots = self
-            .slots
-            .remove(&id)
-            .and_then(|s| s.downcast::<Slots<D>>().ok())
-            .map(|s| *s);
+        let slots = self.slots.remove(&id);
         let mut g = grad.inner();
         // Keras: clipnorm, then global_clipnorm, then clipvalue.
         if let Some(clip) = self.config.clipnorm {
@@ -610,14 +629,55 @@ impl ModuleMapper for StepMapper<'_> {
             t: self.t,
             nadam_product: self.nadam_product,
         };
-        let (updated, slots) = update(self.config.rule, &step, p, g, slots);
-        self.slots.insert(id, Box::new(slots));
+        let updated = match &self.config.custom {
+            Some(custom) => {
+                let custom_slots = slots
+                    .and_then(|s| s.downcast::<Vec<Tensor<1>>>().ok())
+                    .map(|s| *s);
+                let (updated, custom_slots) =
+                    custom_update(custom.0.as_ref(), &step, p, g, custom_slots);
+                self.slots.insert(id, Box::new(custom_slots));
+                updated
+            }
+            None => {
+                let slots = slots
+                    .and_then(|s| s.downcast::<Slots<D>>().ok())
+                    .map(|s| *s);
+                let (updated, slots) = update(self.config.rule, &step, p, g, slots);
+                self.slots.insert(id, Box::new(slots));
+                updated
+            }
+        };
         let mut tensor = Tensor::from_inner(updated);
         if require_grad {
             tensor = tensor.require_grad();
         }
         Param::from_mapped_value(id, tensor, mapper)
     }
+}
+
+/// One update of a user-defined rule, on the parameter flattened to `[n]`.
+fn custom_update<const D: usize>(
+    rule: &dyn CustomRule,
+    step: &Step,
+    p: Tensor<D>,
+    g: Tensor<D>,
+    slots: Option<Vec<Tensor<1>>>,
+) -> (Tensor<D>, Vec<Tensor<1>>) {
+    let dims = p.dims();
+    let n: usize = dims.iter().product();
+    let device = p.device();
+    let mut slots = slots.unwrap_or_else(|| {
+        (0..rule.slots())
+            .map(|_| Tensor::<1>::zeros([n], &device))
+            .collect()
+    });
+    let info = StepInfo {
+        learning_rate: step.lr,
+        step: step.t,
+    };
+    let updated = rule.update(p.reshape([n]), g.reshape([n]), &mut slots, &info);
+    (updated.reshape(dims), slots)
 }
 
 /// The host scalars of one step.

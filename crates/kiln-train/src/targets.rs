@@ -38,7 +38,7 @@ pub(crate) fn features(
 /// `[rows, features]` floats or `[rows]` class ids.
 pub(crate) fn targets(
     model: &Model,
-    loss: LossConfig,
+    loss: &LossConfig,
     what: &'static str,
     y: &HostData,
     device: &Device,
@@ -50,7 +50,7 @@ pub(crate) fn targets(
     let rows = n * lead.iter().product::<usize>();
     let shape_error = |expected: String| Error::TargetShape {
         what,
-        loss: loss.name(),
+        loss: loss.name().to_string(),
         layer: output_layer(model),
         expected,
         actual: format_dims(&y.dims),
