@@ -80,7 +80,12 @@ fn a_crash_mid_write_leaves_the_previous_checkpoint_intact() {
     let mut killed_mid_write = false;
     for attempt in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "checkpoint_writer_child", "--nocapture"])
+            .args([
+                "--ignored",
+                "--exact",
+                "checkpoint_writer_child",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -105,10 +110,7 @@ fn a_crash_mid_write_leaves_the_previous_checkpoint_intact() {
         };
         // The temporary file is still there (the rename never happened): the write was cut.
         if temp_files(dir.path()).iter().any(|(n, _)| *n == name) {
-            println!(
-                "killed with {len} of {} bytes in {name}",
-                old_bytes.len()
-            );
+            println!("killed with {len} of {} bytes in {name}", old_bytes.len());
             killed_mid_write = true;
             break;
         }

@@ -211,3 +211,115 @@ fn steps_per_epoch_walks_one_pass_across_epochs_as_keras_3() {
         "{reason}"
     );
 }
+
+/// Keras weighs AUC's confusion counts by sample weight: a weight of k counts a sample k times.
+#[test]
+fn weighted_auc_equals_auc_on_repeated_samples() {
+    let (x, _, labels) = mnist_subset(120);
+    let y = labels
+        .mapv(|l| f32::from(u8::from(l == 0)))
+        .insert_axis(Axis(1));
+    let weights = Array1::from_shape_fn(120, |i| (1 + i % 3) as f32);
+    let repeats: Vec<usize> = (0..120)
+        .flat_map(|i| std::iter::repeat_n(i, 1 + i % 3))
+        .collect();
+    let x_rep = x.select(Axis(0), &repeats);
+    let y_rep = y.select(Axis(0), &repeats);
+    let auc = |x: &Array2<f32>, y: &Array2<f32>, w: Option<&Array1<f32>>| {
+        let mut model = Sequential::new()
+            .add(Input::new([784]))
+            .add(Dense::new(1).activation(Activation::Sigmoid))
+            .seed(8)
+            .build(&Device::flex())
+            .unwrap()
+            .compile(
+                Optimizer::sgd().learning_rate(0.0),
+                "binary_crossentropy",
+                ["auc"],
+            )
+            .unwrap();
+        let mut options = FitOptions::new().batch_size(1000).verbose(0);
+        if let Some(w) = w {
+            options = options.sample_weight(w);
+        }
+        model.fit(x, y, options).unwrap().get("auc").unwrap()[0]
+    };
+    let weighted = auc(&x, &y, Some(&weights));
+    let repeated = auc(&x_rep, &y_rep, None);
+    let plain = auc(&x, &y, None);
+    assert!(
+        (weighted - repeated).abs() < 1e-6,
+        "{weighted} vs {repeated}"
+    );
+    assert!(
+        (weighted - plain).abs() > 1e-4,
+        "weights had no effect: {weighted} = {plain}"
+    );
+}
+
+/// Keras weighs validation by `sample_weight`: the split's part of it, or the third element of
+/// `validation_data`; weighted metrics equal the metrics of repeated samples.
+#[test]
+fn validation_is_weighted_by_sample_weight_as_in_keras() {
+    let (x, _, labels) = mnist_subset(120);
+    let weights = Array1::from_shape_fn(120, |i| (1 + i % 3) as f32);
+    let compile = || {
+        model()
+            .compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+            .unwrap()
+    };
+    let opts = || options().epochs(1).validation_batch_size(1000);
+    let (train, val) = (Slice::from(..90), Slice::from(90..));
+    let xt = x.slice_axis(Axis(0), train).to_owned();
+    let yt = labels.slice_axis(Axis(0), train).to_owned();
+    let wt = weights.slice_axis(Axis(0), train).to_owned();
+    let xv = x.slice_axis(Axis(0), val).to_owned();
+    let yv = labels.slice_axis(Axis(0), val).to_owned();
+    let wv = weights.slice_axis(Axis(0), val).to_owned();
+
+    // validation_split with sample_weight == the same split given as weighted validation_data.
+    let split = compile()
+        .fit(
+            &x,
+            &labels,
+            opts().sample_weight(&weights).validation_split(0.25),
+        )
+        .unwrap();
+    let data = compile()
+        .fit(
+            &xt,
+            &yt,
+            opts()
+                .sample_weight(&wt)
+                .validation_data_weighted(&xv, &yv, &wv),
+        )
+        .unwrap();
+    assert_eq!(split.get("val_loss"), data.get("val_loss"));
+    assert_eq!(split.get("val_accuracy"), data.get("val_accuracy"));
+
+    // Weighted validation == validation on samples repeated by their weight (accuracy), and
+    // the loss is Keras's Σw·loss / samples.
+    let repeats: Vec<usize> = (0..30)
+        .flat_map(|i| std::iter::repeat_n(i, 1 + (90 + i) % 3))
+        .collect();
+    let xr = xv.select(Axis(0), &repeats);
+    let yr = yv.select(Axis(0), &repeats);
+    let repeated = compile()
+        .fit(
+            &xt,
+            &yt,
+            opts().sample_weight(&wt).validation_data(&xr, &yr),
+        )
+        .unwrap();
+    let (wa, ra) = (
+        data.get("val_accuracy").unwrap()[0],
+        repeated.get("val_accuracy").unwrap()[0],
+    );
+    assert!((wa - ra).abs() < 1e-6, "{wa} vs {ra}");
+    let total: f64 = wv.iter().map(|w| f64::from(*w)).sum();
+    let (wl, rl) = (
+        data.get("val_loss").unwrap()[0],
+        repeated.get("val_loss").unwrap()[0],
+    );
+    assert!((wl * 30.0 / total - rl).abs() < 1e-5, "{wl} vs {rl}");
+}

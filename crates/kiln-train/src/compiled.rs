@@ -238,7 +238,7 @@ impl CompiledModel {
         check_counts(x.len(), y.len(), "")?;
         let ys = targets(&model, &self.loss, "y", &y, &self.device)?;
         let xs = features(&model, "x", x, &self.device)?;
-        let (loss, values) = self.evaluate_tensors(&model, &xs, &ys, batch_size)?;
+        let (loss, values) = self.evaluate_tensors(&model, &xs, &ys, batch_size, None)?;
         Ok(self.named(loss, &values, ""))
     }
 
@@ -248,6 +248,7 @@ impl CompiledModel {
         x: &DynTensor,
         y: &Targets,
         batch_size: usize,
+        weights: Option<&Tensor<1>>,
     ) -> Result<(f64, Vec<f64>)> {
         if batch_size == 0 {
             return Err(Error::InvalidOption {
@@ -264,11 +265,13 @@ impl CompiledModel {
             let (z, act) = model.forward_pre_activation(x.clone().select_rows(idx), false)?;
             let z = rows_features(z);
             let yb = y.narrow(start * rows_per_sample, len * rows_per_sample);
-            let mut loss = self.loss.compute(z.clone(), act, &yb);
+            let rows = len * rows_per_sample;
+            let wb = weights.map(|w| w.clone().narrow(0, start * rows_per_sample, rows));
+            let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
             if let Some(penalty) = model.regularization_loss() {
                 loss = loss + penalty;
             }
-            acc.update(loss, z, act, &yb, &self.metrics, len * rows_per_sample);
+            acc.update_weighted(loss, z, act, &yb, &self.metrics, rows, wb.as_ref());
         }
         acc.read(&self.metrics)
     }

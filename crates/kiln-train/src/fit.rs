@@ -25,6 +25,8 @@ pub enum Validation<'a> {
     Split(f32),
     /// Separate data (Keras `validation_data=(x, y)`).
     Data(&'a dyn ArrayInput, &'a dyn ArrayInput),
+    /// Separate data with sample weights (Keras `validation_data=(x, y, sample_weight)`).
+    WeightedData(&'a dyn ArrayInput, &'a dyn ArrayInput, &'a dyn ArrayInput),
 }
 
 impl std::fmt::Debug for Validation<'_> {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for Validation<'_> {
             Validation::None => write!(f, "None"),
             Validation::Split(s) => write!(f, "Split({s})"),
             Validation::Data(..) => write!(f, "Data(..)"),
+            Validation::WeightedData(..) => write!(f, "WeightedData(..)"),
         }
     }
 }
@@ -204,6 +207,19 @@ impl<'a> FitOptions<'a> {
         self.validation = Validation::Data(x, y);
         self
     }
+
+    /// Validates on separate data weighted per sample (Keras
+    /// `validation_data=(x, y, sample_weight)`): the validation loss and metrics are weighted
+    /// as the training ones are.
+    pub fn validation_data_weighted(
+        mut self,
+        x: &'a dyn ArrayInput,
+        y: &'a dyn ArrayInput,
+        sample_weight: &'a dyn ArrayInput,
+    ) -> Self {
+        self.validation = Validation::WeightedData(x, y, sample_weight);
+        self
+    }
 }
 
 impl CompiledModel {
@@ -253,6 +269,13 @@ impl CompiledModel {
         let (x, y) = (x.host_data(), y.host_data());
         check_counts(x.len(), y.len(), "")?;
         let all_weights = row_weights(&options, &y)?;
+        // Keras weighs validation by `sample_weight` only (never `class_weight`): the split's
+        // part of it with `validation_split`, or the third element of `validation_data`.
+        let val_weights: Option<Vec<f32>> = match options.validation {
+            Validation::Split(_) => options.sample_weight.map(|w| w.host_data().values),
+            Validation::WeightedData(_, _, w) => Some(w.host_data().values),
+            _ => None,
+        };
         let (x, y, validation) = split_validation(x, y, options.validation)?;
         if x.is_empty() {
             return Err(Error::InvalidOption {
@@ -279,8 +302,37 @@ impl CompiledModel {
         });
         let val = match validation {
             Some((vx, vy)) => {
+                let count = vx.len();
                 let vy = targets(&self.model, &self.loss, "validation y", &vy, &device)?;
-                Some((features(&self.model, "validation x", vx, &device)?, vy))
+                let vw = match val_weights {
+                    Some(w) => {
+                        // With a split the weights cover all samples; the validation ones are last.
+                        let split = matches!(options.validation, Validation::Split(_));
+                        let w = if split {
+                            &w[w.len().saturating_sub(count)..]
+                        } else {
+                            &w[..]
+                        };
+                        if w.len() != count {
+                            return Err(Error::InvalidOption {
+                                option: "validation sample_weight",
+                                reason: format!("has {} values for {count} samples", w.len()),
+                            });
+                        }
+                        let per = vy.rows() / count.max(1);
+                        let rows: Vec<f32> = w
+                            .iter()
+                            .flat_map(|v| std::iter::repeat_n(*v, per))
+                            .collect();
+                        let len = rows.len();
+                        Some(burn::tensor::Tensor::<1>::from_data(
+                            burn::tensor::TensorData::new(rows, [len]),
+                            &device,
+                        ))
+                    }
+                    None => None,
+                };
+                Some((features(&self.model, "validation x", vx, &device)?, vy, vw))
             }
             None => None,
         };
@@ -426,12 +478,13 @@ impl CompiledModel {
                 let mut logs: Vec<(String, f64)> =
                     self.named(loss, &values, "").into_iter().collect();
                 let validate = (epoch + 1) % options.validation_freq == 0;
-                if let (Some((vx, vy)), Some(model), false, true) =
+                if let (Some((vx, vy, vw)), Some(model), false, true) =
                     (&val, &slot, nan_stop, validate)
                 {
                     use burn::module::Module;
                     let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
-                    let (vl, vv) = self.evaluate_tensors(&model.valid(), vx, vy, vbs)?;
+                    let (vl, vv) =
+                        self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
                     logs.extend(self.named(vl, &vv, "val_"));
                 }
                 progress.end_epoch(&logs);
@@ -545,7 +598,7 @@ type Split = (HostData, HostData, Option<(HostData, HostData)>);
 fn split_validation(x: HostData, y: HostData, validation: Validation<'_>) -> Result<Split> {
     match validation {
         Validation::None => Ok((x, y, None)),
-        Validation::Data(vx, vy) => {
+        Validation::Data(vx, vy) | Validation::WeightedData(vx, vy, _) => {
             let (vx, vy) = (vx.host_data(), vy.host_data());
             check_counts(vx.len(), vy.len(), "validation ")?;
             Ok((x, y, Some((vx, vy))))

@@ -363,24 +363,28 @@ impl CompiledMetric {
             (Metric::ExactMatch, Targets::Dense(y)) => {
                 per_feature(probabilities(z, act).equal(y.clone()).float())
             }
-            (Metric::ExactMatch, Targets::Sparse(ids)) => probabilities(z, act)
-                .reshape([rows])
-                .equal(ids.clone().float())
-                .float()
-                .sum(),
-            (Metric::CategoricalAccuracy | Metric::Accuracy, Targets::Dense(y)) => {
-                z.argmax(1).equal(y.clone().argmax(1)).float().sum()
-            }
+            (Metric::ExactMatch, Targets::Sparse(ids)) => weighted(
+                probabilities(z, act)
+                    .reshape([rows])
+                    .equal(ids.clone().float())
+                    .float(),
+            ),
+            (Metric::CategoricalAccuracy | Metric::Accuracy, Targets::Dense(y)) => weighted(
+                z.argmax(1)
+                    .equal(y.clone().argmax(1))
+                    .float()
+                    .reshape([rows]),
+            ),
             (Metric::SparseCategoricalAccuracy | Metric::Accuracy, Targets::Sparse(ids)) => {
-                z.argmax(1).reshape([rows]).equal(ids.clone()).float().sum()
+                weighted(z.argmax(1).reshape([rows]).equal(ids.clone()).float())
             }
-            (Metric::TopKCategoricalAccuracy, Targets::Dense(y)) => in_top_k(
+            (Metric::TopKCategoricalAccuracy, Targets::Dense(y)) => weighted(in_top_k(
                 probabilities(z, act),
                 y.clone().argmax(1).reshape([rows]),
                 m.k,
-            ),
+            )),
             (Metric::SparseTopKCategoricalAccuracy, Targets::Sparse(ids)) => {
-                in_top_k(probabilities(z, act), ids.clone(), m.k)
+                weighted(in_top_k(probabilities(z, act), ids.clone(), m.k))
             }
             (Metric::BinaryAccuracy, Targets::Dense(y)) => {
                 let predicted = probabilities(z, act).greater_elem(m.threshold).float();
@@ -412,11 +416,15 @@ impl CompiledMetric {
                 let n = rows * features;
                 let p = probabilities(z, act).reshape([n, 1]).expand([n, t]);
                 let positive = p.greater(thr.expand([n, t])).float();
+                // Each cell counts with its row's sample weight (Keras's weighted confusion).
+                let weights = element_weights(Tensor::ones([rows, features], &device));
+                let w = weights.reshape([n, 1]).expand([n, t]);
                 let label = y.clone().reshape([n, 1]).expand([n, t]);
-                let tp = (positive.clone() * label.clone()).sum_dim(0);
-                let fp = (positive.clone() * (label.clone().neg() + 1.0)).sum_dim(0);
-                let fn_ = ((positive.clone().neg() + 1.0) * label.clone()).sum_dim(0);
-                let tn = ((positive.neg() + 1.0) * (label.neg() + 1.0)).sum_dim(0);
+                let (pos_w, neg_w) = (label.clone() * w.clone(), (label.neg() + 1.0) * w);
+                let tp = (positive.clone() * pos_w.clone()).sum_dim(0);
+                let fp = (positive.clone() * neg_w.clone()).sum_dim(0);
+                let fn_ = ((positive.clone().neg() + 1.0) * pos_w).sum_dim(0);
+                let tn = ((positive.neg() + 1.0) * neg_w).sum_dim(0);
                 Tensor::cat(vec![tp, fp, tn, fn_], 1).reshape([4 * t])
             }
             (Metric::MeanAbsoluteError, Targets::Dense(y)) => {
@@ -456,7 +464,7 @@ impl CompiledMetric {
     }
 }
 
-/// Counts rows whose true class is among the `k` largest predictions.
+/// 1 for each row whose true class is among the `k` largest predictions, else 0; `[rows]`.
 fn in_top_k(p: Tensor<2>, ids: Tensor<1, Int>, k: usize) -> Tensor<1> {
     let [rows, classes] = p.dims();
     let true_value = p.clone().gather(1, ids.reshape([rows, 1]));
@@ -464,7 +472,7 @@ fn in_top_k(p: Tensor<2>, ids: Tensor<1, Int>, k: usize) -> Tensor<1> {
         .greater(true_value.expand([rows, classes]))
         .float()
         .sum_dim(1);
-    larger.lower_elem(k as f32).float().sum()
+    larger.lower_elem(k as f32).float().reshape([rows])
 }
 
 /// Running sums of the loss and metrics over an epoch, kept on the device.
