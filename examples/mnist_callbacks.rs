@@ -1,5 +1,5 @@
 //! Training with Keras's usual callbacks: `validation_split`, `EarlyStopping`,
-//! `ModelCheckpoint`, a CSV log, and the loss/accuracy curves drawn to `history.svg`.
+//! `ModelCheckpoint`, a CSV log, and the loss/accuracy curves drawn to `history.png` (and `.svg`).
 //!
 //! ```sh
 //! cargo run --release --example mnist_callbacks            # writes to target/mnist_callbacks/
@@ -82,9 +82,11 @@ fn run(args: Args) -> kiln::Result<()> {
     for path in checkpoint.saved() {
         println!("checkpoint: {}", path.display());
     }
-    let plot = args.out.join("history.svg");
-    history.plot(&plot)?;
-    println!("history plot: {}", plot.display());
+    for file in ["history.png", "history.svg"] {
+        let plot = args.out.join(file);
+        history.plot(&plot)?;
+        println!("history plot: {}", plot.display());
+    }
     let scores = model.evaluate(&x_test, &y_test)?;
     println!(
         "test loss {:.4} - test accuracy {:.4}",

@@ -1,7 +1,9 @@
-//! `History::plot`: loss and metric curves, train and validation, as an SVG file.
+//! `History::plot`: loss and metric curves, train and validation, as a PNG or SVG file.
 
 use std::path::Path;
+use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -9,10 +11,13 @@ use crate::history::History;
 
 impl History {
     /// Draws one panel per quantity (`loss`, then each metric), the training curve in blue and
-    /// the validation curve (`val_*`) in red, against the epoch, and writes an SVG file.
+    /// the validation curve (`val_*`) in red, against the epoch, and writes a PNG (`.png`) or
+    /// SVG (`.svg`) file, atomically (temporary file, then rename). PNG text uses the DejaVu Sans
+    /// font shipped in the crate, so no system font is needed.
     ///
     /// # Errors
-    /// [`Error::Plot`] when nothing was recorded or the file cannot be written.
+    /// [`Error::Plot`] when nothing was recorded, the extension is neither `png` nor `svg`, or
+    /// the file cannot be written.
     ///
     /// # Examples
     /// ```
@@ -32,11 +37,53 @@ impl History {
         if names.is_empty() || self.epoch.is_empty() {
             return Err(plot_err("the history is empty".into()));
         }
-        let height = 280 * names.len() as u32;
-        let root = SVGBackend::new(path, (720, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let size = (720, 280 * names.len() as u32);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let suffix = match extension.as_deref() {
+            Some("png") => ".png",
+            Some("svg") => ".svg",
+            _ => return Err(plot_err("the file name must end in .png or .svg".into())),
+        };
+        // Drawn beside the target under a temporary name (with the same extension, which picks
+        // the encoder), then renamed over it.
+        let tmp = tempfile::Builder::new()
+            .suffix(suffix)
+            .tempfile_in(dir)
+            .map_err(|e| plot_err(e.to_string()))?;
+        if suffix == ".png" {
+            register_font();
+            self.draw(
+                BitMapBackend::new(tmp.path(), size).into_drawing_area(),
+                &names,
+            )
+        } else {
+            self.draw(
+                SVGBackend::new(tmp.path(), size).into_drawing_area(),
+                &names,
+            )
+        }
+        .map_err(plot_err)?;
+        tmp.persist(path)
+            .map_err(|e| plot_err(e.error.to_string()))?;
+        Ok(())
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+        names: &[&str],
+    ) -> std::result::Result<(), String> {
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(err)?;
         let panels = root.split_evenly((names.len(), 1));
-        for (panel, name) in panels.iter().zip(&names) {
+        for (panel, name) in panels.iter().zip(names) {
             let train = self.series(name);
             let val = self.series(&format!("val_{name}"));
             let all = train.iter().chain(&val).map(|p| p.1);
@@ -52,21 +99,24 @@ impl History {
                 .x_label_area_size(32)
                 .y_label_area_size(56)
                 .build_cartesian_2d(first..last.max(first + 1.0), (lo - pad)..(hi + pad))
-                .map_err(|e| plot_err(e.to_string()))?;
+                .map_err(err)?;
+            let epochs = (last - first) as usize + 1;
             chart
                 .configure_mesh()
+                .x_labels(epochs.min(12))
+                .x_label_formatter(&|x| format!("{}", x.round() as i64))
                 .x_desc("epoch")
                 .draw()
-                .map_err(|e| plot_err(e.to_string()))?;
+                .map_err(err)?;
             chart
                 .draw_series(LineSeries::new(train, BLUE.stroke_width(2)))
-                .map_err(|e| plot_err(e.to_string()))?
+                .map_err(err)?
                 .label(name.to_string())
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
             if !val.is_empty() {
                 chart
                     .draw_series(LineSeries::new(val, RED.stroke_width(2)))
-                    .map_err(|e| plot_err(e.to_string()))?
+                    .map_err(err)?
                     .label(format!("val_{name}"))
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
             }
@@ -75,9 +125,9 @@ impl History {
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
                 .draw()
-                .map_err(|e| plot_err(e.to_string()))?;
+                .map_err(err)?;
         }
-        root.present().map_err(|e| plot_err(e.to_string()))
+        root.present().map_err(err)
     }
 
     /// `(epoch (1-based), value)` points of `name`; validation values are matched to the last
@@ -106,4 +156,15 @@ impl History {
             })
             .collect()
     }
+}
+
+/// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans-LICENSE.txt`) as plotters'
+/// `sans-serif` for bitmap output, registered once.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let font: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        // A font that fails to parse leaves labels out; the curves are still drawn.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
+    });
 }
