@@ -2,7 +2,8 @@
 //! forward outputs, one step's gradients and a few steps' losses, compared with `flex`.
 //!
 //! Run with more backends: `cargo test --features ndarray --test cross_backend`
-//! (and `--features wgpu` where Vulkan or Mesa's lavapipe is installed).
+//! (and `--features ndarray,wgpu` where Vulkan or Mesa's lavapipe is installed; with
+//! `KILN_REQUIRE_WGPU=1` the wgpu device must be a Vulkan adapter, else the test fails).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -105,13 +106,38 @@ fn max_diff(a: impl IntoIterator<Item = f32>, b: impl IntoIterator<Item = f32>) 
         .fold(0.0, f32::max)
 }
 
+/// The device of `backend`; for wgpu, pinned to Vulkan when `KILN_REQUIRE_WGPU=1` so that a
+/// missing driver fails loudly instead of falling back to GL, and the adapter is printed.
+fn device_of(backend: Backend) -> Device {
+    #[cfg(feature = "wgpu")]
+    if backend == Backend::Wgpu && std::env::var("KILN_REQUIRE_WGPU").as_deref() == Ok("1") {
+        use kiln::burn::tensor::wgpu::WgpuBackend;
+        let (device, setup) = Device::wgpu_options()
+            .graphics_api(WgpuBackend::Vulkan)
+            .init_with_setup()
+            .expect("KILN_REQUIRE_WGPU=1 but no Vulkan adapter (install mesa-vulkan-drivers)");
+        let info = setup.adapter.get_info();
+        println!(
+            "wgpu adapter: {} ({:?}, {:?})",
+            info.name, info.device_type, setup.backend
+        );
+        return device;
+    }
+    backend.device().unwrap()
+}
+
 #[test]
 fn every_compiled_backend_matches_flex() {
     let reference = run(&Device::flex());
     let backends = Backend::compiled();
     println!("compiled backends: {backends:?}");
     for backend in backends.into_iter().filter(|b| *b != Backend::Flex) {
-        let other = run(&backend.device().unwrap());
+        let started = std::time::Instant::now();
+        let other = run(&device_of(backend));
+        println!(
+            "{backend}: run took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let forward = max_diff(
             reference.predictions.iter().copied(),
             other.predictions.iter().copied(),
