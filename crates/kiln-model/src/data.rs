@@ -64,6 +64,11 @@ impl HostData {
 pub trait ArrayInput {
     /// Copies the values into a [`HostData`].
     fn host_data(&self) -> HostData;
+
+    /// The number of samples (the first axis), without copying the values.
+    fn samples(&self) -> usize {
+        self.host_data().len()
+    }
 }
 
 impl<S, D, A> ArrayInput for ArrayBase<S, D>
@@ -83,10 +88,18 @@ where
             integer: A::INTEGER,
         }
     }
+
+    fn samples(&self) -> usize {
+        self.shape().first().copied().unwrap_or(0)
+    }
 }
 
 impl ArrayInput for HostData {
     fn host_data(&self) -> HostData {
         self.clone()
+    }
+
+    fn samples(&self) -> usize {
+        self.len()
     }
 }

@@ -183,7 +183,7 @@ impl CompiledModel {
     /// # Errors
     /// As `fit`.
     pub fn train_on_batch(&mut self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
-        let n = x.host_data().len().max(1);
+        let n = x.samples().max(1);
         let options = crate::fit::FitOptions::new()
             .batch_size(n)
             .shuffle(false)
@@ -201,7 +201,7 @@ impl CompiledModel {
     /// # Errors
     /// As `evaluate`.
     pub fn test_on_batch(&self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
-        let n = x.host_data().len().max(1);
+        let n = x.samples().max(1);
         self.evaluate_with_batch_size(x, y, n)
     }
 
@@ -210,7 +210,7 @@ impl CompiledModel {
     /// # Errors
     /// As `predict`.
     pub fn predict_on_batch(&self, x: &impl ArrayInput) -> Result<ArrayD<f32>> {
-        let n = x.host_data().len().max(1);
+        let n = x.samples().max(1);
         Ok(self.model().predict(x, n)?)
     }
 
