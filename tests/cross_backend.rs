@@ -112,16 +112,24 @@ fn device_of(backend: Backend) -> Device {
     #[cfg(feature = "wgpu")]
     if backend == Backend::Wgpu && std::env::var("KILN_REQUIRE_WGPU").as_deref() == Ok("1") {
         use kiln::burn::tensor::wgpu::WgpuBackend;
-        let (device, setup) = Device::wgpu_options()
-            .graphics_api(WgpuBackend::Vulkan)
-            .init_with_setup()
-            .expect("KILN_REQUIRE_WGPU=1 but no Vulkan adapter (install mesa-vulkan-drivers)");
-        let info = setup.adapter.get_info();
-        println!(
-            "wgpu adapter: {} ({:?}, {:?})",
-            info.name, info.device_type, setup.backend
-        );
-        return device;
+        // A wgpu device is initialized once per process; the tests share it.
+        static PINNED: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+        return PINNED
+            .get_or_init(|| {
+                let (device, setup) = Device::wgpu_options()
+                    .graphics_api(WgpuBackend::Vulkan)
+                    .init_with_setup()
+                    .expect(
+                        "KILN_REQUIRE_WGPU=1 but no Vulkan adapter (install mesa-vulkan-drivers)",
+                    );
+                let info = setup.adapter.get_info();
+                println!(
+                    "wgpu adapter: {} ({:?}, {:?})",
+                    info.name, info.device_type, setup.backend
+                );
+                device
+            })
+            .clone();
     }
     backend.device().unwrap()
 }
@@ -168,4 +176,70 @@ fn every_compiled_backend_matches_flex() {
     let again = run(&Device::flex());
     assert_eq!(again.losses, reference.losses);
     assert!(reference.losses[4] < reference.losses[0]);
+}
+
+/// The layers beyond the MLP (ids gathered by an Embedding, Conv1D, pooling, LSTM, GRU,
+/// BatchNormalization's running statistics, a custom-free stack) give the same outputs and the
+/// same training on every backend.
+#[test]
+fn sequence_layers_match_flex_on_every_compiled_backend() {
+    let x = ndarray::Array2::from_shape_fn((16, 10), |(i, j)| ((i * 7 + j * 3) % 20) as f32);
+    let y = ndarray::Array1::from_shape_fn(16, |i| (i % 3) as u8);
+    let run = |device: &Device| {
+        let mut model = Sequential::new()
+            .add(Input::new([10]))
+            .add(Embedding::new(20, 6))
+            .add(Conv1d::new(5, 3).activation(Activation::Relu))
+            .add(MaxPooling1d::new(2))
+            .add(Lstm::new(4).return_sequences(true))
+            .add(Gru::new(4))
+            .add(BatchNormalization::new())
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .seed(5)
+            .build(device)
+            .unwrap()
+            .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+            .unwrap();
+        let before = model.predict(&x).unwrap();
+        let history = model
+            .fit(
+                &x,
+                &y,
+                FitOptions::new()
+                    .epochs(3)
+                    .batch_size(8)
+                    .shuffle(false)
+                    .verbose(0),
+            )
+            .unwrap();
+        let after = model.predict(&x).unwrap();
+        (before, after, history.get("loss").unwrap().to_vec())
+    };
+    let reference = run(&Device::flex());
+    for backend in Backend::compiled()
+        .into_iter()
+        .filter(|b| *b != Backend::Flex)
+    {
+        let other = run(&device_of(backend));
+        let before = max_diff(reference.0.iter().copied(), other.0.iter().copied());
+        let after = max_diff(reference.1.iter().copied(), other.1.iter().copied());
+        let losses = reference
+            .2
+            .iter()
+            .zip(&other.2)
+            .map(|(a, b)| (a - b).abs() / a.abs())
+            .fold(0.0, f64::max);
+        println!(
+            "{backend} (sequence model): forward {before:.1e}, after 6 Adam steps {after:.1e}, losses (relative) {losses:.1e}"
+        );
+        assert!(
+            before <= FORWARD_TOL,
+            "{backend}: forward differs by {before}"
+        );
+        assert!(
+            after <= 1e-4,
+            "{backend}: trained outputs differ by {after}"
+        );
+        assert!(losses <= 1e-4, "{backend}: losses differ by {losses}");
+    }
 }
