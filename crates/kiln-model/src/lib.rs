@@ -26,6 +26,7 @@ mod initializer;
 mod layers;
 mod model;
 mod regularizer;
+mod samples;
 mod sequential;
 mod shape;
 mod summary;
@@ -49,6 +50,7 @@ pub use layers::{
 };
 pub use model::{Model, ModelInfo};
 pub use regularizer::Regularizer;
+pub use samples::{DEVICE_DATA_LIMIT, Samples};
 pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};

@@ -10,6 +10,7 @@ use crate::activation::Activation;
 use crate::data::{ArrayInput, HostData};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::samples::Samples;
 use crate::sequential::Sequential;
 use crate::shape::{Shape, format_dims};
 use crate::summary::{LayerInfo, Summary};
@@ -262,12 +263,11 @@ impl Model {
             return ArrayD::from_shape_vec(out_dims, Vec::new())
                 .map_err(|e| Error::Readback(e.to_string()));
         }
-        let all = DynTensor::from_host(&data.dims, data.values, &device)?;
+        let all = Samples::new(data, &device)?;
         let mut outputs = Vec::new();
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let idx = Tensor::<1, burn::tensor::Int>::arange(start as i64..end as i64, &device);
-            let y = model.forward(all.clone().select_rows(idx))?;
+            let y = model.forward(all.range(start, end - start)?)?;
             outputs.push(y.flatten());
         }
         let (_, values) = DynTensor::R2(Tensor::cat(outputs, 0)).to_host()?;
@@ -284,7 +284,7 @@ impl Model {
         self.layers
             .iter()
             .flat_map(|l| l.weights())
-            .map(|(_, w)| to_array(w.data()))
+            .map(|(_, w)| to_array(w.data()?))
             .collect()
     }
 

@@ -124,6 +124,11 @@ impl DynTensor {
         dyn_map!(self, t => t.detach())
     }
 
+    /// The rows `start..start + len` of the batch axis.
+    pub fn narrow_rows(self, start: usize, len: usize) -> Self {
+        dyn_map!(self, t => t.narrow(0, start, len))
+    }
+
     /// Selects rows of the batch axis by index (on the device).
     pub fn select_rows(self, indices: Tensor<1, burn::tensor::Int>) -> Self {
         dyn_map!(self, t => t.select(0, indices))
@@ -141,10 +146,11 @@ impl DynTensor {
     pub fn to_host(self) -> Result<(Vec<usize>, Vec<f32>)> {
         let dims = self.dims();
         let data = match self {
-            DynTensor::R2(t) => t.into_data(),
-            DynTensor::R3(t) => t.into_data(),
-            DynTensor::R4(t) => t.into_data(),
-        };
+            DynTensor::R2(t) => t.try_into_data(),
+            DynTensor::R3(t) => t.try_into_data(),
+            DynTensor::R4(t) => t.try_into_data(),
+        }
+        .map_err(|e| Error::Readback(e.to_string()))?;
         let values = data
             .convert::<f32>()
             .try_into_vec::<f32>()

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use kiln_model::{ArrayInput, DynTensor, Model, Summary};
+use kiln_model::{ArrayInput, Model, Samples, Summary};
 use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
@@ -245,7 +245,7 @@ impl CompiledModel {
     pub(crate) fn evaluate_tensors(
         &self,
         model: &Model,
-        x: &DynTensor,
+        x: &Samples,
         y: &Targets,
         batch_size: usize,
         weights: Option<&Tensor<1>>,
@@ -256,13 +256,12 @@ impl CompiledModel {
                 reason: "must be at least 1".into(),
             });
         }
-        let n = x.dims()[0];
+        let n = x.len();
         let mut acc = Accumulator::new(&self.metrics, &self.device);
         let rows_per_sample = y.rows() / n.max(1);
         for start in (0..n).step_by(batch_size) {
             let len = batch_size.min(n - start);
-            let idx = Tensor::<1, Int>::arange(start as i64..(start + len) as i64, &self.device);
-            let (z, act) = model.forward_pre_activation(x.clone().select_rows(idx), false)?;
+            let (z, act) = model.forward_pre_activation(x.range(start, len)?, false)?;
             let z = rows_features(z);
             let yb = y.narrow(start * rows_per_sample, len * rows_per_sample);
             let rows = len * rows_per_sample;

@@ -421,14 +421,14 @@ impl CompiledModel {
                     Some(order) => (order.clone(), (epoch - options.initial_epoch) * steps),
                     None => (shuffled(&mut rng), 0),
                 };
-                let order = self.order(order);
+                let device_order = self.order(order.clone());
                 let mut acc = Accumulator::new(&self.metrics, &device);
                 let mut nan_stop = false;
                 for step in 0..steps {
                     let start = (first_step + step) * options.batch_size;
                     let len = options.batch_size.min(n - start);
-                    let idx = order.clone().narrow(0, start, len);
-                    let xb = xs.clone().select_rows(idx.clone());
+                    let idx = device_order.clone().narrow(0, start, len);
+                    let xb = xs.rows(&order[start..start + len], idx.clone())?;
                     let row_idx = if rows_per_sample == 1 {
                         idx
                     } else {

@@ -572,7 +572,8 @@ impl Accumulator {
         let mut all = vec![self.loss_sum.clone(), self.weight_sum.clone()];
         all.extend(self.metric_sums.iter().cloned());
         let values = Tensor::cat(all, 0)
-            .into_data()
+            .try_into_data()
+            .map_err(|e| Error::Readback(e.to_string()))?
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| Error::Readback(format!("{e:?}")))?;

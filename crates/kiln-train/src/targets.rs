@@ -1,7 +1,7 @@
 //! Checking host data against the model and the loss, then moving it to the device.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use kiln_model::{DynTensor, HostData, Model, format_dims};
+use kiln_model::{DynTensor, HostData, Model, Samples, format_dims};
 
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossConfig, Targets};
@@ -24,14 +24,9 @@ fn output_layer(model: &Model) -> String {
 }
 
 /// Moves `x` to the device after checking it against the input shape.
-pub(crate) fn features(
-    model: &Model,
-    what: &str,
-    x: HostData,
-    device: &Device,
-) -> Result<DynTensor> {
+pub(crate) fn features(model: &Model, what: &str, x: HostData, device: &Device) -> Result<Samples> {
     model.check_input(what, &x)?;
-    Ok(DynTensor::from_host(&x.dims, x.values, device)?)
+    Ok(Samples::new(x, device)?)
 }
 
 /// Checks `y` against the output shape and the loss, then moves it to the device as

@@ -721,20 +721,23 @@ impl WeightRef<'_> {
 }
 
 impl WeightRef<'_> {
-    /// The values and shape.
-    pub fn data(&self) -> burn::tensor::TensorData {
-        match self {
-            WeightRef::R1(p) => p.val().into_data(),
-            WeightRef::R2(p) => p.val().into_data(),
-            WeightRef::R3(p) => p.val().into_data(),
-            WeightRef::R4(p) => p.val().into_data(),
-            WeightRef::State(s) => s.value_sync().into_data(),
-            WeightRef::Flat(p, shape) => {
-                let data = p.val().into_data();
+    /// The values and shape, read from the device.
+    ///
+    /// # Errors
+    /// [`crate::Error::Readback`] when the device cannot return them.
+    pub fn data(&self) -> Result<burn::tensor::TensorData> {
+        let data = match self {
+            WeightRef::R1(p) => p.val().try_into_data(),
+            WeightRef::R2(p) => p.val().try_into_data(),
+            WeightRef::R3(p) => p.val().try_into_data(),
+            WeightRef::R4(p) => p.val().try_into_data(),
+            WeightRef::State(s) => s.value_sync().try_into_data(),
+            WeightRef::Flat(p, shape) => p.val().try_into_data().map(|data| {
                 let dtype = data.dtype();
                 burn::tensor::TensorData::from_bytes(data.into_bytes(), shape.to_vec(), dtype)
-            }
-        }
+            }),
+        };
+        data.map_err(|e| crate::Error::Readback(e.to_string()))
     }
 
     /// The shape.
