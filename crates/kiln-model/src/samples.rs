@@ -16,6 +16,7 @@ pub const DEVICE_DATA_LIMIT: usize = 64 << 20;
 
 /// The samples of `fit`, `evaluate` or `predict`, `[n, ...]`.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per fit/evaluate/predict call
 pub enum Samples {
     /// Uploaded once; batches are gathered on the device.
     Device(DynTensor),
