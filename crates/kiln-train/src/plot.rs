@@ -57,8 +57,9 @@ impl History {
             .suffix(suffix)
             .tempfile_in(dir)
             .map_err(|e| plot_err(e.to_string()))?;
+        // Text is laid out with the bundled font in both formats (plotters measures it).
+        register_font();
         if suffix == ".png" {
-            register_font();
             self.draw(
                 BitMapBackend::new(tmp.path(), size).into_drawing_area(),
                 &names,
@@ -159,7 +160,7 @@ impl History {
 }
 
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans-LICENSE.txt`) as plotters'
-/// `sans-serif` for bitmap output, registered once.
+/// `sans-serif`, registered once.
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
