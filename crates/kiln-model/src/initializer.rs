@@ -238,21 +238,8 @@ impl Serialize for Initializer {
 impl<'de> Deserialize<'de> for Initializer {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
-        let (name, config) = match &v {
-            Value::String(s) => (s.clone(), Value::Null),
-            Value::Object(o) => (
-                o.get("class_name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                o.get("config").cloned().unwrap_or(Value::Null),
-            ),
-            _ => {
-                return Err(serde::de::Error::custom(
-                    "initializer must be a name or object",
-                ));
-            }
-        };
+        let (name, config) = crate::keras_object::name_and_config(&v, "an initializer")
+            .map_err(serde::de::Error::custom)?;
         Initializer::from_keras(&name, &config).map_err(serde::de::Error::custom)
     }
 }

@@ -23,6 +23,7 @@ mod activation;
 mod data;
 mod error;
 mod initializer;
+mod keras_object;
 mod layers;
 mod model;
 mod regularizer;

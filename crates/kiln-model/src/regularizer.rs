@@ -73,21 +73,8 @@ impl Serialize for Regularizer {
 impl<'de> Deserialize<'de> for Regularizer {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
-        let (name, config) = match &v {
-            Value::String(s) => (s.clone(), Value::Null),
-            Value::Object(o) => (
-                o.get("class_name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                o.get("config").cloned().unwrap_or(Value::Null),
-            ),
-            _ => {
-                return Err(serde::de::Error::custom(
-                    "a regularizer must be a name or an object",
-                ));
-            }
-        };
+        let (name, config) = crate::keras_object::name_and_config(&v, "a regularizer")
+            .map_err(serde::de::Error::custom)?;
         let factor = |key: &str, default: f32| {
             config
                 .get(key)

@@ -288,18 +288,8 @@ impl CompiledModel {
         let n = x.len();
         let ys = targets(&self.model, &self.loss, "y", &y, &device)?;
         let per = ys.rows() / n.max(1);
-        let weights = all_weights.map(|w| {
-            // The training part (validation_split keeps the first samples), one weight per row.
-            let rows: Vec<f32> = w[..n]
-                .iter()
-                .flat_map(|v| std::iter::repeat_n(*v, per))
-                .collect();
-            let len = rows.len();
-            burn::tensor::Tensor::<1>::from_data(
-                burn::tensor::TensorData::new(rows, [len]),
-                &device,
-            )
-        });
+        // The training part (validation_split keeps the first samples).
+        let weights = all_weights.map(|w| per_row_weights(&w[..n], per, &device));
         let val = match validation {
             Some((vx, vy)) => {
                 let count = vx.len();
@@ -319,16 +309,7 @@ impl CompiledModel {
                                 reason: format!("has {} values for {count} samples", w.len()),
                             });
                         }
-                        let per = vy.rows() / count.max(1);
-                        let rows: Vec<f32> = w
-                            .iter()
-                            .flat_map(|v| std::iter::repeat_n(*v, per))
-                            .collect();
-                        let len = rows.len();
-                        Some(burn::tensor::Tensor::<1>::from_data(
-                            burn::tensor::TensorData::new(rows, [len]),
-                            &device,
-                        ))
+                        Some(per_row_weights(w, vy.rows() / count.max(1), &device))
                     }
                     None => None,
                 };
@@ -567,6 +548,20 @@ fn row_weights(options: &FitOptions<'_>, y: &HostData) -> Result<Option<Vec<f32>
         });
     }
     Ok(weights)
+}
+
+/// Sample weights on the device, each repeated for the `per` target rows of its sample.
+fn per_row_weights(
+    weights: &[f32],
+    per: usize,
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<1> {
+    let rows: Vec<f32> = weights
+        .iter()
+        .flat_map(|v| std::iter::repeat_n(*v, per))
+        .collect();
+    let len = rows.len();
+    burn::tensor::Tensor::<1>::from_data(burn::tensor::TensorData::new(rows, [len]), device)
 }
 
 /// For targets with several rows per sample, the row indices of the samples `idx`.
