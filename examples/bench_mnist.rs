@@ -96,7 +96,6 @@ fn run_kiln(args: &Args) -> Result<(Vec<f64>, usize), Box<dyn std::error::Error>
         .to_owned();
     let mut model = Sequential::new()
         .add(Input::new([28, 28]))
-        .add(Rescaling::new(1.0 / 255.0))
         .add(Flatten::new())
         .add(Dense::new(128).activation(Activation::Relu))
         .add(Dense::new(10).activation(Activation::Softmax))

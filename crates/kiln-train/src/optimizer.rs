@@ -14,6 +14,9 @@ use crate::custom::{CustomRule, CustomRuleFn, StepInfo};
 use crate::error::{Error, Result};
 use crate::schedule::LearningRate;
 
+#[cfg(feature = "flex")]
+mod fused;
+
 /// The update rule of an optimizer, with its own options (Keras's defaults in the
 /// constructors of [`Optimizer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -508,7 +511,7 @@ impl IntoOptimizer for &str {
 }
 
 /// The per-parameter slots of an optimizer (moments, velocities), on the device.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Slots<const D: usize> {
     a: Option<Tensor<D>>,
     b: Option<Tensor<D>>,
@@ -643,7 +646,12 @@ impl ModuleMapper for StepMapper<'_> {
                 let slots = slots
                     .and_then(|s| s.downcast::<Slots<D>>().ok())
                     .map(|s| *s);
-                let (updated, slots) = update(self.config.rule, &step, p, g, slots);
+                #[cfg(feature = "flex")]
+                let fused = fused::update(self.config.rule, &step, p, g, slots);
+                #[cfg(not(feature = "flex"))]
+                let fused = Err((p, g, slots));
+                let (updated, slots) = fused
+                    .unwrap_or_else(|(p, g, slots)| update(self.config.rule, &step, p, g, slots));
                 self.slots.insert(id, Box::new(slots));
                 updated
             }
@@ -687,6 +695,12 @@ struct Step {
     nadam_product: f32,
 }
 
+/// Adam's step size `lr·√(1-β₂ᵗ)/(1-β₁ᵗ)`; Keras computes the bias corrections in float32.
+fn adam_alpha(step: &Step, beta_1: f32, beta_2: f32) -> f32 {
+    let t = step.t as f32;
+    step.lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t))
+}
+
 /// One Keras update of one parameter, on the inner (non-autodiff) device.
 fn update<const D: usize>(
     rule: Rule,
@@ -726,7 +740,7 @@ fn update<const D: usize>(
         } => {
             let m = a.unwrap_or_else(zeros) * beta_1 + g.clone() * (1.0 - beta_1);
             let v = b.unwrap_or_else(zeros) * beta_2 + g.square() * (1.0 - beta_2);
-            let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
+            let alpha = adam_alpha(step, beta_1, beta_2);
             let (denominator, vhat) = if amsgrad {
                 let vhat = c.map_or_else(|| v.clone(), |c| c.max_pair(v.clone()));
                 (vhat.clone().sqrt() + epsilon, Some(vhat))
