@@ -244,6 +244,13 @@ fn from_flex<const D: usize>(t: FlexTensor) -> Tensor<D> {
     })
 }
 
+/// Zero for a subnormal `x` (below `f32::MIN_POSITIVE`, ~1.2e-38), else `x`: keeps decaying
+/// moments out of the slow subnormal range.
+#[inline(always)]
+fn flush(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+}
+
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
@@ -257,7 +264,7 @@ mod tests {
             .map(|i| {
                 let h = (i ^ seed).wrapping_mul(2_654_435_761) >> 8;
                 let x = (h % 2001) as f32 / 1000.0 - 1.0;
-                if h % 17 == 0 {
+                if h.is_multiple_of(17) {
                     0.0
                 } else {
                     x * 10f32.powi((h % 5) as i32 - 3)
@@ -271,7 +278,7 @@ mod tests {
     }
 
     fn host(t: Option<Tensor<2>>) -> Vec<f32> {
-        t.map(|t| t.into_data().to_vec::<f32>().unwrap_or_default())
+        t.map(|t| t.into_data().try_to_vec::<f32>().expect("f32 values"))
             .unwrap_or_default()
     }
 
@@ -399,7 +406,11 @@ mod tests {
         };
         let gt: Tensor<2> =
             Tensor::from_data(TensorData::new(values(2, 37 * 29), [29, 37]), &device).transpose();
-        let g = gt.clone().into_data().to_vec::<f32>().unwrap_or_default();
+        let g = gt
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 values");
         let g = tensor(g, &device);
         assert!(into_flex(gt.clone()).is_ok_and(|t| !t.is_contiguous()));
         match fused(adam, &step, p.clone(), gt, None) {
@@ -410,11 +421,4 @@ mod tests {
             Ok(_) => panic!("a strided gradient should be handed back"),
         }
     }
-}
-
-/// Zero for a subnormal `x` (below `f32::MIN_POSITIVE`, ~1.2e-38), else `x`: keeps decaying
-/// moments out of the slow subnormal range.
-#[inline(always)]
-fn flush(x: f32) -> f32 {
-    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
 }
