@@ -7,6 +7,9 @@
 use kiln::model::DEVICE_DATA_LIMIT;
 use kiln::prelude::*;
 use ndarray::{Array1, Array2, Axis, Slice};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 
 #[test]
 fn fit_and_predict_on_data_above_the_device_limit_match_batch_by_batch_runs() {
@@ -56,4 +59,55 @@ fn fit_and_predict_on_data_above_the_device_limit_match_batch_by_batch_runs() {
         all.as_slice().unwrap()[..n_first],
         first.as_slice().unwrap()[..]
     );
+}
+
+/// Shuffled batches of host-resident data are gathered ahead on a helper thread; they must be
+/// exactly the batches of the shuffled order, in order.
+#[test]
+fn shuffled_fit_on_host_resident_data_takes_the_batches_of_its_order() {
+    let (n, features, batch) = (2100, 8192, 256);
+    let x = Array2::from_shape_fn((n, features), |(i, j)| {
+        ((i * 13 + j * 5) % 89) as f32 / 89.0 - 0.5
+    });
+    let y = Array1::from_shape_fn(n, |i| (i % 3) as u8);
+    let compile = || {
+        Sequential::new()
+            .add(Input::new([features]))
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .seed(9)
+            .build(&Device::flex())
+            .unwrap()
+            .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+            .unwrap()
+    };
+    let mut fitted = compile();
+    let history = fitted
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .batch_size(batch)
+                .seed(21)
+                .epochs(2)
+                .verbose(0),
+        )
+        .unwrap();
+    // fit shuffles 0..n with StdRng(seed) once per epoch; replay that order by hand.
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut by_hand = compile();
+    for _ in 0..2 {
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        order.shuffle(&mut rng);
+        for rows in order.chunks(batch) {
+            let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+            let xb = x.select(Axis(0), &rows);
+            let yb = y.select(Axis(0), &rows);
+            by_hand.train_on_batch(&xb, &yb).unwrap();
+        }
+    }
+    assert_eq!(
+        fitted.get_weights().unwrap(),
+        by_hand.get_weights().unwrap()
+    );
+    assert!(history.history["loss"][1] < history.history["loss"][0]);
 }

@@ -41,32 +41,34 @@ pub(super) fn update<const D: usize>(
     };
     let shape = p.shape();
     let n = shape.num_elements();
+    // The parameter and its gradient first: anything else goes back untouched.
+    let (mut param, grad) = match (into_flex(p), into_flex(g)) {
+        (Ok(p), Ok(g)) if in_place(&p, n) && readable(&g, n) => (p, g),
+        (p, g) => return Err((back(p), back(g), slots)),
+    };
     let Slots { a, b, c } = slots.unwrap_or_default();
     // The slots the kernel uses (`a`, then `b`, then `c`) come to the host; the others pass by.
     let mut used = Vec::with_capacity(3);
     let mut others = Vec::with_capacity(3);
     for (i, slot) in [a, b, c].into_iter().enumerate() {
         if i < kernel.slots() {
-            used.push(slot.map_or_else(
-                || Ok(FlexTensor::zeros(shape.clone(), DType::F32)),
-                into_flex,
-            ));
+            let zeros = || Ok(FlexTensor::zeros(shape.clone(), DType::F32));
+            used.push(slot.map_or_else(zeros, into_flex));
         } else {
             others.push(slot);
         }
     }
-    let (p, g) = (into_flex(p), into_flex(g));
-    let fits = matches!((&p, &g), (Ok(p), Ok(g)) if in_place(p, n) && readable(g, n))
-        && used
-            .iter()
-            .all(|s| s.as_ref().is_ok_and(|s| in_place(s, n)));
-    let (mut param, grad) = match (p, g) {
-        (Ok(p), Ok(g)) if fits => (p, g),
-        (p, g) => {
-            let slots = used.into_iter().map(|s| Some(back(s))).chain(others);
-            return Err((back(p), back(g), Some(Slots::from_iter(slots))));
-        }
-    };
+    if !used
+        .iter()
+        .all(|s| s.as_ref().is_ok_and(|s| in_place(s, n)))
+    {
+        let slots = used.into_iter().map(|s| Some(back(s))).chain(others);
+        return Err((
+            from_flex(param),
+            from_flex(grad),
+            Some(Slots::from_iter(slots)),
+        ));
+    }
     let mut used: Vec<FlexTensor> = used.into_iter().filter_map(Result::ok).collect();
     let g = grad.as_slice::<f32>().unwrap_or_default();
     let p = param.storage_mut::<f32>();
@@ -414,9 +416,11 @@ mod tests {
         let g = tensor(g, &device);
         assert!(into_flex(gt.clone()).is_ok_and(|t| !t.is_contiguous()));
         match fused(adam, &step, p.clone(), gt, None) {
-            Err((p2, g2, _)) => {
+            Err((p2, g2, slots)) => {
                 assert_eq!(host(Some(p2)), host(Some(p)));
                 assert_eq!(host(Some(g2)), host(Some(g)));
+                // No slots came in, none go out (the portable path creates them on its device).
+                assert!(slots.is_none());
             }
             Ok(_) => panic!("a strided gradient should be handed back"),
         }
