@@ -61,7 +61,7 @@ fn fit_and_predict_on_data_above_the_device_limit_match_batch_by_batch_runs() {
     );
 }
 
-/// Shuffled batches of host-resident data are gathered ahead on a helper thread; they must be
+/// Shuffled batches of host-resident data are gathered on the host, row by row: they must be
 /// exactly the batches of the shuffled order, in order.
 #[test]
 fn shuffled_fit_on_host_resident_data_takes_the_batches_of_its_order() {

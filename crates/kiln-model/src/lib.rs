@@ -51,7 +51,7 @@ pub use layers::{
 };
 pub use model::{Model, ModelInfo};
 pub use regularizer::Regularizer;
-pub use samples::{DEVICE_DATA_LIMIT, HostBatch, Samples};
+pub use samples::{DEVICE_DATA_LIMIT, Samples};
 pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};

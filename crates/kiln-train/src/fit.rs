@@ -1,7 +1,7 @@
 //! `fit`: Keras's training loop.
 
 use burn::optim::GradientsParams;
-use kiln_model::{ArrayInput, HostBatch, HostData};
+use kiln_model::{ArrayInput, HostData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -13,10 +13,6 @@ use crate::history::History;
 use crate::metric::Accumulator;
 use crate::progress::{Progress, Verbosity};
 use crate::targets::{features, rows_features, slice, targets};
-
-/// Batches gathered ahead of the training step for host-resident samples (a bounded queue, so
-/// the helper thread holds at most this many batches beyond the one in use).
-const PREFETCH_BATCHES: usize = 2;
 
 /// Where validation data comes from; the variants exclude each other by construction.
 #[derive(Clone, Copy, Default)]
@@ -409,78 +405,50 @@ impl CompiledModel {
                 let device_order = self.order(order.clone());
                 let mut acc = Accumulator::new(&self.metrics, &device);
                 let mut nan_stop = false;
-                let batch_size = options.batch_size;
-                let span = move |step: usize| {
-                    let start = (first_step + step) * batch_size;
-                    (start, batch_size.min(n - start))
-                };
-                std::thread::scope(|scope| -> Result<()> {
-                    // Host-resident samples: a helper thread gathers the next batches while
-                    // this one trains (the step itself keeps one core busy).
-                    let ahead = xs.on_host().map(|data| {
-                        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_BATCHES);
-                        let order = &order;
-                        scope.spawn(move || {
-                            for step in 0..steps {
-                                let (start, len) = span(step);
-                                let batch = HostBatch::gather(data, &order[start..start + len]);
-                                if tx.send(batch).is_err() {
-                                    break; // training stopped early
-                                }
-                            }
-                        });
-                        rx
-                    });
-                    for step in 0..steps {
-                        let (start, len) = span(step);
-                        let idx = device_order.clone().narrow(0, start, len);
-                        let xb = match &ahead {
-                            Some(rx) => xs.upload(rx.recv().map_err(|_| {
-                                Error::Readback("the batch-gathering thread stopped".into())
-                            })??)?,
-                            None => xs.rows(&order[start..start + len], idx.clone())?,
-                        };
-                        let row_idx = if rows_per_sample == 1 {
-                            idx
-                        } else {
-                            row_indices(idx, rows_per_sample)
-                        };
-                        let wb = weights
-                            .as_ref()
-                            .map(|w| w.clone().select(0, row_idx.clone()));
-                        let yb = ys.select(row_idx);
-                        let model = slot.take().ok_or_else(lost)?;
-                        let (z, act) = model.forward_pre_activation(xb, true)?;
-                        let z = rows_features(z);
-                        let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
-                        // Keras adds the weight penalties to the loss it minimizes and reports.
-                        if let Some(penalty) = model.regularization_loss() {
-                            loss = loss + penalty;
-                        }
-                        let grads = GradientsParams::from_grads(loss.backward(), &model);
-                        acc.update_weighted(
-                            loss.detach().inner(),
-                            z.detach().inner(),
-                            act,
-                            &yb,
-                            &self.metrics,
-                            len * rows_per_sample,
-                            wb.as_ref(),
-                        );
-                        slot = Some(self.optimizer.apply_gradients(model, grads));
-                        if progress.due(step + 1) {
-                            let (loss, values) = acc.read(&self.metrics)?;
-                            if !loss.is_finite() && terminate_on_nan {
-                                nan_stop = true;
-                                break;
-                            }
-                            check_finite(loss, epoch)?;
-                            let logs: Vec<_> = self.named(loss, &values, "").into_iter().collect();
-                            progress.draw(step + 1, &logs);
-                        }
+                for step in 0..steps {
+                    let start = (first_step + step) * options.batch_size;
+                    let len = options.batch_size.min(n - start);
+                    let idx = device_order.clone().narrow(0, start, len);
+                    let xb = xs.rows(&order[start..start + len], idx.clone())?;
+                    let row_idx = if rows_per_sample == 1 {
+                        idx
+                    } else {
+                        row_indices(idx, rows_per_sample)
+                    };
+                    let wb = weights
+                        .as_ref()
+                        .map(|w| w.clone().select(0, row_idx.clone()));
+                    let yb = ys.select(row_idx);
+                    let model = slot.take().ok_or_else(lost)?;
+                    let (z, act) = model.forward_pre_activation(xb, true)?;
+                    let z = rows_features(z);
+                    let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
+                    // Keras adds the weight penalties to the loss it minimizes and reports.
+                    if let Some(penalty) = model.regularization_loss() {
+                        loss = loss + penalty;
                     }
-                    Ok(())
-                })?;
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    acc.update_weighted(
+                        loss.detach().inner(),
+                        z.detach().inner(),
+                        act,
+                        &yb,
+                        &self.metrics,
+                        len * rows_per_sample,
+                        wb.as_ref(),
+                    );
+                    slot = Some(self.optimizer.apply_gradients(model, grads));
+                    if progress.due(step + 1) {
+                        let (loss, values) = acc.read(&self.metrics)?;
+                        if !loss.is_finite() && terminate_on_nan {
+                            nan_stop = true;
+                            break;
+                        }
+                        check_finite(loss, epoch)?;
+                        let logs: Vec<_> = self.named(loss, &values, "").into_iter().collect();
+                        progress.draw(step + 1, &logs);
+                    }
+                }
                 let (loss, values) = acc.read(&self.metrics)?;
                 if !loss.is_finite() && terminate_on_nan {
                     nan_stop = true;
