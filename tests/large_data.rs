@@ -11,6 +11,18 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+/// `features` → `classes` softmax, Adam, sparse cross-entropy, on flex.
+fn softmax_classifier(features: usize, classes: usize, seed: u64) -> CompiledModel {
+    Sequential::new()
+        .add(Input::new([features]))
+        .add(Dense::new(classes).activation(Activation::Softmax))
+        .seed(seed)
+        .build(&Device::flex())
+        .unwrap()
+        .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap()
+}
+
 #[test]
 fn fit_and_predict_on_data_above_the_device_limit_match_batch_by_batch_runs() {
     let (n, features) = (2100, 8192);
@@ -19,16 +31,7 @@ fn fit_and_predict_on_data_above_the_device_limit_match_batch_by_batch_runs() {
         ((i * 31 + j * 7) % 97) as f32 / 97.0
     });
     let y = Array1::from_shape_fn(n, |i| (i % 2) as u8);
-    let compile = || {
-        Sequential::new()
-            .add(Input::new([features]))
-            .add(Dense::new(2).activation(Activation::Softmax))
-            .seed(4)
-            .build(&Device::flex())
-            .unwrap()
-            .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-            .unwrap()
-    };
+    let compile = || softmax_classifier(features, 2, 4);
     // Host-resident: the whole set in one fit.
     let mut whole = compile();
     whole
@@ -70,16 +73,7 @@ fn shuffled_fit_on_host_resident_data_takes_the_batches_of_its_order() {
         ((i * 13 + j * 5) % 89) as f32 / 89.0 - 0.5
     });
     let y = Array1::from_shape_fn(n, |i| (i % 3) as u8);
-    let compile = || {
-        Sequential::new()
-            .add(Input::new([features]))
-            .add(Dense::new(3).activation(Activation::Softmax))
-            .seed(9)
-            .build(&Device::flex())
-            .unwrap()
-            .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-            .unwrap()
-    };
+    let compile = || softmax_classifier(features, 3, 9);
     let mut fitted = compile();
     let history = fitted
         .fit(
