@@ -46,7 +46,58 @@ pub enum Error {
         /// The vocabulary size.
         input_dim: usize,
     },
-    /// The model has no `Input` layer, or one that is not first.
+    /// A layer of several inputs cannot take their shapes.
+    #[error("layer `{layer}` cannot take inputs of shapes {}: {reason}", shapes(inputs))]
+    IncompatibleShapes {
+        /// The layer's name.
+        layer: String,
+        /// The shapes it was given.
+        inputs: Vec<Shape>,
+        /// Why not.
+        reason: String,
+    },
+    /// A layer failed while running (a custom layer's own error, or data of the wrong rank).
+    #[error("layer `{layer}`: {reason}")]
+    LayerCall {
+        /// The layer's name.
+        layer: String,
+        /// Its message.
+        reason: String,
+    },
+    /// A model output depends on an input that is not among the model's inputs.
+    #[error(
+        "output `{output}` depends on input `{input}`, which is not one of the model's inputs"
+    )]
+    NotConnected {
+        /// The output.
+        output: String,
+        /// The input it depends on.
+        input: String,
+    },
+    /// A model input leads to none of its outputs.
+    #[error("input `{input}` is not used by any output of the model")]
+    UnusedInput {
+        /// The input.
+        input: String,
+    },
+    /// Two layers of one model share a name.
+    #[error("the layer name `{name}` is used twice in the model; names must be unique")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A layer's config could not be read.
+    #[error("layer `{name}` ({class_name}): invalid config: {reason}")]
+    LayerConfig {
+        /// Keras's class name.
+        class_name: String,
+        /// The layer's name, when the config has one.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model is not valid: no `Input` layer, or one that is not first, or another reason
+    /// the message gives.
     #[error("{0}")]
     InvalidModel(String),
     /// A layer option is outside its valid range.
@@ -115,6 +166,14 @@ pub enum Error {
     /// A tensor could not be read back from the device.
     #[error("reading a tensor back from the device failed: {0}")]
     Readback(String),
+}
+
+fn shapes(shapes: &[Shape]) -> String {
+    shapes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// `Result` with this crate's [`Error`].

@@ -20,8 +20,11 @@
 //! ```
 
 mod activation;
+mod config;
 mod data;
 mod error;
+mod functional;
+mod graph;
 mod initializer;
 mod keras_object;
 mod layers;
@@ -37,23 +40,26 @@ mod weights_file;
 pub use activation::Activation;
 pub use data::{ArrayInput, Element, HostData};
 pub use error::{Error, Result};
+pub use functional::{Apply, Functional, SymbolicTensor, Tensors};
 pub use initializer::Initializer;
 pub use layers::{
-    ActivationLayer, ActivationModule, AveragePooling1d, AveragePooling2d, BatchNormalization,
-    BatchNormalizationLayer, Cell, Conv1d, Conv1dLayer, Conv2d, Conv2dLayer, CustomLayer,
-    CustomModule, CustomObjects, CustomSpec, CustomWeights, Dense, DenseLayer, Dropout,
-    DropoutLayer, Embedding, EmbeddingLayer, Flatten, FlattenLayer, GlobalAveragePooling1d,
-    GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, GlobalPool2dLayer, Gru, Input,
-    Layer, LayerNormalization, LayerNormalizationLayer, LayerSpec, Lstm, MaxPooling1d,
-    MaxPooling2d, Padding, Pool1dLayer, Pool1dOptions, Pool2dLayer, Pool2dOptions, RecurrentLayer,
-    Rescaling, RescalingLayer, Reshape, ReshapeLayer, RnnOptions, SimpleRnn, UpSampling2d,
-    UpSampling2dLayer, WeightRef, WeightSpec, ZeroPadding2d, ZeroPadding2dLayer,
+    ActivationLayer, Add, Average, AveragePooling1d, AveragePooling2d, BatchNormalization, Cell,
+    Concatenate, Conv1d, Conv2d, CustomObjects, Dense, Dot, Dropout, Embedding, Flatten,
+    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, Gru,
+    Input, InputLayer, IntoOnly, Layer, LayerExt, LayerNormalization, LayerSpec, Lstm,
+    MAX_WEIGHT_VALUES, MaxPooling1d, MaxPooling2d, Maximum, Minimum, Multiply, Padding,
+    Pool1dOptions, Pool2dOptions, Rescaling, Reshape, RnnOptions, SimpleRnn, Subtract,
+    UpSampling2d, Variable, WeightBuilder, WeightSpec, Weights, ZeroPadding2d, builtin_class_names,
+    only,
 };
-pub use model::{Model, ModelInfo};
+/// The user-layer trait under its former name: [`Layer`] is the one interface of built-in and
+/// user layers.
+pub use layers::Layer as CustomLayer;
+pub use model::{Model, ModelConfig};
 pub use regularizer::Regularizer;
 pub use samples::{DEVICE_DATA_LIMIT, Samples};
 pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};
-pub use tensor::DynTensor;
+pub use tensor::{DynTensor, DynTensors, MAX_RANK};
 pub use weights_file::{CONFIG_KEY, load_model, load_model_with};

@@ -1,4 +1,4 @@
-//! `Model`: a built `Sequential`, a burn module with its weights.
+//! `Model`: a built `Sequential` or `Functional`, a burn module with its weights.
 
 use std::sync::Arc;
 
@@ -9,30 +9,87 @@ use ndarray::ArrayD;
 use crate::activation::Activation;
 use crate::data::{ArrayInput, HostData};
 use crate::error::{Error, Result};
-use crate::layers::Layer;
+use crate::functional::Functional;
+use crate::graph::Plan;
+use crate::layers::{CustomObjects, Variable};
 use crate::samples::Samples;
 use crate::sequential::Sequential;
 use crate::shape::{Shape, format_dims};
-use crate::summary::{LayerInfo, Summary};
+use crate::summary::Summary;
 use crate::tensor::DynTensor;
 
-/// What `build` learned about the model: its spec, input shape and per-layer rows.
+/// The architecture a model was built from: a `Sequential` or a `Functional`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelInfo {
-    /// The architecture it was built from.
-    pub spec: Sequential,
-    /// The shape of one input sample.
-    pub input_shape: Shape,
-    /// One row per layer (name, class, output shape, parameter counts).
-    pub rows: Vec<LayerInfo>,
+#[non_exhaustive]
+pub enum ModelConfig {
+    /// A stack of layers.
+    Sequential(Sequential),
+    /// A graph of layers.
+    Functional(Functional),
 }
 
-/// A built model: its layers as burn modules (with weights) and what shape inference found.
+impl ModelConfig {
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        match self {
+            ModelConfig::Sequential(s) => &s.name,
+            ModelConfig::Functional(f) => &f.name,
+        }
+    }
+
+    /// The architecture as Keras-shaped JSON.
+    ///
+    /// # Errors
+    /// [`Error::Config`] (serialization does not fail in practice).
+    pub fn to_json(&self) -> Result<String> {
+        match self {
+            ModelConfig::Sequential(s) => s.to_json(),
+            ModelConfig::Functional(f) => f.to_json(),
+        }
+    }
+
+    /// Reads either kind from JSON (Keras's `get_config()` or Kiln's own): a config with
+    /// `input_layers` (or `"class_name": "Functional"`) is Functional, otherwise Sequential.
+    ///
+    /// # Errors
+    /// As [`Sequential::from_config_with`] and [`Functional::from_config_with`].
+    pub fn from_json_with(json: &str, custom: &CustomObjects) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(Error::Config)?;
+        let config = value.get("config").unwrap_or(&value);
+        let functional = value.get("class_name").and_then(|c| c.as_str()) == Some("Functional")
+            || config.get("input_layers").is_some();
+        Ok(if functional {
+            ModelConfig::Functional(Functional::from_config_with(json, custom)?)
+        } else {
+            ModelConfig::Sequential(Sequential::from_config_with(json, custom)?)
+        })
+    }
+
+    /// Builds it on `device`.
+    ///
+    /// # Errors
+    /// As the kind's `build`.
+    pub fn build(&self, device: &Device) -> Result<Model> {
+        match self {
+            ModelConfig::Sequential(s) => s.build(device),
+            ModelConfig::Functional(f) => f.build(device),
+        }
+    }
+}
+
+/// What a built model knows besides its weights: the architecture and its inferred graph.
+#[derive(Debug)]
+pub(crate) struct ModelInfo {
+    pub(crate) config: ModelConfig,
+    pub(crate) plan: Plan,
+}
+
+/// A built model: its layers' weights as burn parameters, and the graph that connects them.
 ///
 /// `Model` is a burn [`Module`], so burn's tools (device moves, `valid()`, records) apply.
 #[derive(Module, Debug)]
 pub struct Model {
-    layers: Vec<Layer>,
+    vars: Vec<Vec<Variable>>,
     #[module(skip)]
     info: Arc<ModelInfo>,
     #[module(skip)]
@@ -40,17 +97,21 @@ pub struct Model {
 }
 
 impl Model {
-    pub(crate) fn from_parts(layers: Vec<Layer>, info: Arc<ModelInfo>, device: Device) -> Self {
+    pub(crate) fn from_parts(
+        vars: Vec<Vec<Variable>>,
+        config: ModelConfig,
+        plan: Plan,
+        device: Device,
+    ) -> Self {
         Self {
-            layers,
-            info,
+            vars,
+            info: Arc::new(ModelInfo { config, plan }),
             device,
         }
     }
 
-    /// The built layers (the `Input` has none), in order.
-    pub fn layers(&self) -> &[Layer] {
-        &self.layers
+    fn plan(&self) -> &Plan {
+        &self.info.plan
     }
 
     /// The device the model was built for.
@@ -67,44 +128,63 @@ impl Model {
     }
 
     /// The architecture it was built from.
-    pub fn config(&self) -> &Sequential {
-        &self.info.spec
+    pub fn config(&self) -> &ModelConfig {
+        &self.info.config
     }
 
     /// The model's name.
     pub fn name(&self) -> &str {
-        &self.info.spec.name
+        self.info.config.name()
     }
 
-    /// The shape of one input sample.
+    /// The shape of one sample of the (first) input.
     pub fn input_shape(&self) -> &Shape {
-        &self.info.input_shape
+        &self.plan().shapes[self.plan().graph.inputs[0]]
     }
 
-    /// The shape of one output sample.
+    /// The shape of one sample of the (first) output.
     pub fn output_shape(&self) -> &Shape {
-        self.info
-            .rows
-            .last()
-            .map_or(&self.info.input_shape, |r| &r.output_shape)
+        &self.plan().shapes[self.plan().graph.outputs[0]]
     }
 
-    /// The activation of the last layer (so a loss can fuse softmax/sigmoid with its log).
-    pub fn output_activation(&self) -> Activation {
-        match self.layers.last() {
-            Some(Layer::Dense(d)) => d.activation,
-            Some(Layer::Conv2d(c)) => c.activation,
-            Some(Layer::Conv1d(c)) => c.activation,
-            Some(Layer::Activation(a)) => a.activation,
-            _ => Activation::Linear,
-        }
+    /// The shapes of one sample of each input, in input order.
+    pub fn input_shapes(&self) -> Vec<Shape> {
+        self.plan().input_shapes()
+    }
+
+    /// The shapes of one sample of each output, in output order.
+    pub fn output_shapes(&self) -> Vec<Shape> {
+        self.plan().output_shapes()
+    }
+
+    /// The input names (the `Input` layers' names), in input order.
+    pub fn input_names(&self) -> Vec<String> {
+        let g = &self.plan().graph;
+        g.inputs.iter().map(|&n| g.node_name(n).to_string()).collect()
+    }
+
+    /// The output names (the producing layers' names, Keras `model.output_names`).
+    pub fn output_names(&self) -> Vec<String> {
+        let g = &self.plan().graph;
+        g.outputs
+            .iter()
+            .map(|&n| g.node_name(n).to_string())
+            .collect()
+    }
+
+    /// The layer names, in Keras's `model.layers` order (a Functional model's inputs included).
+    pub fn layer_names(&self) -> Vec<String> {
+        let g = &self.plan().graph;
+        (0..g.layers.len())
+            .map(|i| g.layer_name(i).to_string())
+            .collect()
     }
 
     /// Keras's summary table; print it with `println!("{}", model.summary())`.
     pub fn summary(&self) -> Summary {
-        Summary {
-            name: self.info.spec.name.clone(),
-            layers: self.info.rows.clone(),
+        match &self.info.config {
+            ModelConfig::Sequential(s) => crate::summary::sequential_summary(&s.name, self.plan()),
+            ModelConfig::Functional(f) => crate::summary::functional_summary(&f.name, self.plan()),
         }
     }
 
@@ -113,48 +193,85 @@ impl Model {
         self.summary().total_params()
     }
 
-    /// Runs the model on a batch.
-    ///
-    /// # Errors
-    /// Only for a rank the layers cannot take; check data with [`Model::check_input`] first.
-    pub fn forward(&self, x: DynTensor) -> Result<DynTensor> {
-        self.layers
-            .iter()
-            .try_fold(x, |x, layer| layer.forward(x, false))
+    fn run(
+        &self,
+        inputs: Vec<DynTensor>,
+        training: bool,
+        split_activation: bool,
+    ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
+        self.plan()
+            .run(inputs, training, true, split_activation, |i| &self.vars[i])
     }
 
-    /// Runs the model but stops before the last layer's activation, returning it. Losses use
-    /// this to fuse softmax with cross-entropy (a stable log-softmax), as Keras does.
+    /// Runs a single-input, single-output model on a batch in inference mode.
+    ///
+    /// # Errors
+    /// [`Error::InvalidModel`] for a model with several inputs or outputs (use
+    /// [`Model::forward_many`]); a layer's error for data of the wrong rank (check data with
+    /// [`Model::check_input`] first).
+    pub fn forward(&self, x: DynTensor) -> Result<DynTensor> {
+        single(self.forward_many(vec![x], false)?)
+    }
+
+    /// Runs the model on a batch of each input, giving a batch of each output; `training`
+    /// turns on training-only behaviour (dropout, batch statistics).
+    ///
+    /// # Errors
+    /// A wrong number of inputs; a layer's error for data of the wrong rank.
+    pub fn forward_many(&self, inputs: Vec<DynTensor>, training: bool) -> Result<Vec<DynTensor>> {
+        Ok(self.run(inputs, training, false)?.0)
+    }
+
+    /// Runs the model but stops each output before its layer's final activation, returning it.
+    /// Losses use this to fuse softmax with cross-entropy (a stable log-softmax), as Keras does.
+    /// `training` turns on training-only behaviour (dropout).
     ///
     /// # Errors
     /// As [`Model::forward`].
-    /// `training` turns on training-only behaviour (dropout).
     pub fn forward_pre_activation(
         &self,
         x: DynTensor,
         training: bool,
     ) -> Result<(DynTensor, Activation)> {
-        let Some((last, rest)) = self.layers.split_last() else {
-            return Ok((x, Activation::Linear));
-        };
-        let x = rest
-            .iter()
-            .try_fold(x, |x, layer| layer.forward(x, training))?;
-        last.forward_pre_activation(x, training)
+        let (outputs, activations) = self.forward_pre_activation_many(vec![x], training)?;
+        Ok((single(outputs)?, activations[0]))
     }
 
-    /// The sum of every layer's weight penalties (`kernel_regularizer`, ...), which `fit` adds to
-    /// the loss; `None` when no layer has one.
+    /// As [`Model::forward_pre_activation`], for every input and output.
+    ///
+    /// # Errors
+    /// As [`Model::forward_many`].
+    pub fn forward_pre_activation_many(
+        &self,
+        inputs: Vec<DynTensor>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
+        self.run(inputs, training, true)
+    }
+
+    /// The sum of every weight penalty (`kernel_regularizer`, ...), which `fit` adds to the
+    /// loss; `None` when no layer has one. Frozen layers' weights are penalized too, as in
+    /// Keras (their penalty has no gradient).
     pub fn regularization_loss(&self) -> Option<Tensor<1>> {
-        self.layers
+        let plan = self.plan();
+        plan.weights
             .iter()
-            .filter_map(Layer::regularization_loss)
+            .zip(&self.vars)
+            .flat_map(|(declared, vars)| {
+                declared
+                    .flat()
+                    .into_iter()
+                    .zip(vars)
+                    .filter_map(|((_, w), v)| w.regularizer.map(|r| r.penalty(v.value(false))))
+                    .collect::<Vec<_>>()
+            })
             .reduce(|a, b| a + b)
     }
 
-    /// Runs the model once on all of `x` as one batch, like Keras's `model(x, training=...)`.
-    /// With `training = true`, training-only behaviour is on: dropout drops, and
-    /// BatchNormalization normalizes with the batch statistics and updates its moving ones.
+    /// Runs a single-input model once on all of `x` as one batch, like Keras's
+    /// `model(x, training=...)`. With `training = true`, training-only behaviour is on: dropout
+    /// drops, and BatchNormalization normalizes with the batch statistics and updates its
+    /// moving ones. Gives the first output.
     ///
     /// # Errors
     /// [`Error::DataShape`] when `x` does not match the input shape.
@@ -172,45 +289,91 @@ impl Model {
     /// # Ok::<(), kiln_model::Error>(())
     /// ```
     pub fn call(&self, x: &impl ArrayInput, training: bool) -> Result<ArrayD<f32>> {
-        let data = x.host_data();
-        self.check_input("x", &data)?;
-        let dims = data.dims.clone();
-        let x = DynTensor::from_host(&dims, data.values, &self.device)?;
-        let y = self
-            .layers
-            .iter()
-            .try_fold(x, |x, layer| layer.forward(x, training))?;
-        let out_dims = y.dims();
-        let (_, values) = DynTensor::R2(y.flatten()).to_host()?;
-        ArrayD::from_shape_vec(out_dims, values).map_err(|e| Error::Readback(e.to_string()))
+        let mut outputs = self.call_many(&[x as &dyn ArrayInput], training)?;
+        if outputs.is_empty() {
+            return Err(Error::InvalidModel("the model has no output".into()));
+        }
+        Ok(outputs.swap_remove(0))
     }
 
-    /// Checks that `data` holds samples of the model's input shape.
+    /// As [`Model::call`], with one array per input (in input order), giving one per output.
     ///
     /// # Errors
-    /// [`Error::DataShape`] naming the input layer and both shapes.
+    /// [`Error::DataShape`] when an array does not match its input's shape.
+    pub fn call_many(&self, xs: &[&dyn ArrayInput], training: bool) -> Result<Vec<ArrayD<f32>>> {
+        let mut inputs = Vec::with_capacity(xs.len());
+        let datas = self.check_inputs(xs)?;
+        for data in datas {
+            let dims = data.dims.clone();
+            inputs.push(DynTensor::from_host(&dims, data.values, &self.device)?);
+        }
+        let outputs = self.forward_many(inputs, training)?;
+        outputs.into_iter().map(to_host_array).collect()
+    }
+
+    fn check_inputs(&self, xs: &[&dyn ArrayInput]) -> Result<Vec<HostData>> {
+        let names = self.input_names();
+        if xs.len() != names.len() {
+            return Err(Error::InvalidModel(format!(
+                "the model takes {} inputs ({}), got {} arrays",
+                names.len(),
+                names.join(", "),
+                xs.len()
+            )));
+        }
+        let mut datas = Vec::with_capacity(xs.len());
+        for (k, x) in xs.iter().enumerate() {
+            let data = x.host_data();
+            let what = if xs.len() == 1 {
+                "x".to_string()
+            } else {
+                format!("x[{k}] ({})", names[k])
+            };
+            self.check_input_at(k, &what, &data)?;
+            datas.push(data);
+        }
+        Ok(datas)
+    }
+
+    /// Checks that `data` holds samples of the (first) input's shape.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] naming the input layer and both shapes; [`Error::IdOutOfRange`]
+    /// when the input feeds an Embedding and holds a value that is not one of its ids.
     pub fn check_input(&self, what: &str, data: &HostData) -> Result<()> {
-        if data.sample_dims() != self.input_shape().dims() {
+        self.check_input_at(0, what, data)
+    }
+
+    /// As [`Model::check_input`], for input number `k`.
+    ///
+    /// # Errors
+    /// As [`Model::check_input`].
+    pub fn check_input_at(&self, k: usize, what: &str, data: &HostData) -> Result<()> {
+        let plan = self.plan();
+        let g = &plan.graph;
+        let Some(&node) = g.inputs.get(k) else {
+            return Err(Error::InvalidModel(format!(
+                "the model has {} inputs, not {}",
+                g.inputs.len(),
+                k + 1
+            )));
+        };
+        let expected = &plan.shapes[node];
+        if data.sample_dims() != expected.dims() {
             return Err(Error::DataShape {
                 what: what.to_string(),
-                layer: self
-                    .info
-                    .spec
-                    .layers
-                    .first()
-                    .and_then(|l| l.name())
-                    .unwrap_or("input_layer")
-                    .to_string(),
-                expected: self.input_shape().clone(),
+                layer: g.node_name(node).to_string(),
+                expected: expected.clone(),
                 actual: format_dims(&data.dims),
             });
         }
-        // An Embedding first: every value must be an id of its table (checked on the host,
-        // once, so a bad id is an error and not a failed gather on the device).
-        if let (Some(Layer::Embedding(e)), Some(row)) =
-            (self.layers.first(), self.info.rows.first())
-        {
-            let input_dim = e.embeddings.val().dims()[0];
+        // A layer taking ids straight from this input: every value must be an id of its table
+        // (checked on the host, once, so a bad id is an error and not a failed gather).
+        for consumer in g.nodes.iter().filter(|n| n.inputs.contains(&node)) {
+            let spec = &g.layers[consumer.layer];
+            let Some(input_dim) = spec.layer.id_limit() else {
+                continue;
+            };
             if let Some((index, &value)) = data
                 .values
                 .iter()
@@ -219,7 +382,7 @@ impl Model {
             {
                 return Err(Error::IdOutOfRange {
                     what: what.to_string(),
-                    layer: row.name.clone(),
+                    layer: g.layer_name(consumer.layer).to_string(),
                     value,
                     index,
                     input_dim,
@@ -230,7 +393,8 @@ impl Model {
     }
 
     /// Predicts outputs for every sample of `x`, `batch_size` samples at a time (Keras's
-    /// `model.predict`). The data goes to the device once; outputs come back once.
+    /// `model.predict`) for a single-input model; gives the first output. The data goes to the
+    /// device once; outputs come back once.
     ///
     /// # Errors
     /// [`Error::DataShape`] when `x` does not match the input shape; [`Error::InvalidOption`]
@@ -246,6 +410,23 @@ impl Model {
     /// # Ok::<(), kiln_model::Error>(())
     /// ```
     pub fn predict(&self, x: &impl ArrayInput, batch_size: usize) -> Result<ArrayD<f32>> {
+        let mut outputs = self.predict_many(&[x as &dyn ArrayInput], batch_size)?;
+        if outputs.is_empty() {
+            return Err(Error::InvalidModel("the model has no output".into()));
+        }
+        Ok(outputs.swap_remove(0))
+    }
+
+    /// Predicts every output for every sample, with one array per input in input order (Keras
+    /// `model.predict([x1, x2])`); gives one array per output, in output order.
+    ///
+    /// # Errors
+    /// As [`Model::predict`]; a wrong number of arrays, or arrays of different lengths.
+    pub fn predict_many(
+        &self,
+        xs: &[&dyn ArrayInput],
+        batch_size: usize,
+    ) -> Result<Vec<ArrayD<f32>>> {
         if batch_size == 0 {
             return Err(Error::InvalidOption {
                 layer: self.name().to_string(),
@@ -253,26 +434,64 @@ impl Model {
                 reason: "must be at least 1".into(),
             });
         }
-        let data = x.host_data();
-        self.check_input("x", &data)?;
+        let datas = self.check_inputs(xs)?;
+        let n = datas.first().map_or(0, HostData::len);
+        if let Some(bad) = datas.iter().find(|d| d.len() != n) {
+            return Err(Error::InvalidModel(format!(
+                "the inputs hold different numbers of samples: {n} and {}",
+                bad.len()
+            )));
+        }
         let model = self.valid();
         let device = model.device.clone().without_autodiff();
-        let n = data.len();
-        let mut out_dims = self.output_shape().with_batch(n);
+        let shapes = self.output_shapes();
         if n == 0 {
-            return ArrayD::from_shape_vec(out_dims, Vec::new())
-                .map_err(|e| Error::Readback(e.to_string()));
+            return shapes
+                .iter()
+                .map(|s| {
+                    ArrayD::from_shape_vec(s.with_batch(0), Vec::new())
+                        .map_err(|e| Error::Readback(e.to_string()))
+                })
+                .collect();
         }
-        let all = Samples::new(data, &device)?;
-        let mut outputs = Vec::new();
+        let all = datas
+            .into_iter()
+            .map(|d| Samples::new(d, &device))
+            .collect::<Result<Vec<_>>>()?;
+        let mut outputs: Vec<Vec<Tensor<2>>> = vec![Vec::new(); shapes.len()];
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let y = model.forward(all.range(start, end - start)?)?;
-            outputs.push(y.flatten());
+            let batch = all
+                .iter()
+                .map(|s| s.range(start, end - start))
+                .collect::<Result<Vec<_>>>()?;
+            for (k, y) in model.forward_many(batch, false)?.into_iter().enumerate() {
+                outputs[k].push(y.flatten());
+            }
         }
-        let (_, values) = DynTensor::R2(Tensor::cat(outputs, 0)).to_host()?;
-        out_dims[0] = n;
-        ArrayD::from_shape_vec(out_dims, values).map_err(|e| Error::Readback(e.to_string()))
+        outputs
+            .into_iter()
+            .zip(shapes)
+            .map(|(parts, shape)| {
+                let (_, values) = DynTensor::R2(Tensor::cat(parts, 0)).to_host()?;
+                ArrayD::from_shape_vec(shape.with_batch(n), values)
+                    .map_err(|e| Error::Readback(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Every weight with its layer, in Keras's `model.get_weights()` order: layer by layer
+    /// (`model.layers` order), each layer's own weights then its sublayers'.
+    fn variables(&self) -> Vec<(String, &Variable, Vec<usize>)> {
+        let plan = self.plan();
+        let mut out = Vec::new();
+        for (i, (declared, vars)) in plan.weights.iter().zip(&self.vars).enumerate() {
+            let layer = plan.graph.layer_name(i);
+            for ((path, w), v) in declared.flat().into_iter().zip(vars) {
+                out.push((format!("{layer}/{path}"), v, w.shape.clone()));
+            }
+        }
+        out
     }
 
     /// The weights as host arrays, in Keras's `model.get_weights()` order (layer by layer;
@@ -281,27 +500,34 @@ impl Model {
     /// # Errors
     /// [`Error::Readback`] when a tensor cannot be read from the device.
     pub fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
-        self.layers
-            .iter()
-            .flat_map(|l| l.weights())
-            .map(|(_, w)| to_array(w.data()?))
+        self.variables()
+            .into_iter()
+            .map(|(_, v, shape)| {
+                let data = v
+                    .value(false)
+                    .try_into_data()
+                    .map_err(|e| Error::Readback(e.to_string()))?;
+                to_array(data, shape)
+            })
             .collect()
     }
 
-    /// The weights' names in Keras style (`dense/kernel`, `dense/bias`), in
-    /// [`get_weights`](Model::get_weights) order.
+    /// The weights' names in Keras style (`dense/kernel`, `dense/bias`; a nested model's as
+    /// `encoder/dense/kernel`), in [`get_weights`](Model::get_weights) order.
     pub fn weight_names(&self) -> Vec<String> {
-        let names = self.info.rows.iter().map(|r| r.name.as_str());
-        self.layers
-            .iter()
-            .zip(names)
-            .flat_map(|(layer, name)| {
-                layer
-                    .weights()
-                    .into_iter()
-                    .map(move |(w, _)| format!("{name}/{w}"))
-            })
-            .collect()
+        self.variables().into_iter().map(|(n, _, _)| n).collect()
+    }
+
+    /// Whether each weight is trained by `fit`, in [`get_weights`](Model::get_weights) order
+    /// (false for non-trainable state and for the weights of frozen layers).
+    pub fn weight_trainable(&self) -> Vec<bool> {
+        let plan = self.plan();
+        let mut out = Vec::new();
+        for (i, declared) in plan.weights.iter().enumerate() {
+            let trainable = plan.graph.layers[i].trainable;
+            collect_trainable(declared, trainable, &mut out);
+        }
+        out
     }
 
     /// Replaces the weights, given in [`get_weights`](Model::get_weights) order.
@@ -309,42 +535,67 @@ impl Model {
     /// # Errors
     /// [`Error::WeightMismatch`] naming the first weight whose shape differs, or a wrong count.
     pub fn set_weights(mut self, weights: &[ArrayD<f32>]) -> Result<Self> {
-        let names = self.weight_names();
-        if names.len() != weights.len() {
+        let expected = self.variables();
+        if expected.len() != weights.len() {
             return Err(Error::WeightMismatch {
-                weight: format!("{} weights", names.len()),
-                expected: vec![names.len()],
+                weight: format!("{} weights", expected.len()),
+                expected: vec![expected.len()],
                 actual: vec![weights.len()],
             });
         }
-        let slots: Vec<_> = self
-            .layers
-            .iter_mut()
-            .flat_map(|l| l.weights_mut())
-            .collect();
         // Check every shape before changing anything.
-        for ((slot, w), name) in slots.iter().zip(weights).zip(&names) {
-            let expected = slot.dims();
-            if w.shape() != expected.as_slice() {
+        for ((name, _, shape), w) in expected.iter().zip(weights) {
+            if w.shape() != shape.as_slice() {
                 return Err(Error::WeightMismatch {
                     weight: name.clone(),
-                    expected,
+                    expected: shape.clone(),
                     actual: w.shape().to_vec(),
                 });
             }
         }
-        for (slot, w) in slots.into_iter().zip(weights) {
-            slot.set(w.iter().copied().collect());
+        drop(expected);
+        let mut it = weights.iter();
+        for vars in &mut self.vars {
+            for v in vars.iter_mut() {
+                if let Some(w) = it.next() {
+                    v.set(w.iter().copied().collect());
+                }
+            }
         }
         Ok(self)
     }
 }
 
-fn to_array(data: TensorData) -> Result<ArrayD<f32>> {
-    let dims = data.shape().to_vec();
+fn collect_trainable(declared: &crate::layers::WeightBuilder, trainable: bool, out: &mut Vec<bool>) {
+    let trainable = trainable && !declared.frozen;
+    out.extend(declared.own.iter().map(|w| trainable && w.trainable));
+    for (_, sub) in &declared.sublayers {
+        collect_trainable(sub, trainable, out);
+    }
+}
+
+fn single(mut outputs: Vec<DynTensor>) -> Result<DynTensor> {
+    if outputs.len() != 1 {
+        return Err(Error::InvalidModel(format!(
+            "the model has {} outputs; use the `_many` form",
+            outputs.len()
+        )));
+    }
+    outputs
+        .pop()
+        .ok_or_else(|| Error::InvalidModel("the model has no output".into()))
+}
+
+fn to_host_array(y: DynTensor) -> Result<ArrayD<f32>> {
+    let out_dims = y.dims();
+    let (_, values) = DynTensor::R2(y.flatten()).to_host()?;
+    ArrayD::from_shape_vec(out_dims, values).map_err(|e| Error::Readback(e.to_string()))
+}
+
+fn to_array(data: TensorData, shape: Vec<usize>) -> Result<ArrayD<f32>> {
     let values = data
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| Error::Readback(format!("{e:?}")))?;
-    ArrayD::from_shape_vec(dims, values).map_err(|e| Error::Readback(e.to_string()))
+    ArrayD::from_shape_vec(shape, values).map_err(|e| Error::Readback(e.to_string()))
 }

@@ -1,23 +1,24 @@
-//! `Sequential`: a stack of layer specs, built into a [`Model`].
-
-use std::sync::Arc;
+//! `Sequential`: a stack of layers, a chain over the same graph as a Functional model.
 
 use burn::tensor::Device;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::config::{layer_from_value, take_seed};
 use crate::error::{Error, Result};
+use crate::functional::{Names, Nested, build_plan};
+use crate::graph::{Graph, Node, Plan};
 use crate::layers::{CustomObjects, LayerSpec};
-use crate::model::{Model, ModelInfo};
+use crate::model::{Model, ModelConfig};
 use crate::shape::Shape;
-use crate::summary::LayerInfo;
+use crate::summary::{LayerInfo, Summary};
 
 /// A linear stack of layers, as Keras's `keras.Sequential`: the architecture, not yet weights.
 ///
 /// Layers get Keras's automatic names when added (`dense`, `dense_1`, ...). [`build`] runs shape
 /// inference over the whole stack, so a layer that cannot take its input is an error naming the
-/// layer and both shapes, before any weight exists.
+/// layer and both shapes, before any weight exists. Underneath it is a chain of the graph a
+/// [`Functional`](crate::Functional) model is, with one forward pass, one weight walk and one
+/// summary for both.
 ///
 /// [`build`]: Sequential::build
 ///
@@ -34,34 +35,14 @@ use crate::summary::LayerInfo;
 /// assert_eq!(model.summary().total_params(), 101_770);
 /// # Ok::<(), kiln_model::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sequential {
     /// The model's name (Keras: `sequential`).
-    #[serde(default = "default_name")]
     pub name: String,
-    /// The layer specs in order; the first is the [`Input`](crate::Input).
-    #[serde(serialize_with = "serialize_layers")]
+    /// The layers in order; the first is the [`Input`](crate::Input).
     pub layers: Vec<LayerSpec>,
     /// Seed for the weight initializers; `None` draws a fresh one at each `build`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-}
-
-fn default_name() -> String {
-    "sequential".to_string()
-}
-
-/// Stock layers through their derived form; custom ones with their own class name and config.
-fn serialize_layers<S: serde::Serializer>(layers: &[LayerSpec], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(layers.len()))?;
-    for layer in layers {
-        match layer {
-            LayerSpec::Custom(custom) => seq.serialize_element(&custom.to_value())?,
-            stock => seq.serialize_element(stock)?,
-        }
-    }
-    seq.end()
 }
 
 impl Default for Sequential {
@@ -74,7 +55,7 @@ impl Sequential {
     /// An empty model named `sequential`.
     pub fn new() -> Self {
         Self {
-            name: default_name(),
+            name: "sequential".into(),
             layers: Vec::new(),
             seed: None,
         }
@@ -84,16 +65,10 @@ impl Sequential {
     #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
         let mut layer = layer.into();
-        if layer.name().is_none() {
-            let base = layer.base_name().into_owned();
-            let taken = |n: &str| self.layers.iter().any(|l| l.name() == Some(n));
-            let mut k = 0;
-            let mut name = base.to_string();
-            while taken(&name) {
-                k += 1;
-                name = format!("{base}_{k}");
-            }
-            layer.set_name(name);
+        if layer.name.is_none() {
+            let mut names = Names::default();
+            names.taken = self.layers.iter().filter_map(|l| l.name.clone()).collect();
+            layer.name = Some(names.fresh(&layer.base_name()));
         }
         self.layers.push(layer);
         self
@@ -118,7 +93,18 @@ impl Sequential {
     /// # Errors
     /// [`Error::Config`] (serialization of these types does not fail in practice).
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(Error::Config)
+        serde_json::to_string_pretty(&self.to_value()).map_err(Error::Config)
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        let mut out = serde_json::json!({
+            "name": self.name,
+            "layers": self.layers.iter().map(LayerSpec::to_value).collect::<Vec<_>>(),
+        });
+        if let Some(seed) = self.seed {
+            out["seed"] = seed.into();
+        }
+        out
     }
 
     /// Reads an architecture from JSON: Kiln's own (`to_json`) or Keras's `model.get_config()`
@@ -136,122 +122,129 @@ impl Sequential {
     /// # Errors
     /// As `from_config`; [`Error::InvalidModel`] when a custom constructor rejects its config.
     pub fn from_config_with(json: &str, custom: &CustomObjects) -> Result<Self> {
-        let mut value: serde_json::Value = serde_json::from_str(json).map_err(Error::Config)?;
-        let mut customs = Vec::new();
-        if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
-            for (i, layer) in layers.iter_mut().enumerate() {
-                let class = layer
-                    .get("class_name")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or("");
-                let config = layer.get("config").cloned().unwrap_or_default();
-                if let Some(made) = custom.make(class, &config) {
-                    let spec = made.map_err(|reason| {
-                        Error::InvalidModel(format!("custom layer {class}: {reason}"))
-                    })?;
-                    customs.push((i, spec));
-                    // A placeholder the derived reader accepts; replaced below.
-                    *layer = serde_json::json!({"class_name": "Flatten", "config": {}});
-                } else if let Err(e) = serde_json::from_value::<LayerSpec>(layer.clone())
-                    && e.to_string().starts_with("unknown variant")
-                {
-                    return Err(Error::UnknownLayer {
-                        class_name: class.to_string(),
-                    });
-                }
-            }
+        let value: Value = serde_json::from_str(json).map_err(Error::Config)?;
+        Self::from_value(&value, custom)
+    }
+
+    pub(crate) fn from_value(value: &Value, custom: &CustomObjects) -> Result<Self> {
+        // Keras writes `{"class_name": "Sequential", "config": {...}}` around it.
+        let config = value.get("config").filter(|_| value.get("layers").is_none());
+        let config = config.unwrap_or(value);
+        let layers = config
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::InvalidModel("a Sequential config needs `layers`".into()))?;
+        let mut model = Sequential::new();
+        if let Some(name) = config.get("name").and_then(Value::as_str) {
+            model.name = name.to_string();
         }
-        let mut model: Sequential = serde_json::from_value(value).map_err(Error::Config)?;
-        for (i, spec) in customs {
-            model.layers[i] = LayerSpec::Custom(spec);
-        }
-        // Layers without names get them now, as `add` would have.
-        let layers = std::mem::take(&mut model.layers);
+        model.seed = take_seed(config)?;
         for layer in layers {
-            model = model.add(layer);
+            model = model.add(layer_from_value(layer, custom)?);
         }
         Ok(model)
     }
 
-    /// Infers every layer's output shape: `(input shape, rows for the summary)`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidModel`] when the first layer is not an `Input` (or a later one is);
-    /// [`Error::IncompatibleShape`] naming the first layer that cannot take its input.
-    pub fn infer_shapes(&self) -> Result<(Shape, Vec<LayerInfo>)> {
-        let Some(LayerSpec::Input(input)) = self.layers.first() else {
+    /// The chain: the `Input`, then each layer on the one before.
+    fn graph(&self) -> Result<Graph> {
+        let Some(first) = self.layers.first().filter(|l| l.class_name() == "InputLayer") else {
             return Err(Error::InvalidModel(
                 "the first layer must be an `Input` giving the sample shape \
                  (Keras: `keras.Input(shape=...)`), so shapes are known when the model is built"
                     .into(),
             ));
         };
-        let input_shape = input.shape();
-        if input_shape.rank() == 0 || input_shape.dims().contains(&0) {
-            return Err(Error::InvalidModel(format!(
-                "the input shape {input_shape} must have at least one axis, all of known size"
-            )));
-        }
         if self.layers.len() < 2 {
             return Err(Error::InvalidModel(
                 "the model has no layer after its Input".into(),
             ));
         }
-        let mut shape = input_shape.clone();
-        let mut rows = Vec::new();
-        for spec in &self.layers[1..] {
-            let name = spec
-                .name()
-                .map_or_else(|| spec.base_name().into_owned(), str::to_string);
-            if let LayerSpec::Input(_) = spec {
+        let mut names = Names::default();
+        for layer in &self.layers {
+            let name = layer.name.clone().unwrap_or_default();
+            if !names.taken.insert(name.clone()) {
+                return Err(Error::DuplicateName { name });
+            }
+        }
+        let _ = first;
+        let mut nodes = vec![Node {
+            layer: 0,
+            inputs: Vec::new(),
+        }];
+        for (i, layer) in self.layers.iter().enumerate().skip(1) {
+            if layer.class_name() == "InputLayer" {
                 return Err(Error::InvalidModel(format!(
-                    "`{name}` is an Input but not the first layer"
+                    "`{}` is an Input but not the first layer",
+                    layer.name.as_deref().unwrap_or("input_layer")
                 )));
             }
-            let out = spec
-                .output_shape(&shape)
-                .map_err(|reason| Error::IncompatibleShape {
-                    layer: name.clone(),
-                    input: shape.clone(),
-                    reason,
-                })?;
-            let (trainable, non_trainable) = spec.param_counts(&shape);
-            rows.push(LayerInfo {
-                name,
-                class_name: spec.class_name().to_string(),
-                output_shape: out.clone(),
-                trainable,
-                non_trainable,
+            nodes.push(Node {
+                layer: i,
+                inputs: vec![i - 1],
             });
-            shape = out;
         }
-        Ok((input_shape, rows))
+        Ok(Graph {
+            layers: self.layers.clone(),
+            inputs: vec![0],
+            outputs: vec![nodes.len() - 1],
+            nodes,
+        })
+    }
+
+    /// Infers every layer's output shape and declares its weights.
+    ///
+    /// # Errors
+    /// [`Error::InvalidModel`] when the first layer is not an `Input` (or a later one is);
+    /// [`Error::IncompatibleShape`] naming the first layer that cannot take its input.
+    pub(crate) fn plan(&self) -> Result<Plan> {
+        self.graph()?.plan()
+    }
+
+    /// Infers every layer's output shape: `(input shape, rows for the summary)`.
+    ///
+    /// # Errors
+    /// As [`Sequential::build`].
+    pub fn infer_shapes(&self) -> Result<(Shape, Vec<LayerInfo>)> {
+        let plan = self.plan()?;
+        let summary = crate::summary::sequential_summary(&self.name, &plan);
+        Ok((plan.shapes[0].clone(), summary.layers))
+    }
+
+    /// Keras's summary table, before building.
+    ///
+    /// # Errors
+    /// As [`Sequential::build`].
+    pub fn summary(&self) -> Result<Summary> {
+        Ok(crate::summary::sequential_summary(&self.name, &self.plan()?))
     }
 
     /// Checks the shapes, then creates the weights on `device` (Keras initializers, drawn on the
     /// host from the seed).
     ///
     /// # Errors
-    /// As [`Sequential::infer_shapes`].
+    /// [`Error::InvalidModel`] when the first layer is not an `Input` (or a later one is);
+    /// [`Error::IncompatibleShape`] naming the first layer that cannot take its input.
     pub fn build(&self, device: &Device) -> Result<Model> {
-        let (input_shape, rows) = self.infer_shapes()?;
-        let mut rng = match self.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
-        };
-        let mut shape = input_shape.clone();
-        let mut layers = Vec::with_capacity(rows.len());
-        for (spec, row) in self.layers[1..].iter().zip(&rows) {
-            if let Some(layer) = spec.build(&shape, &mut rng, device) {
-                layers.push(layer);
-            }
-            shape = row.output_shape.clone();
-        }
-        let info = ModelInfo {
-            spec: self.clone(),
-            input_shape,
-            rows,
-        };
-        Ok(Model::from_parts(layers, Arc::new(info), device.clone()))
+        let plan = self.plan()?;
+        Ok(build_plan(
+            &plan,
+            self.seed,
+            ModelConfig::Sequential(self.clone()),
+            device,
+        ))
+    }
+}
+
+/// A Sequential model used as a layer of another model (named as the model): its layers
+/// become sublayers, its weights are named `model/layer/weight`.
+impl From<Sequential> for LayerSpec {
+    fn from(model: Sequential) -> Self {
+        let plan = model.plan().map_err(|e| e.to_string());
+        let name = model.name.clone();
+        LayerSpec::new(Nested {
+            config: ModelConfig::Sequential(model),
+            plan,
+        })
+        .name(name)
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The shape of one sample (the batch axis left out), e.g. `[28, 28]` for an MNIST image.
 ///
 /// Displays with the batch axis as `None`, as Keras does: `(None, 28, 28)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Shape(pub Vec<usize>);
 

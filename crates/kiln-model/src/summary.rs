@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::graph::Plan;
 use crate::shape::Shape;
 
 /// One row of the summary.
@@ -15,8 +16,10 @@ pub struct LayerInfo {
     pub output_shape: Shape,
     /// Trainable parameters.
     pub trainable: usize,
-    /// Non-trainable parameters (e.g. moving statistics).
+    /// Non-trainable parameters (e.g. moving statistics, frozen layers).
     pub non_trainable: usize,
+    /// What it is called on, Keras's "Connected to" (`dense[0][0]`); empty in a Sequential.
+    pub connected_to: Vec<String>,
 }
 
 /// The printable summary of a model (Keras's `model.summary()` table).
@@ -24,8 +27,64 @@ pub struct LayerInfo {
 pub struct Summary {
     /// The model's name.
     pub name: String,
-    /// The rows, one per layer (the `Input` is not listed, as in Keras).
+    /// The rows, one per layer (a Sequential's `Input` is not listed, as in Keras).
     pub layers: Vec<LayerInfo>,
+    /// Whether it is a Functional model's table (with the "Connected to" column).
+    pub functional: bool,
+}
+
+fn layer_row(plan: &Plan, layer: usize, connected_to: Vec<String>) -> LayerInfo {
+    let g = &plan.graph;
+    let spec = &g.layers[layer];
+    let node = g.nodes.iter().position(|n| n.layer == layer).unwrap_or(0);
+    let (trainable, non_trainable) = plan.weights[layer].counts(spec.trainable);
+    LayerInfo {
+        name: g.layer_name(layer).to_string(),
+        class_name: spec.class_name().to_string(),
+        output_shape: plan.shapes.get(node).cloned().unwrap_or_default(),
+        trainable,
+        non_trainable,
+        connected_to,
+    }
+}
+
+/// A Sequential's table: one row per layer after the `Input`.
+pub(crate) fn sequential_summary(name: &str, plan: &Plan) -> Summary {
+    let rows = (0..plan.graph.layers.len())
+        .filter(|&i| !plan.graph.is_input_layer(i))
+        .map(|i| layer_row(plan, i, Vec::new()))
+        .collect();
+    Summary {
+        name: name.to_string(),
+        layers: rows,
+        functional: false,
+    }
+}
+
+/// A Functional model's table: one row per layer, inputs included, with what each node of
+/// the layer is connected to.
+pub(crate) fn functional_summary(name: &str, plan: &Plan) -> Summary {
+    let g = &plan.graph;
+    let rows = (0..g.layers.len())
+        .map(|i| {
+            let connected = g
+                .nodes
+                .iter()
+                .filter(|n| n.layer == i)
+                .flat_map(|n| n.inputs.iter())
+                .map(|&j| {
+                    let (layer, index) = crate::config::history(plan, j);
+                    format!("{layer}[{index}][0]")
+                })
+                .collect();
+            layer_row(plan, i, connected)
+        })
+        .collect();
+    Summary {
+        name: name.to_string(),
+        layers: rows,
+        functional: true,
+    }
 }
 
 impl Summary {

@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 
-/// A batch of activations, `[batch, ...]`, of rank 2 to 4, tagged with its rank at run time.
+/// A batch of activations, `[batch, ...]`, of rank 2 to 5, tagged with its rank at run time.
 ///
 /// `Sequential` is built at run time, so the rank of what flows between its layers is known only
 /// then; shape inference in `build` guarantees that every layer receives the rank it handles.
@@ -16,7 +16,12 @@ pub enum DynTensor {
     R3(Tensor<3>),
     /// `[batch, height, width, channels]`.
     R4(Tensor<4>),
+    /// `[batch, depth, height, width, channels]` (volumes, video).
+    R5(Tensor<5>),
 }
+
+/// The highest rank, batch axis included, that flows between layers.
+pub const MAX_RANK: usize = 5;
 
 /// Applies the same expression to whichever rank the tensor has, keeping the rank.
 #[macro_export]
@@ -27,8 +32,95 @@ macro_rules! dyn_map {
             $crate::DynTensor::R2($t) => $crate::DynTensor::R2($body),
             $crate::DynTensor::R3($t) => $crate::DynTensor::R3($body),
             $crate::DynTensor::R4($t) => $crate::DynTensor::R4($body),
+            $crate::DynTensor::R5($t) => $crate::DynTensor::R5($body),
         }
     };
+}
+
+/// As [`dyn_map!`], for an expression that may fail (`?` inside the body returns early).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dyn_try_map {
+    ($value:expr, $t:ident => $body:expr) => {
+        match $value {
+            $crate::DynTensor::R2($t) => $crate::DynTensor::R2($body),
+            $crate::DynTensor::R3($t) => $crate::DynTensor::R3($body),
+            $crate::DynTensor::R4($t) => $crate::DynTensor::R4($body),
+            $crate::DynTensor::R5($t) => $crate::DynTensor::R5($body),
+        }
+    };
+}
+
+/// Several tensors of one rank, as merge layers take them.
+#[derive(Debug, Clone)]
+pub enum DynTensors {
+    /// Rank 2.
+    R2(Vec<Tensor<2>>),
+    /// Rank 3.
+    R3(Vec<Tensor<3>>),
+    /// Rank 4.
+    R4(Vec<Tensor<4>>),
+    /// Rank 5.
+    R5(Vec<Tensor<5>>),
+}
+
+/// Applies the same expression to a [`DynTensors`] of whichever rank, giving a [`DynTensor`] of
+/// that rank.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dyn_group_map {
+    ($value:expr, $v:ident => $body:expr) => {
+        match $value {
+            $crate::DynTensors::R2($v) => $crate::DynTensor::R2($body),
+            $crate::DynTensors::R3($v) => $crate::DynTensor::R3($body),
+            $crate::DynTensors::R4($v) => $crate::DynTensor::R4($body),
+            $crate::DynTensors::R5($v) => $crate::DynTensor::R5($body),
+        }
+    };
+}
+
+impl DynTensors {
+    /// Groups tensors of one rank.
+    ///
+    /// # Errors
+    /// When there are none, or their ranks differ.
+    pub fn group(tensors: Vec<DynTensor>) -> std::result::Result<Self, String> {
+        fn all<const D: usize>(
+            tensors: Vec<DynTensor>,
+            pick: fn(DynTensor) -> Option<Tensor<D>>,
+        ) -> std::result::Result<Vec<Tensor<D>>, String> {
+            tensors
+                .into_iter()
+                .map(|t| {
+                    let rank = t.rank();
+                    pick(t).ok_or_else(|| {
+                        format!("inputs must have one rank, got ranks {D} and {rank}")
+                    })
+                })
+                .collect()
+        }
+        let Some(first) = tensors.first() else {
+            return Err("no inputs".into());
+        };
+        Ok(match first.rank() {
+            2 => DynTensors::R2(all(tensors, |t| match t {
+                DynTensor::R2(t) => Some(t),
+                _ => None,
+            })?),
+            3 => DynTensors::R3(all(tensors, |t| match t {
+                DynTensor::R3(t) => Some(t),
+                _ => None,
+            })?),
+            4 => DynTensors::R4(all(tensors, |t| match t {
+                DynTensor::R4(t) => Some(t),
+                _ => None,
+            })?),
+            _ => DynTensors::R5(all(tensors, |t| match t {
+                DynTensor::R5(t) => Some(t),
+                _ => None,
+            })?),
+        })
+    }
 }
 
 impl DynTensor {
@@ -48,9 +140,10 @@ impl DynTensor {
             2 => DynTensor::R2(Tensor::from_data(data, device)),
             3 => DynTensor::R3(Tensor::from_data(data, device)),
             4 => DynTensor::R4(Tensor::from_data(data, device)),
+            5 => DynTensor::R5(Tensor::from_data(data, device)),
             r => {
                 return Err(Error::InvalidModel(format!(
-                    "inputs of rank {r} (batch axis included) are not supported; use 2 to 4"
+                    "inputs of rank {r} (batch axis included) are not supported; use 2 to 5"
                 )));
             }
         })
@@ -62,6 +155,7 @@ impl DynTensor {
             DynTensor::R2(t) => t.dims().to_vec(),
             DynTensor::R3(t) => t.dims().to_vec(),
             DynTensor::R4(t) => t.dims().to_vec(),
+            DynTensor::R5(t) => t.dims().to_vec(),
         }
     }
 
@@ -71,6 +165,7 @@ impl DynTensor {
             DynTensor::R2(_) => 2,
             DynTensor::R3(_) => 3,
             DynTensor::R4(_) => 4,
+            DynTensor::R5(_) => 5,
         }
     }
 
@@ -80,6 +175,7 @@ impl DynTensor {
             DynTensor::R2(t) => t.device(),
             DynTensor::R3(t) => t.device(),
             DynTensor::R4(t) => t.device(),
+            DynTensor::R5(t) => t.device(),
         }
     }
 
@@ -92,9 +188,10 @@ impl DynTensor {
             2 => DynTensor::R2(self.reshape_to::<2>(dims)),
             3 => DynTensor::R3(self.reshape_to::<3>(dims)),
             4 => DynTensor::R4(self.reshape_to::<4>(dims)),
+            5 => DynTensor::R5(self.reshape_to::<5>(dims)),
             r => {
                 return Err(Error::InvalidModel(format!(
-                    "tensors of rank {r} are not supported; use 2 to 4"
+                    "tensors of rank {r} are not supported; use 2 to 5"
                 )));
             }
         })
@@ -107,6 +204,7 @@ impl DynTensor {
             DynTensor::R2(t) => t.reshape(shape),
             DynTensor::R3(t) => t.reshape(shape),
             DynTensor::R4(t) => t.reshape(shape),
+            DynTensor::R5(t) => t.reshape(shape),
         }
     }
 
@@ -116,6 +214,7 @@ impl DynTensor {
             DynTensor::R2(t) => t,
             DynTensor::R3(t) => t.flatten(1, 2),
             DynTensor::R4(t) => t.flatten(1, 3),
+            DynTensor::R5(t) => t.flatten(1, 4),
         }
     }
 
@@ -149,6 +248,7 @@ impl DynTensor {
             DynTensor::R2(t) => t.try_into_data(),
             DynTensor::R3(t) => t.try_into_data(),
             DynTensor::R4(t) => t.try_into_data(),
+            DynTensor::R5(t) => t.try_into_data(),
         }
         .map_err(|e| Error::Readback(e.to_string()))?;
         let values = data

@@ -12,7 +12,6 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::error::{Error, Result};
 use crate::layers::CustomObjects;
 use crate::model::Model;
-use crate::sequential::Sequential;
 
 /// Metadata key holding the architecture JSON in a file written by [`Model::save`].
 pub const CONFIG_KEY: &str = "kiln_config";
@@ -189,7 +188,7 @@ pub fn load_model_with(
                 path.display()
             ))
         })?;
-    let model = Sequential::from_config_with(config, custom)?.build(device)?;
+    let model = crate::model::ModelConfig::from_json_with(config, custom)?.build(device)?;
     let file = parse(path, &bytes)?;
     let weights = weights_from(&model, path, &file)?;
     model.set_weights(&weights)

@@ -1,8 +1,8 @@
 //! `Activation` as a layer of its own.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, Weights, config_of, only};
 use crate::activation::Activation;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -21,9 +21,6 @@ use crate::tensor::DynTensor;
 #[doc(alias = "Activation")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivationLayer {
-    /// The layer's name (Keras: `activation`, `activation_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// The function applied.
     #[serde(deserialize_with = "crate::layers::activation_or_null")]
     pub activation: Activation,
@@ -32,35 +29,39 @@ pub struct ActivationLayer {
 impl ActivationLayer {
     /// A layer applying `activation`.
     pub fn new(activation: Activation) -> Self {
-        Self {
-            name: None,
-            activation,
-        }
-    }
-
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        Ok(input.clone())
+        Self { activation }
     }
 }
 
-/// The built activation layer (no weights).
-#[derive(Module, Debug)]
-pub struct ActivationModule {
-    /// The function applied.
-    #[module(skip)]
-    pub activation: Activation,
-}
+impl Layer for ActivationLayer {
+    fn class_name(&self) -> &str {
+        "Activation"
+    }
 
-impl ActivationModule {
-    /// Applies the activation.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let a = self.activation;
-        crate::dyn_map!(x, t => a.apply(t))
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        Ok(only(inputs)?.clone())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let (x, a) = self.call_pre_activation(inputs, weights, training)?;
+        Ok(crate::dyn_map!(x, t => a.apply(t)))
+    }
+
+    fn call_pre_activation(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<(DynTensor, Activation), String> {
+        Ok((only(inputs)?, self.activation))
     }
 }

@@ -1,11 +1,10 @@
 //! `BatchNormalization`: normalizes each feature with batch statistics while training and with
 //! moving statistics at inference.
 
-use burn::module::{Module, Param, RunningState};
-use burn::tensor::{Device, Tensor, TensorData};
-use rand::rngs::StdRng;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
 use crate::initializer::Initializer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -47,9 +46,6 @@ fn ones() -> Initializer {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchNormalization {
-    /// The layer's name (Keras: `batch_normalization`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// The feature axis; only the last (`-1`, Keras's default) is supported.
     #[serde(default = "minus_one")]
     pub axis: i64,
@@ -89,7 +85,6 @@ impl BatchNormalization {
     /// Keras's defaults.
     pub fn new() -> Self {
         Self {
-            name: None,
             axis: -1,
             momentum: momentum(),
             epsilon: epsilon(),
@@ -102,37 +97,30 @@ impl BatchNormalization {
         }
     }
 
+}
+
+setters!(BatchNormalization {
     /// Sets the momentum of the moving statistics.
-    pub fn momentum(mut self, momentum: f32) -> Self {
-        self.momentum = momentum;
-        self
-    }
-
+    momentum: f32,
     /// Sets epsilon.
-    pub fn epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
+    epsilon: f32,
     /// Whether to learn an offset `beta`.
-    pub fn center(mut self, center: bool) -> Self {
-        self.center = center;
-        self
-    }
-
+    center: bool,
     /// Whether to learn a scale `gamma`.
-    pub fn scale(mut self, scale: bool) -> Self {
-        self.scale = scale;
-        self
+    scale: bool,
+});
+
+impl Layer for BatchNormalization {
+    fn class_name(&self) -> &str {
+        "BatchNormalization"
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         let last = input.rank() as i64;
         if self.axis != -1 && self.axis != last {
             return Err(format!(
@@ -146,62 +134,41 @@ impl BatchNormalization {
         Ok(input.clone())
     }
 
-    /// `(trainable, non_trainable)`.
-    pub(crate) fn param_counts(&self, input: &Shape) -> (usize, usize) {
-        let c = input.last().unwrap_or(0);
-        (
-            c * (usize::from(self.center) + usize::from(self.scale)),
-            2 * c,
-        )
-    }
-
-    pub(crate) fn build(
-        &self,
-        input: &Shape,
-        rng: &mut StdRng,
-        device: &Device,
-    ) -> BatchNormalizationLayer {
-        let c = input.last().unwrap_or(0);
-        let mut vector = |init: Initializer| {
-            Tensor::<1>::from_data(TensorData::new(init.sample(c, c, c, rng), [c]), device)
-        };
-        let gamma = self
-            .scale
-            .then(|| Param::from_tensor(vector(self.gamma_initializer)));
-        let beta = self
-            .center
-            .then(|| Param::from_tensor(vector(self.beta_initializer)));
-        BatchNormalizationLayer {
-            gamma,
-            beta,
-            moving_mean: RunningState::new(vector(self.moving_mean_initializer)),
-            moving_variance: RunningState::new(vector(self.moving_variance_initializer)),
-            momentum: self.momentum,
-            epsilon: self.epsilon,
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let c = only(inputs)?.last().unwrap_or(0);
+        if self.scale {
+            weights.add_weight(WeightSpec::new("gamma", [c], self.gamma_initializer))?;
         }
+        if self.center {
+            weights.add_weight(WeightSpec::new("beta", [c], self.beta_initializer))?;
+        }
+        let mean = WeightSpec::new("moving_mean", [c], self.moving_mean_initializer);
+        weights.add_weight(mean.non_trainable())?;
+        let var = WeightSpec::new("moving_variance", [c], self.moving_variance_initializer);
+        weights.add_weight(var.non_trainable())?;
+        Ok(())
+    }
+
+    /// Training mode only when training and the layer is trainable: a frozen
+    /// BatchNormalization runs in inference mode, as in Keras.
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let training = training && weights.trainable();
+        Ok(crate::dyn_try_map!(only(inputs)?, t => self.normalize(t, weights, training)?))
     }
 }
 
-/// The built `BatchNormalization`: `gamma`, `beta` (trainable, when present) and the moving
-/// statistics (not trainable), `[channels]` each.
-#[derive(Module, Debug)]
-pub struct BatchNormalizationLayer {
-    /// Scale.
-    pub gamma: Option<Param<Tensor<1>>>,
-    /// Offset.
-    pub beta: Option<Param<Tensor<1>>>,
-    /// Moving mean, updated in training only.
-    pub moving_mean: RunningState<Tensor<1>>,
-    /// Moving (biased) variance, updated in training only.
-    pub moving_variance: RunningState<Tensor<1>>,
-    #[module(skip)]
-    momentum: f32,
-    #[module(skip)]
-    epsilon: f32,
-}
-
-impl BatchNormalizationLayer {
-    fn normalize<const D: usize>(&self, x: Tensor<D>, training: bool) -> Tensor<D> {
+impl BatchNormalization {
+    fn normalize<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<Tensor<D>, String> {
         let dims = x.dims();
         let c = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
@@ -210,31 +177,24 @@ impl BatchNormalizationLayer {
             let mean = x.clone().mean_dim(0);
             let var = (x.clone() - mean.clone()).square().mean_dim(0);
             let keep = self.momentum;
-            let update = |state: &RunningState<Tensor<1>>, batch: Tensor<2>| {
-                let batch = batch.detach().reshape([c]);
-                state.update(state.value_sync() * keep + batch * (1.0 - keep));
-            };
-            update(&self.moving_mean, mean.clone());
-            update(&self.moving_variance, var.clone());
+            for (name, batch) in [("moving_mean", &mean), ("moving_variance", &var)] {
+                let moving = weights.get::<1>(name)?;
+                weights.assign(name, moving * keep + batch.clone().reshape([c]) * (1.0 - keep))?;
+            }
             (mean, var)
         } else {
             (
-                self.moving_mean.value_sync().reshape([1, c]),
-                self.moving_variance.value_sync().reshape([1, c]),
+                weights.get::<1>("moving_mean")?.reshape([1, c]),
+                weights.get::<1>("moving_variance")?.reshape([1, c]),
             )
         };
         let mut y = (x - mean) / (var + self.epsilon).sqrt();
-        if let Some(g) = &self.gamma {
-            y = y * g.val().reshape([1, c]);
+        if let Some(g) = weights.optional::<1>("gamma")? {
+            y = y * g.reshape([1, c]);
         }
-        if let Some(b) = &self.beta {
-            y = y + b.val().reshape([1, c]);
+        if let Some(b) = weights.optional::<1>("beta")? {
+            y = y + b.reshape([1, c]);
         }
-        y.reshape(dims)
-    }
-
-    /// Normalizes the last axis; `training` uses (and records) batch statistics.
-    pub fn forward(&self, x: DynTensor, training: bool) -> DynTensor {
-        crate::dyn_map!(x, t => self.normalize(t, training))
+        Ok(y.reshape(dims))
     }
 }

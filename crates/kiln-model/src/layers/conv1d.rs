@@ -1,15 +1,12 @@
 //! `Conv1d`: 1-D convolution over channels-last sequences.
 
-use burn::module::{Module, Param};
-use burn::tensor::Device;
-use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{Padding, axis, channels_last, default_format, single};
 use super::conv2d::conv_nhwc;
-use super::init::weight;
+use super::weights::add_kernel_and_bias;
+use super::{Layer, WeightBuilder, Weights, config_of, only, setters};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -36,9 +33,6 @@ fn one() -> usize {
 #[doc(alias = "Conv1D")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conv1d {
-    /// The layer's name (Keras: `conv1d`, `conv1d_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Number of output channels.
     pub filters: usize,
     /// Window length.
@@ -80,7 +74,6 @@ impl Conv1d {
     /// `filters` outputs with a `kernel_size` window, stride 1, `valid` padding.
     pub fn new(filters: usize, kernel_size: usize) -> Self {
         Self {
-            name: None,
             filters,
             kernel_size,
             strides: 1,
@@ -94,48 +87,6 @@ impl Conv1d {
             bias_regularizer: None,
             data_format: default_format(),
         }
-    }
-
-    /// Sets the stride.
-    pub fn strides(mut self, strides: usize) -> Self {
-        self.strides = strides;
-        self
-    }
-
-    /// Sets the padding.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Sets the dilation.
-    pub fn dilation_rate(mut self, rate: usize) -> Self {
-        self.dilation_rate = rate;
-        self
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Whether to add a bias.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     fn geometry(&self, input: &Shape) -> Result<(usize, (usize, usize)), String> {
@@ -168,93 +119,89 @@ impl Conv1d {
         })
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        let (steps, _) = self.geometry(input)?;
+}
+
+setters!(Conv1d {
+    /// Sets the stride.
+    strides: usize,
+    /// Sets the padding.
+    padding: Padding,
+    /// Sets the dilation.
+    dilation_rate: usize,
+    /// Sets the activation.
+    activation: Activation,
+    /// Whether to add a bias.
+    use_bias: bool,
+    /// Sets the kernel initializer.
+    kernel_initializer: Initializer,
+    /// Sets the bias initializer.
+    bias_initializer: Initializer,
+    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
+    kernel_regularizer: Option<Regularizer>,
+    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
+    bias_regularizer: Option<Regularizer>,
+});
+
+impl Layer for Conv1d {
+    fn class_name(&self) -> &str {
+        "Conv1D"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let (steps, _) = self.geometry(only(inputs)?)?;
         Ok(Shape(vec![steps, self.filters]))
     }
 
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        let c = input.last().unwrap_or(0);
-        self.kernel_size * c * self.filters + if self.use_bias { self.filters } else { 0 }
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let c = only(inputs)?.last().unwrap_or(0);
+        add_kernel_and_bias(
+            weights,
+            vec![self.kernel_size, c, self.filters],
+            (self.kernel_initializer, self.bias_initializer),
+            (self.kernel_regularizer, self.bias_regularizer),
+            self.use_bias,
+        )
     }
 
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> Conv1dLayer {
-        let c = input.last().unwrap_or(0);
-        let k = self.kernel_size;
-        let fans = (k * c, k * self.filters);
-        let kernel = weight(
-            self.kernel_initializer,
-            [k, c, self.filters],
-            fans,
-            rng,
-            device,
-        );
-        let bias = self
-            .use_bias
-            .then(|| weight(self.bias_initializer, [self.filters], fans, rng, device));
-        let (_, padding) = self.geometry(input).unwrap_or((0, (0, 0)));
-        Conv1dLayer {
-            kernel,
-            bias,
-            activation: self.activation,
-            stride: self.strides,
-            dilation: self.dilation_rate,
-            padding,
-            kernel_regularizer: self.kernel_regularizer,
-            bias_regularizer: self.bias_regularizer,
-        }
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let (z, activation) = self.call_pre_activation(inputs, weights, training)?;
+        Ok(crate::dyn_map!(z, t => activation.apply(t)))
     }
-}
 
-/// The built `Conv1d`: `kernel` `[kernel_size, in, filters]` and optional `bias` `[filters]`.
-#[derive(Module, Debug)]
-pub struct Conv1dLayer {
-    /// `[kernel_size, in, filters]`, Keras's layout.
-    pub kernel: Param<Tensor<3>>,
-    /// `[filters]`.
-    pub bias: Option<Param<Tensor<1>>>,
-    /// Applied to the output.
-    #[module(skip)]
-    pub activation: Activation,
-    #[module(skip)]
-    stride: usize,
-    #[module(skip)]
-    dilation: usize,
-    #[module(skip)]
-    padding: (usize, usize),
-    #[module(skip)]
-    pub(crate) kernel_regularizer: Option<Regularizer>,
-    #[module(skip)]
-    pub(crate) bias_regularizer: Option<Regularizer>,
-}
-
-impl Conv1dLayer {
-    /// The convolution before the activation; `x` is `[batch, steps, c]`. Runs as a 2-D
-    /// convolution over a height of one.
-    pub fn pre_activation(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R3(x) = x else {
-            return x;
+    /// The convolution runs as a 2-D convolution over a height of one.
+    fn call_pre_activation(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<(DynTensor, Activation), String> {
+        let DynTensor::R3(x) = only(inputs)? else {
+            return Err("Conv1D needs a batch of sequences [batch, steps, c]".into());
         };
-        let [b, _, _] = x.dims();
+        let [b, steps, c] = x.dims();
+        let (_, padding) = self.geometry(&Shape(vec![steps, c]))?;
         let options = ConvOptions::new_with_padding(
-            [1, self.stride],
-            [(0, 0), self.padding],
-            [1, self.dilation],
+            [1, self.strides],
+            [(0, 0), padding],
+            [1, self.dilation_rate],
             1,
         );
         let y = conv_nhwc(
             x.unsqueeze_dim::<4>(1),
-            self.kernel.val().unsqueeze_dim::<4>(0),
-            self.bias.as_ref().map(|b| b.val()),
+            weights.at::<3>(0)?.unsqueeze_dim::<4>(0),
+            weights.optional::<1>("bias")?,
             options,
         );
         let [_, _, steps, filters] = y.dims();
-        DynTensor::R3(y.reshape([b, steps, filters]))
-    }
-
-    /// `activation(conv(x) + bias)`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let a = self.activation;
-        crate::dyn_map!(self.pre_activation(x), t => a.apply(t))
+        Ok((DynTensor::R3(y.reshape([b, steps, filters])), self.activation))
     }
 }

@@ -1,14 +1,13 @@
 //! `Conv2d`: 2-D convolution over channels-last images.
 
-use burn::module::{Module, Param};
+use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{Geometry, Padding, axis, channels_last, default_format, ones, pair};
-use super::init::weight;
+use super::weights::add_kernel_and_bias;
+use super::{Layer, WeightBuilder, Weights, config_of, only, setters};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -31,9 +30,6 @@ use crate::tensor::DynTensor;
 #[doc(alias = "Conv2D")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conv2d {
-    /// The layer's name (Keras: `conv2d`, `conv2d_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Number of output channels.
     pub filters: usize,
     /// Window `[height, width]`.
@@ -75,7 +71,6 @@ impl Conv2d {
     /// `filters` outputs with a square `kernel_size` window, stride 1, `valid` padding.
     pub fn new(filters: usize, kernel_size: usize) -> Self {
         Self {
-            name: None,
             filters,
             kernel_size: [kernel_size; 2],
             strides: [1, 1],
@@ -89,60 +84,6 @@ impl Conv2d {
             bias_regularizer: None,
             data_format: default_format(),
         }
-    }
-
-    /// Sets a non-square window.
-    pub fn kernel_size(mut self, size: [usize; 2]) -> Self {
-        self.kernel_size = size;
-        self
-    }
-
-    /// Sets the strides.
-    pub fn strides(mut self, strides: [usize; 2]) -> Self {
-        self.strides = strides;
-        self
-    }
-
-    /// Sets the padding.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Sets the dilation.
-    pub fn dilation_rate(mut self, rate: [usize; 2]) -> Self {
-        self.dilation_rate = rate;
-        self
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Whether to add a bias.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
-    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.bias_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     fn geometry(&self, input: &Shape) -> Geometry {
@@ -182,80 +123,85 @@ impl Conv2d {
         Ok((out, pads))
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        let ([oh, ow], _) = self.geometry(input)?;
+}
+
+setters!(Conv2d {
+    /// Sets a non-square window.
+    kernel_size: [usize; 2],
+    /// Sets the strides.
+    strides: [usize; 2],
+    /// Sets the padding.
+    padding: Padding,
+    /// Sets the dilation.
+    dilation_rate: [usize; 2],
+    /// Sets the activation.
+    activation: Activation,
+    /// Whether to add a bias.
+    use_bias: bool,
+    /// Sets the kernel initializer.
+    kernel_initializer: Initializer,
+    /// Sets the bias initializer.
+    bias_initializer: Initializer,
+    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
+    kernel_regularizer: Option<Regularizer>,
+    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
+    bias_regularizer: Option<Regularizer>,
+});
+
+impl Layer for Conv2d {
+    fn class_name(&self) -> &str {
+        "Conv2D"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let ([oh, ow], _) = self.geometry(only(inputs)?)?;
         Ok(Shape(vec![oh, ow, self.filters]))
     }
 
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        let c = input.last().unwrap_or(0);
-        let k = self.kernel_size[0] * self.kernel_size[1] * c * self.filters;
-        k + if self.use_bias { self.filters } else { 0 }
-    }
-
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> Conv2dLayer {
-        let c = input.last().unwrap_or(0);
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let c = only(inputs)?.last().unwrap_or(0);
         let [kh, kw] = self.kernel_size;
-        let fans = (kh * kw * c, kh * kw * self.filters);
-        let dims = [kh, kw, c, self.filters];
-        let kernel = weight(self.kernel_initializer, dims, fans, rng, device);
-        let bias = self
-            .use_bias
-            .then(|| weight(self.bias_initializer, [self.filters], fans, rng, device));
-        let (_, pads) = self.geometry(input).unwrap_or(([0, 0], [(0, 0); 2]));
-        Conv2dLayer {
-            kernel,
-            bias,
-            activation: self.activation,
-            kernel_regularizer: self.kernel_regularizer,
-            bias_regularizer: self.bias_regularizer,
-            strides: self.strides,
-            dilation: self.dilation_rate,
-            padding: pads,
-        }
+        add_kernel_and_bias(
+            weights,
+            vec![kh, kw, c, self.filters],
+            (self.kernel_initializer, self.bias_initializer),
+            (self.kernel_regularizer, self.bias_regularizer),
+            self.use_bias,
+        )
     }
-}
 
-/// The built `Conv2d`: `kernel` `[kh, kw, in, filters]` and optional `bias` `[filters]`.
-#[derive(Module, Debug)]
-pub struct Conv2dLayer {
-    /// `[kh, kw, in, filters]`, Keras's layout.
-    pub kernel: Param<Tensor<4>>,
-    /// `[filters]`.
-    pub bias: Option<Param<Tensor<1>>>,
-    /// Applied to the output.
-    #[module(skip)]
-    pub activation: Activation,
-    #[module(skip)]
-    pub(crate) kernel_regularizer: Option<Regularizer>,
-    #[module(skip)]
-    pub(crate) bias_regularizer: Option<Regularizer>,
-    #[module(skip)]
-    strides: [usize; 2],
-    #[module(skip)]
-    dilation: [usize; 2],
-    #[module(skip)]
-    padding: [(usize, usize); 2],
-}
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let (z, activation) = self.call_pre_activation(inputs, weights, training)?;
+        Ok(crate::dyn_map!(z, t => activation.apply(t)))
+    }
 
-impl Conv2dLayer {
-    /// The convolution before the activation; `x` is `[batch, h, w, c]`.
-    pub fn pre_activation(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R4(x) = x else {
-            return x;
+    fn call_pre_activation(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<(DynTensor, Activation), String> {
+        let DynTensor::R4(x) = only(inputs)? else {
+            return Err("Conv2D needs a batch of images [batch, h, w, c]".into());
         };
-        DynTensor::R4(conv_nhwc(
+        let [_, h, w, c] = x.dims();
+        let (_, pads) = self.geometry(&Shape(vec![h, w, c]))?;
+        let y = conv_nhwc(
             x,
-            self.kernel.val(),
-            self.bias.as_ref().map(|b| b.val()),
-            ConvOptions::new_with_padding(self.strides, self.padding, self.dilation, 1),
-        ))
-    }
-
-    /// `activation(conv(x) + bias)`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let a = self.activation;
-        crate::dyn_map!(self.pre_activation(x), t => a.apply(t))
+            weights.at::<4>(0)?,
+            weights.optional::<1>("bias")?,
+            ConvOptions::new_with_padding(self.strides, pads, self.dilation_rate, 1),
+        );
+        Ok((DynTensor::R4(y), self.activation))
     }
 }
 

@@ -1,11 +1,9 @@
 //! `Dense`: the fully connected layer.
 
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::init::weight;
+use super::weights::add_kernel_and_bias;
+use super::{Layer, WeightBuilder, Weights, config_of, only, setters};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -23,9 +21,6 @@ use crate::tensor::DynTensor;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dense {
-    /// The layer's name (Keras: `dense`, `dense_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Number of output features.
     pub units: usize,
     /// Applied to the output (default linear).
@@ -52,7 +47,6 @@ impl Dense {
     /// A dense layer with `units` outputs, no activation, a bias, Keras's initializers.
     pub fn new(units: usize) -> Self {
         Self {
-            name: None,
             units,
             activation: Activation::Linear,
             use_bias: true,
@@ -62,50 +56,34 @@ impl Dense {
             bias_regularizer: None,
         }
     }
+}
 
+setters!(Dense {
     /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
+    activation: Activation,
     /// Whether to add a bias.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
+    use_bias: bool,
     /// Sets the kernel initializer.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
+    kernel_initializer: Initializer,
     /// Sets the bias initializer.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
+    bias_initializer: Initializer,
     /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
+    kernel_regularizer: Option<Regularizer>,
     /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
-    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.bias_regularizer = Some(regularizer);
-        self
+    bias_regularizer: Option<Regularizer>,
+});
+
+impl Layer for Dense {
+    fn class_name(&self) -> &str {
+        "Dense"
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         if self.units == 0 {
             return Err("units must be at least 1".into());
         }
@@ -123,61 +101,37 @@ impl Dense {
         }
     }
 
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        let fan_in = input.last().unwrap_or(0);
-        fan_in * self.units + if self.use_bias { self.units } else { 0 }
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let fan_in = only(inputs)?.last().unwrap_or(0);
+        add_kernel_and_bias(
+            weights,
+            vec![fan_in, self.units],
+            (self.kernel_initializer, self.bias_initializer),
+            (self.kernel_regularizer, self.bias_regularizer),
+            self.use_bias,
+        )
     }
 
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> DenseLayer {
-        let fan_in = input.last().unwrap_or(0);
-        let fans = (fan_in, self.units);
-        let kernel = weight(
-            self.kernel_initializer,
-            [fan_in, self.units],
-            fans,
-            rng,
-            device,
-        );
-        let bias = self
-            .use_bias
-            .then(|| weight(self.bias_initializer, [self.units], fans, rng, device));
-        DenseLayer {
-            kernel,
-            bias,
-            activation: self.activation,
-            kernel_regularizer: self.kernel_regularizer,
-            bias_regularizer: self.bias_regularizer,
-        }
-    }
-}
-
-/// The built `Dense`: `kernel` `[in, units]` and optional `bias` `[units]`, as in Keras.
-#[derive(Module, Debug)]
-pub struct DenseLayer {
-    /// `[in, units]`.
-    pub kernel: Param<Tensor<2>>,
-    /// `[units]`.
-    pub bias: Option<Param<Tensor<1>>>,
-    /// Applied after the affine map.
-    #[module(skip)]
-    pub activation: Activation,
-    #[module(skip)]
-    pub(crate) kernel_regularizer: Option<Regularizer>,
-    #[module(skip)]
-    pub(crate) bias_regularizer: Option<Regularizer>,
-}
-
-impl DenseLayer {
-    /// The affine map without the activation, on the last axis.
-    pub fn pre_activation(&self, x: DynTensor) -> DynTensor {
-        let w = self.kernel.val();
-        let b = self.bias.as_ref().map(|b| b.val());
-        crate::dyn_map!(x, t => burn::tensor::module::linear(t, w.clone(), b.clone()))
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let (z, activation) = self.call_pre_activation(inputs, weights, training)?;
+        Ok(crate::dyn_map!(z, t => activation.apply(t)))
     }
 
-    /// `activation(x · kernel + bias)`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let activation = self.activation;
-        crate::dyn_map!(self.pre_activation(x), t => activation.apply(t))
+    fn call_pre_activation(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<(DynTensor, Activation), String> {
+        let x = only(inputs)?;
+        let w = weights.at::<2>(0)?;
+        let b = weights.optional::<1>("bias")?;
+        let z = crate::dyn_map!(x, t => burn::tensor::module::linear(t, w.clone(), b.clone()));
+        Ok((z, self.activation))
     }
 }

@@ -1,9 +1,9 @@
 //! `Dropout`: zeroes a random fraction of values while training.
 
-use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -17,52 +17,49 @@ use crate::tensor::DynTensor;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dropout {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Fraction of values dropped, in `[0, 1)`.
+    /// The fraction of values dropped, in `[0, 1)`.
     pub rate: f64,
 }
 
 impl Dropout {
     /// Drops `rate` of the values while training.
     pub fn new(rate: f64) -> Self {
-        Self { name: None, rate }
+        Self { rate }
+    }
+}
+
+impl Layer for Dropout {
+    fn class_name(&self) -> &str {
+        "Dropout"
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         if !(0.0..1.0).contains(&self.rate) {
             return Err(format!("rate must be in [0, 1), got {}", self.rate));
         }
-        Ok(input.clone())
+        Ok(only(inputs)?.clone())
     }
-}
 
-/// The built `Dropout` (no weights).
-#[derive(Module, Debug)]
-pub struct DropoutLayer {
-    #[module(skip)]
-    pub(crate) rate: f64,
-}
-
-impl DropoutLayer {
-    /// Drops values when `training`, else returns `x`.
-    pub fn forward(&self, x: DynTensor, training: bool) -> DynTensor {
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
         if !training || self.rate == 0.0 {
-            return x;
+            return Ok(x);
         }
         let keep = 1.0 - self.rate;
         let scale = (1.0 / keep) as f32;
         let device = x.device();
-        crate::dyn_map!(x, t => {
+        Ok(crate::dyn_map!(x, t => {
             let mask = Tensor::random(t.shape(), Distribution::Bernoulli(keep), &device);
             t * mask * scale
-        })
+        }))
     }
 }

@@ -1,10 +1,9 @@
 //! `Embedding`: integer ids to learned vectors.
 
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::rngs::StdRng;
+use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;
@@ -31,9 +30,6 @@ fn uniform() -> Initializer {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Size of the vocabulary (ids are `0..input_dim`).
     pub input_dim: usize,
     /// Length of each vector.
@@ -50,7 +46,6 @@ impl Embedding {
     /// A table of `input_dim` vectors of length `output_dim`.
     pub fn new(input_dim: usize, output_dim: usize) -> Self {
         Self {
-            name: None,
             input_dim,
             output_dim,
             embeddings_initializer: uniform(),
@@ -58,23 +53,30 @@ impl Embedding {
         }
     }
 
+}
+
+setters!(Embedding {
+    /// Sets how the table is filled.
+    embeddings_initializer: Initializer,
     /// Adds a penalty on the table to the training loss (Keras `embeddings_regularizer`).
-    pub fn embeddings_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.embeddings_regularizer = Some(regularizer);
-        self
+    embeddings_regularizer: Option<Regularizer>,
+});
+
+impl Layer for Embedding {
+    fn class_name(&self) -> &str {
+        "Embedding"
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         if self.input_dim == 0 || self.output_dim == 0 {
             return Err("input_dim and output_dim must be at least 1".into());
         }
-        if input.rank() > 2 {
+        if input.rank() > 3 {
             return Err(format!(
                 "Embedding takes ids of shape (None, steps), got {input}"
             ));
@@ -84,48 +86,32 @@ impl Embedding {
         Ok(Shape(out))
     }
 
-    pub(crate) fn param_count(&self) -> usize {
-        self.input_dim * self.output_dim
+    fn build(&self, _inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let table = [self.input_dim, self.output_dim];
+        let spec = WeightSpec::new("embeddings", table, self.embeddings_initializer);
+        weights.add_weight(spec.regularizer(self.embeddings_regularizer))?;
+        Ok(())
     }
 
-    pub(crate) fn build(&self, rng: &mut StdRng, device: &Device) -> EmbeddingLayer {
-        let n = self.input_dim * self.output_dim;
-        let values = self
-            .embeddings_initializer
-            .sample(n, self.input_dim, self.output_dim, rng);
-        let table = Tensor::<2>::from_data(
-            TensorData::new(values, [self.input_dim, self.output_dim]),
-            device,
-        );
-        EmbeddingLayer {
-            embeddings: Param::from_tensor(table),
-            embeddings_regularizer: self.embeddings_regularizer,
-        }
-    }
-}
-
-/// The built `Embedding`: `embeddings` `[input_dim, output_dim]`.
-#[derive(Module, Debug)]
-pub struct EmbeddingLayer {
-    /// `[input_dim, output_dim]`.
-    pub embeddings: Param<Tensor<2>>,
-    #[module(skip)]
-    pub(crate) embeddings_regularizer: Option<Regularizer>,
-}
-
-impl EmbeddingLayer {
-    /// Looks up the ids (given as whole floats, as all model inputs are).
-    ///
-    /// # Errors
-    /// Only for an output rank above 4, which `build`'s shape inference rules out.
-    pub fn forward(&self, x: DynTensor) -> crate::Result<DynTensor> {
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
         let dims = x.dims();
         let n: usize = dims.iter().product();
         let ids: Tensor<1, Int> = x.flatten().reshape([n]).int();
-        let vectors = self.embeddings.val().select(0, ids);
-        let d = vectors.dims()[1];
+        let vectors = weights.at::<2>(0)?.select(0, ids);
         let mut out = dims;
-        out.push(d);
-        DynTensor::R2(vectors).reshape(&out)
+        out.push(self.output_dim);
+        DynTensor::R2(vectors)
+            .reshape(&out)
+            .map_err(|e| e.to_string())
+    }
+
+    fn id_limit(&self) -> Option<usize> {
+        Some(self.input_dim)
     }
 }

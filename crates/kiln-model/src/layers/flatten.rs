@@ -1,8 +1,8 @@
 //! `Flatten`: collapses every axis but the batch axis.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -17,39 +17,38 @@ use crate::tensor::DynTensor;
 /// # Ok::<(), kiln_model::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Flatten {
-    /// The layer's name (Keras: `flatten`, `flatten_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
+pub struct Flatten {}
 
 impl Flatten {
     /// A flatten layer.
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+impl Layer for Flatten {
+    fn class_name(&self) -> &str {
+        "Flatten"
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         if input.rank() == 0 {
             return Err("Flatten needs at least one axis after the batch axis".into());
         }
         Ok(Shape(vec![input.size()]))
     }
-}
 
-/// The built `Flatten` (no weights).
-#[derive(Module, Debug, Default)]
-pub struct FlattenLayer {}
-
-impl FlattenLayer {
-    /// Collapses every axis after the batch axis.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        DynTensor::R2(x.flatten())
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        Ok(DynTensor::R2(only(inputs)?.flatten()))
     }
 }

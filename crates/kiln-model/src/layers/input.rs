@@ -1,11 +1,14 @@
-//! `Input`: declares the shape of one sample.
+//! `Input`: declares the shape of one sample; in a model it is an `InputLayer`.
 
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, LayerSpec, Weights, config_of};
 use crate::shape::Shape;
+use crate::tensor::DynTensor;
 
-/// Declares the shape of one input sample, the batch axis left out (Keras `keras.Input` /
-/// `InputLayer`). It must be the first layer of a `Sequential`.
+/// Declares the shape of one input sample, the batch axis left out (Keras `keras.Input`).
+/// It is the first layer of a `Sequential`; in a Functional model, [`Input::tensor`] gives the
+/// symbolic tensor the layers are applied to.
 ///
 /// # Examples
 /// ```
@@ -13,7 +16,6 @@ use crate::shape::Shape;
 /// let input = Input::new([28, 28]);
 /// assert_eq!(input.shape().to_string(), "(None, 28, 28)");
 /// ```
-#[doc(alias = "InputLayer")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     /// The layer's name (Keras: `input_layer`).
@@ -36,7 +38,7 @@ impl Input {
         }
     }
 
-    /// Sets the layer name.
+    /// Sets the layer name (the input's name in `fit`/`predict` by name).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -52,5 +54,73 @@ impl Input {
                 .map(|d| d.unwrap_or(0))
                 .collect(),
         )
+    }
+}
+
+impl From<Input> for LayerSpec {
+    fn from(input: Input) -> Self {
+        let spec = LayerSpec::new(InputLayer {
+            batch_shape: input.batch_shape,
+        });
+        match input.name {
+            Some(name) => spec.name(name),
+            None => spec,
+        }
+    }
+}
+
+/// The layer an [`Input`] becomes in a model (Keras `InputLayer`): it has no weights and its
+/// output is the data fed to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputLayer {
+    /// The shape with the batch axis first (`[null, 28, 28]`).
+    #[serde(alias = "batch_input_shape")]
+    pub batch_shape: Vec<Option<usize>>,
+}
+
+impl InputLayer {
+    /// The shape of one sample (unknown dimensions as 0).
+    pub fn shape(&self) -> Shape {
+        Input {
+            name: None,
+            batch_shape: self.batch_shape.clone(),
+        }
+        .shape()
+    }
+}
+
+impl Layer for InputLayer {
+    fn class_name(&self) -> &str {
+        "InputLayer"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, _inputs: &[Shape]) -> Result<Shape, String> {
+        let shape = self.shape();
+        if shape.rank() == 0 || shape.dims().contains(&0) {
+            return Err(format!(
+                "the input shape {shape} must have at least one axis, all of known size"
+            ));
+        }
+        if shape.rank() >= crate::tensor::MAX_RANK {
+            return Err(format!(
+                "inputs of rank {} (batch axis included) are not supported; use 2 to {}",
+                shape.rank() + 1,
+                crate::tensor::MAX_RANK
+            ));
+        }
+        Ok(shape)
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        super::only(inputs)
     }
 }

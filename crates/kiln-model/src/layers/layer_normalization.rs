@@ -1,9 +1,10 @@
 //! `LayerNormalization`: normalizes each sample over its last axis.
 
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use crate::initializer::Initializer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -24,9 +25,6 @@ fn epsilon() -> f32 {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerNormalization {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Added to the variance (default 1e-3).
     #[serde(default = "epsilon")]
     pub epsilon: f32,
@@ -48,80 +46,73 @@ impl LayerNormalization {
     /// Keras's defaults.
     pub fn new() -> Self {
         Self {
-            name: None,
             epsilon: epsilon(),
             center: true,
             scale: true,
         }
     }
 
+}
+
+setters!(LayerNormalization {
     /// Sets epsilon.
-    pub fn epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        Ok(input.clone())
-    }
-
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        let d = input.last().unwrap_or(0);
-        d * (usize::from(self.center) + usize::from(self.scale))
-    }
-
-    pub(crate) fn build(&self, input: &Shape, device: &Device) -> LayerNormalizationLayer {
-        let d = input.last().unwrap_or(0);
-        LayerNormalizationLayer {
-            gamma: self
-                .scale
-                .then(|| Param::from_tensor(Tensor::ones([d], device))),
-            beta: self
-                .center
-                .then(|| Param::from_tensor(Tensor::zeros([d], device))),
-            epsilon: self.epsilon,
-        }
-    }
-}
-
-/// The built `LayerNormalization`: `gamma` and `beta`, `[last_dim]` each when present.
-#[derive(Module, Debug)]
-pub struct LayerNormalizationLayer {
-    /// Scale, `[last_dim]`.
-    pub gamma: Option<Param<Tensor<1>>>,
-    /// Offset, `[last_dim]`.
-    pub beta: Option<Param<Tensor<1>>>,
-    #[module(skip)]
     epsilon: f32,
+    /// Whether to learn an offset `beta`.
+    center: bool,
+    /// Whether to learn a scale `gamma`.
+    scale: bool,
+});
+
+impl Layer for LayerNormalization {
+    fn class_name(&self) -> &str {
+        "LayerNormalization"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        Ok(only(inputs)?.clone())
+    }
+
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let d = only(inputs)?.last().unwrap_or(0);
+        if self.scale {
+            weights.add_weight(WeightSpec::new("gamma", [d], Initializer::Ones))?;
+        }
+        if self.center {
+            weights.add_weight(WeightSpec::new("beta", [d], Initializer::Zeros))?;
+        }
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        Ok(crate::dyn_try_map!(only(inputs)?, t => self.normalize(t, weights)?))
+    }
 }
 
-impl LayerNormalizationLayer {
-    fn normalize<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+impl LayerNormalization {
+    fn normalize<const D: usize>(&self, x: Tensor<D>, weights: &Weights<'_>) -> Result<Tensor<D>, String> {
         let last = D - 1;
+        let d = x.dims()[last];
         let mean = x.clone().mean_dim(last);
         let centered = x - mean;
         let var = centered.clone().square().mean_dim(last);
         let mut y = centered / (var + self.epsilon).sqrt();
         let mut ones = [1usize; D];
-        if let Some(g) = &self.gamma {
-            ones[last] = g.val().dims()[0];
-            y = y * g.val().reshape(ones);
+        ones[last] = d;
+        if let Some(g) = weights.optional::<1>("gamma")? {
+            y = y * g.reshape(ones);
         }
-        if let Some(b) = &self.beta {
-            ones[last] = b.val().dims()[0];
-            y = y + b.val().reshape(ones);
+        if let Some(b) = weights.optional::<1>("beta")? {
+            y = y + b.reshape(ones);
         }
-        y
-    }
-
-    /// Normalizes over the last axis.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        crate::dyn_map!(x, t => self.normalize(t))
+        Ok(y)
     }
 }

@@ -1,10 +1,10 @@
 //! `MaxPooling1d` and `AveragePooling1d` over channels-last sequences.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{Padding, axis, channels_last, default_format, optional_single, single};
-use super::pooling2d::Pool2dLayer;
+use super::pooling2d::Pool2d;
+use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -15,9 +15,6 @@ fn two() -> usize {
 /// The options both 1-D poolings share (Keras `pool_size`, `strides`, `padding`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pool1dOptions {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Window length (default 2).
     #[serde(default = "two", deserialize_with = "single")]
     pub pool_size: usize,
@@ -52,13 +49,6 @@ impl Pool1dOptions {
         Ok(Shape(vec![steps, input.last().unwrap_or(0)]))
     }
 
-    fn built(&self, input: &Shape, max: bool) -> Pool1dLayer {
-        let (_, padding) = self.geometry(input, "").unwrap_or((0, (0, 0)));
-        let stride = self.strides.unwrap_or(self.pool_size);
-        Pool1dLayer {
-            inner: Pool2dLayer::new(max, [1, self.pool_size], [1, stride], [(0, 0), padding]),
-        }
-    }
 }
 
 macro_rules! pool_spec {
@@ -70,41 +60,59 @@ macro_rules! pool_spec {
         pub struct $name(pub Pool1dOptions);
 
         impl $name {
-            /// A `pool_size` window, stride equal to it, `valid` padding.
+            /// A `pool_size` window, stride equal to the window, `valid` padding.
             pub fn new(pool_size: usize) -> Self {
                 Self(Pool1dOptions {
-                    name: None,
                     pool_size,
                     strides: None,
                     padding: Padding::Valid,
                     data_format: default_format(),
                 })
             }
+        }
 
-            /// Sets the stride.
-            pub fn strides(mut self, strides: usize) -> Self {
-                self.0.strides = Some(strides);
-                self
-            }
-
+        setters!($name [0] {
+            /// Sets the stride (default: the window).
+            strides: Option<usize>,
             /// Sets the padding.
-            pub fn padding(mut self, padding: Padding) -> Self {
-                self.0.padding = padding;
-                self
+            padding: Padding,
+        });
+
+        impl Layer for $name {
+            fn class_name(&self) -> &str {
+                $keras
             }
 
-            /// Sets the layer name.
-            pub fn name(mut self, name: impl Into<String>) -> Self {
-                self.0.name = Some(name.into());
-                self
+            fn config(&self) -> serde_json::Value {
+                config_of(self)
             }
 
-            pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-                self.0.output_shape(input, $keras)
+            fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+                self.0.output_shape(only(inputs)?, $keras)
             }
 
-            pub(crate) fn build(&self, input: &Shape) -> Pool1dLayer {
-                self.0.built(input, $max)
+            /// Runs as a 2-D pooling over a height of one.
+            fn call(
+                &self,
+                inputs: Vec<DynTensor>,
+                _weights: &Weights<'_>,
+                _training: bool,
+            ) -> Result<DynTensor, String> {
+                let DynTensor::R3(x) = only(inputs)? else {
+                    return Err(format!("{} needs a batch of sequences [batch, steps, c]", $keras));
+                };
+                let [b, steps, c] = x.dims();
+                let (_, padding) = self.0.geometry(&Shape(vec![steps, c]), $keras)?;
+                let stride = self.0.strides.unwrap_or(self.0.pool_size);
+                let pool = Pool2d {
+                    max: $max,
+                    pool_size: [1, self.0.pool_size],
+                    strides: [1, stride],
+                    padding: [(0, 0), padding],
+                };
+                let y = pool.pool(x.unsqueeze_dim::<4>(1));
+                let [_, _, steps, c] = y.dims();
+                Ok(DynTensor::R3(y.reshape([b, steps, c])))
             }
         }
     };
@@ -123,20 +131,3 @@ pool_spec!(
     false
 );
 
-/// A built 1-D pooling (no weights): a 2-D pooling over a height of one.
-#[derive(Module, Debug)]
-pub struct Pool1dLayer {
-    inner: Pool2dLayer,
-}
-
-impl Pool1dLayer {
-    /// Pools `[batch, steps, c]`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R3(x) = x else {
-            return x;
-        };
-        let y = self.inner.pool(x.unsqueeze_dim::<4>(1));
-        let [b, _, steps, c] = y.dims();
-        DynTensor::R3(y.reshape([b, steps, c]))
-    }
-}

@@ -1,6 +1,5 @@
 //! `MaxPooling2d` and `AveragePooling2d` over channels-last images.
 
-use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::conv_utils::{
     Geometry, Padding, axis, channels_last, default_format, optional_pair, pair,
 };
+use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -19,9 +19,6 @@ fn two() -> [usize; 2] {
 /// The options both 2-D poolings share (Keras `pool_size`, `strides`, `padding`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pool2dOptions {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Window `[height, width]` (default 2x2).
     #[serde(default = "two", deserialize_with = "pair")]
     pub pool_size: [usize; 2],
@@ -39,7 +36,6 @@ pub struct Pool2dOptions {
 impl Pool2dOptions {
     fn new(pool_size: usize) -> Self {
         Self {
-            name: None,
             pool_size: [pool_size; 2],
             strides: None,
             padding: Padding::Valid,
@@ -47,11 +43,11 @@ impl Pool2dOptions {
         }
     }
 
-    fn strides(&self) -> [usize; 2] {
+    pub(crate) fn strides(&self) -> [usize; 2] {
         self.strides.unwrap_or(self.pool_size)
     }
 
-    fn geometry(&self, input: &Shape, class: &str) -> Geometry {
+    pub(crate) fn geometry(&self, input: &Shape, class: &str) -> Geometry {
         let &[h, w, _c] = input.dims() else {
             return Err(format!(
                 "{class} needs images (None, height, width, channels), got {input}"
@@ -79,15 +75,6 @@ impl Pool2dOptions {
         Ok(Shape(vec![oh, ow, input.last().unwrap_or(0)]))
     }
 
-    fn built(&self, input: &Shape, max: bool) -> Pool2dLayer {
-        let (_, padding) = self.geometry(input, "").unwrap_or(([0, 0], [(0, 0); 2]));
-        Pool2dLayer {
-            max,
-            pool_size: self.pool_size,
-            strides: self.strides(),
-            padding,
-        }
-    }
 }
 
 macro_rules! pool_spec {
@@ -99,35 +86,50 @@ macro_rules! pool_spec {
         pub struct $name(pub Pool2dOptions);
 
         impl $name {
-            /// A square `pool_size` window, strides equal to it, `valid` padding.
+            /// A square `pool_size` window, strides equal to the window, `valid` padding.
             pub fn new(pool_size: usize) -> Self {
                 Self(Pool2dOptions::new(pool_size))
             }
+        }
 
-            /// Sets the strides.
-            pub fn strides(mut self, strides: [usize; 2]) -> Self {
-                self.0.strides = Some(strides);
-                self
-            }
-
+        setters!($name [0] {
+            /// Sets the strides (default: the window).
+            strides: Option<[usize; 2]>,
             /// Sets the padding.
-            pub fn padding(mut self, padding: Padding) -> Self {
-                self.0.padding = padding;
-                self
+            padding: Padding,
+        });
+
+        impl Layer for $name {
+            fn class_name(&self) -> &str {
+                $keras
             }
 
-            /// Sets the layer name.
-            pub fn name(mut self, name: impl Into<String>) -> Self {
-                self.0.name = Some(name.into());
-                self
+            fn config(&self) -> serde_json::Value {
+                config_of(self)
             }
 
-            pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-                self.0.output_shape(input, $keras)
+            fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+                self.0.output_shape(only(inputs)?, $keras)
             }
 
-            pub(crate) fn build(&self, input: &Shape) -> Pool2dLayer {
-                self.0.built(input, $max)
+            fn call(
+                &self,
+                inputs: Vec<DynTensor>,
+                _weights: &Weights<'_>,
+                _training: bool,
+            ) -> Result<DynTensor, String> {
+                let DynTensor::R4(x) = only(inputs)? else {
+                    return Err(format!("{} needs a batch of images [batch, h, w, c]", $keras));
+                };
+                let [_, h, w, c] = x.dims();
+                let (_, padding) = self.0.geometry(&Shape(vec![h, w, c]), $keras)?;
+                let pool = Pool2d {
+                    max: $max,
+                    pool_size: self.0.pool_size,
+                    strides: self.0.strides(),
+                    padding,
+                };
+                Ok(DynTensor::R4(pool.pool(x)))
             }
         }
     };
@@ -146,42 +148,16 @@ pool_spec!(
     false
 );
 
-/// A built 2-D pooling (no weights).
-#[derive(Module, Debug)]
-pub struct Pool2dLayer {
-    #[module(skip)]
-    max: bool,
-    #[module(skip)]
-    pool_size: [usize; 2],
-    #[module(skip)]
-    strides: [usize; 2],
-    #[module(skip)]
-    padding: [(usize, usize); 2],
+/// One 2-D pooling over `[batch, h, w, c]` (run through burn's NCHW kernels).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pool2d {
+    pub(crate) max: bool,
+    pub(crate) pool_size: [usize; 2],
+    pub(crate) strides: [usize; 2],
+    pub(crate) padding: [(usize, usize); 2],
 }
 
-impl Pool2dLayer {
-    pub(crate) fn new(
-        max: bool,
-        pool_size: [usize; 2],
-        strides: [usize; 2],
-        padding: [(usize, usize); 2],
-    ) -> Self {
-        Self {
-            max,
-            pool_size,
-            strides,
-            padding,
-        }
-    }
-
-    /// Pools `[batch, h, w, c]`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        match x {
-            DynTensor::R4(x) => DynTensor::R4(self.pool(x)),
-            other => other,
-        }
-    }
-
+impl Pool2d {
     pub(crate) fn pool(&self, x: Tensor<4>) -> Tensor<4> {
         let x = x.permute([0, 3, 1, 2]);
         let y = if self.max {

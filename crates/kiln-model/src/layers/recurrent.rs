@@ -1,14 +1,13 @@
-//! The built recurrent layers (`SimpleRnn`, `Lstm`, `Gru`): one scan over the time steps with
+//! The forward pass of the recurrent layers (`SimpleRnn`, `Lstm`, `Gru`): one scan over the time steps with
 //! Keras's gate order and weight layout.
 
-use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 
+use super::Weights;
 use crate::activation::Activation;
-use crate::regularizer::Regularizer;
 use crate::tensor::DynTensor;
 
-/// Which recurrence a [`RecurrentLayer`] runs.
+/// Which recurrence a recurrent layer runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell {
     /// `h = act(x·W + h·U + b)`.
@@ -34,51 +33,38 @@ impl Cell {
     }
 }
 
-/// A built recurrent layer: `kernel` `[in, gates·units]`, `recurrent_kernel`
-/// `[units, gates·units]`, and `bias` `[gates·units]` (`[2, 3·units]` for a GRU with
-/// `reset_after`), all in Keras's layout.
-#[derive(Module, Debug)]
-pub struct RecurrentLayer {
-    /// Input weights.
-    pub kernel: Param<Tensor<2>>,
-    /// Recurrent weights.
-    pub recurrent_kernel: Param<Tensor<2>>,
-    /// The bias of a SimpleRNN, LSTM or GRU without `reset_after`.
-    pub bias: Option<Param<Tensor<1>>>,
-    /// A GRU's two bias rows with `reset_after` (input, recurrent).
-    pub gru_bias: Option<Param<Tensor<2>>>,
-    #[module(skip)]
+/// One run of a recurrent layer over a batch of sequences: its cell and options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recurrence {
     pub(crate) cell: Cell,
-    #[module(skip)]
     pub(crate) units: usize,
-    #[module(skip)]
     pub(crate) activation: Activation,
-    #[module(skip)]
     pub(crate) recurrent_activation: Activation,
-    #[module(skip)]
     pub(crate) return_sequences: bool,
-    #[module(skip)]
     pub(crate) go_backwards: bool,
-    #[module(skip)]
-    pub(crate) regularizers: [Option<Regularizer>; 3],
 }
 
-impl RecurrentLayer {
-    /// Runs the sequence `[batch, steps, features]`; returns every step's output
-    /// `[batch, steps, units]` with `return_sequences`, else the last `[batch, units]`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
+impl Recurrence {
+    /// Runs over `[batch, steps, features]` with the layer's `kernel`, `recurrent_kernel` and
+    /// optional `bias`: the last `h`, or every step's `h` with `return_sequences`.
+    pub(crate) fn run(&self, x: DynTensor, weights: &Weights<'_>) -> Result<DynTensor, String> {
         let DynTensor::R3(x) = x else {
-            return x;
+            return Err("recurrent layers need a batch of sequences [batch, steps, features]".into());
+        };
+        let kernel = weights.at::<2>(0)?;
+        let recurrent = weights.at::<2>(1)?;
+        let (bias, gru_bias) = match self.cell {
+            Cell::Gru { reset_after: true } => (None, weights.optional::<2>("bias")?),
+            _ => (weights.optional::<1>("bias")?, None),
         };
         let [b, steps, features] = x.dims();
         let (u, width) = (self.units, self.units * self.cell.gates());
         // Every step's input projection in one matmul.
-        let mut xw = x.reshape([b * steps, features]).matmul(self.kernel.val());
-        if let Some(bias) = &self.bias {
-            xw = xw + bias.val().reshape([1, width]);
+        let mut xw = x.reshape([b * steps, features]).matmul(kernel);
+        if let Some(bias) = bias {
+            xw = xw + bias.reshape([1, width]);
         }
-        let recurrent_bias = self.gru_bias.as_ref().map(|gb| {
-            let gb = gb.val();
+        let recurrent_bias = gru_bias.map(|gb| {
             xw = xw.clone() + gb.clone().narrow(0, 0, 1);
             gb.narrow(0, 1, 1)
         });
@@ -86,7 +72,6 @@ impl RecurrentLayer {
         let device = xw.device();
         let mut h = Tensor::<2>::zeros([b, u], &device);
         let mut c = Tensor::<2>::zeros([b, u], &device);
-        let recurrent = self.recurrent_kernel.val();
         let (act, gate) = (self.activation, self.recurrent_activation);
         let order: Vec<usize> = if self.go_backwards {
             (0..steps).rev().collect()
@@ -132,10 +117,10 @@ impl RecurrentLayer {
                 outputs.push(h.clone().unsqueeze_dim::<3>(1));
             }
         }
-        if self.return_sequences {
+        Ok(if self.return_sequences {
             DynTensor::R3(Tensor::cat(outputs, 1))
         } else {
             DynTensor::R2(h)
-        }
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! `Rescaling`: `x · scale + offset`, e.g. pixels 0..255 to 0..1 inside the model.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -20,9 +20,6 @@ use crate::tensor::DynTensor;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rescaling {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Multiplier.
     pub scale: f32,
     /// Added after scaling (default 0).
@@ -31,49 +28,47 @@ pub struct Rescaling {
 }
 
 impl Rescaling {
-    /// `x · scale`.
+    /// Multiplies by `scale`.
     pub fn new(scale: f32) -> Self {
-        Self {
-            name: None,
-            scale,
-            offset: 0.0,
+        Self { scale, offset: 0.0 }
+    }
+}
+
+setters!(Rescaling {
+    /// Sets the offset added after scaling.
+    offset: f32,
+});
+
+impl Layer for Rescaling {
+    fn class_name(&self) -> &str {
+        "Rescaling"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        if !self.scale.is_finite() || !self.offset.is_finite() {
+            return Err(format!(
+                "scale and offset must be finite numbers, got {} and {}",
+                self.scale, self.offset
+            ));
         }
+        Ok(only(inputs)?.clone())
     }
 
-    /// Sets the offset.
-    pub fn offset(mut self, offset: f32) -> Self {
-        self.offset = offset;
-        self
-    }
-
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        Ok(input.clone())
-    }
-}
-
-/// The built `Rescaling` (no weights).
-#[derive(Module, Debug)]
-pub struct RescalingLayer {
-    #[module(skip)]
-    pub(crate) scale: f32,
-    #[module(skip)]
-    pub(crate) offset: f32,
-}
-
-impl RescalingLayer {
-    /// `x · scale + offset`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let (scale, offset) = (self.scale, self.offset);
-        if offset == 0.0 {
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let (x, scale, offset) = (only(inputs)?, self.scale, self.offset);
+        Ok(if offset == 0.0 {
             crate::dyn_map!(x, t => t * scale)
         } else {
             crate::dyn_map!(x, t => t * scale + offset)
-        }
+        })
     }
 }

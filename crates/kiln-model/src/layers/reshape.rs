@@ -1,10 +1,10 @@
 //! `Reshape`: gives each sample a new shape with the same number of values.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
-use crate::tensor::DynTensor;
+use crate::tensor::{DynTensor, MAX_RANK};
 
 /// Reshapes each sample to `target_shape` (Keras `Reshape`; one `-1`-like unknown is not
 /// supported: give every dimension).
@@ -19,59 +19,57 @@ use crate::tensor::DynTensor;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reshape {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The new shape of one sample.
+    /// The shape of one output sample (batch axis left out).
     pub target_shape: Vec<usize>,
 }
 
 impl Reshape {
-    /// Reshapes each sample to `target_shape`.
+    /// Reshapes to `target_shape`.
     pub fn new(target_shape: impl Into<Shape>) -> Self {
         Self {
-            name: None,
             target_shape: target_shape.into().0,
         }
     }
+}
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+impl Layer for Reshape {
+    fn class_name(&self) -> &str {
+        "Reshape"
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         let target = Shape(self.target_shape.clone());
-        if target.size() != input.size() || target.rank() == 0 || target.rank() > 3 {
+        let size = self
+            .target_shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
+        if size != Some(input.size()) || target.rank() == 0 || target.rank() >= MAX_RANK {
             return Err(format!(
                 "cannot reshape {} values to {target}; the target must hold the same number \
-                 of values in 1 to 3 axes",
-                input.size()
+                 of values in 1 to {} axes",
+                input.size(),
+                MAX_RANK - 1
             ));
         }
         Ok(target)
     }
-}
 
-/// The built `Reshape` (no weights).
-#[derive(Module, Debug)]
-pub struct ReshapeLayer {
-    #[module(skip)]
-    target: Vec<usize>,
-}
-
-impl ReshapeLayer {
-    pub(crate) fn new(target: Vec<usize>) -> Self {
-        Self { target }
-    }
-
-    /// Reshapes each sample of the batch.
-    pub fn forward(&self, x: DynTensor) -> crate::Result<DynTensor> {
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
         let batch = x.dims()[0];
         let dims: Vec<usize> = std::iter::once(batch)
-            .chain(self.target.iter().copied())
+            .chain(self.target_shape.iter().copied())
             .collect();
-        x.reshape(&dims)
+        x.reshape(&dims).map_err(|e| e.to_string())
     }
 }

@@ -1,11 +1,10 @@
 //! `SimpleRnn`, `Lstm` and `Gru`: the recurrent layer specs (Keras `SimpleRNN`, `LSTM`, `GRU`).
 
-use burn::tensor::Device;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::init::weight;
-use super::recurrent::{Cell, RecurrentLayer};
+use super::recurrent::{Cell, Recurrence};
+use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use crate::tensor::DynTensor;
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -30,9 +29,6 @@ fn tanh_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Activation, D:
 /// What every recurrent layer has (Keras's shared `RNN` options).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RnnOptions {
-    /// The layer's name (Keras: `simple_rnn`, `lstm`, `gru`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Size of the state and of each output.
     pub units: usize,
     /// Applied to the candidate state and output (default tanh).
@@ -82,7 +78,6 @@ pub struct RnnOptions {
 impl RnnOptions {
     fn new(units: usize) -> Self {
         Self {
-            name: None,
             units,
             activation: Activation::Tanh,
             use_bias: true,
@@ -128,134 +123,104 @@ impl RnnOptions {
         }))
     }
 
-    fn param_count(&self, input: &Shape, cell: Cell) -> usize {
-        let (features, u, g) = (input.last().unwrap_or(0), self.units, cell.gates());
-        let bias = match cell {
-            _ if !self.use_bias => 0,
-            Cell::Gru { reset_after: true } => 2 * g * u,
-            _ => g * u,
-        };
-        features * g * u + u * g * u + bias
-    }
-
-    fn build(
+    /// Declares `kernel`, `recurrent_kernel` and `bias` in Keras's layouts.
+    fn declare(
         &self,
         input: &Shape,
         cell: Cell,
-        recurrent_activation: Activation,
         unit_forget_bias: bool,
-        rng: &mut StdRng,
-        device: &Device,
-    ) -> RecurrentLayer {
+        weights: &mut WeightBuilder,
+    ) -> Result<(), String> {
         let (features, u) = (input.last().unwrap_or(0), self.units);
-        let width = u * cell.gates();
-        let kernel = weight(
-            self.kernel_initializer,
-            [features, width],
-            (features, width),
-            rng,
-            device,
-        );
-        let recurrent_kernel = weight(
-            self.recurrent_initializer,
-            [u, width],
-            (u, width),
-            rng,
-            device,
-        );
-        let (mut bias, mut gru_bias) = (None, None);
+        let width = u
+            .checked_mul(cell.gates())
+            .ok_or_else(|| format!("{u} units are too many"))?;
+        let kernel = WeightSpec::new("kernel", [features, width], self.kernel_initializer);
+        weights.add_weight(kernel.regularizer(self.kernel_regularizer))?;
+        let recurrent = WeightSpec::new("recurrent_kernel", [u, width], self.recurrent_initializer);
+        weights.add_weight(recurrent.regularizer(self.recurrent_regularizer))?;
         if self.use_bias {
-            match cell {
-                Cell::Gru { reset_after: true } => {
-                    gru_bias = Some(weight(
-                        self.bias_initializer,
-                        [2, width],
-                        (2, width),
-                        rng,
-                        device,
-                    ));
-                }
-                Cell::Lstm if unit_forget_bias => {
-                    // Keras: the forget gate's bias starts at one.
-                    let b = self.bias_initializer.sample(width, width, width, rng);
-                    let values: Vec<f32> = b
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| if (u..2 * u).contains(&i) { 1.0 } else { *v })
-                        .collect();
-                    let t = burn::tensor::Tensor::<1>::from_data(
-                        burn::tensor::TensorData::new(values, [width]),
-                        device,
-                    );
-                    bias = Some(burn::module::Param::from_tensor(t));
-                }
-                _ => {
-                    bias = Some(weight(
-                        self.bias_initializer,
-                        [width],
-                        (width, width),
-                        rng,
-                        device,
-                    ))
-                }
+            let shape = match cell {
+                Cell::Gru { reset_after: true } => vec![2, width],
+                _ => vec![width],
+            };
+            let mut bias = WeightSpec::new("bias", shape, self.bias_initializer)
+                .regularizer(self.bias_regularizer);
+            if cell == Cell::Lstm && unit_forget_bias {
+                // Keras: the forget gate's bias starts at one.
+                bias = bias.ones_at(u..2 * u);
             }
+            weights.add_weight(bias)?;
         }
-        RecurrentLayer {
-            kernel,
-            recurrent_kernel,
-            bias,
-            gru_bias,
+        Ok(())
+    }
+
+    fn recurrence(&self, cell: Cell, recurrent_activation: Activation) -> Recurrence {
+        Recurrence {
             cell,
-            units: u,
+            units: self.units,
             activation: self.activation,
             recurrent_activation,
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
-            regularizers: [
-                self.kernel_regularizer,
-                self.recurrent_regularizer,
-                self.bias_regularizer,
-            ],
         }
     }
 }
 
-macro_rules! options_setters {
-    () => {
-        /// Output every step (`[batch, steps, units]`), as Keras's `return_sequences=True`.
-        pub fn return_sequences(mut self, on: bool) -> Self {
-            self.options.return_sequences = on;
-            self
-        }
+/// The builder methods the three recurrent layers share (options in `self.options`).
+macro_rules! rnn_layer {
+    ($name:ident, $keras:literal) => {
+        setters!($name [options] {
+            /// Whether to return every step's output `(None, steps, units)` instead of the last.
+            return_sequences: bool,
+            /// Whether to read the sequence from its end.
+            go_backwards: bool,
+            /// Sets the activation (default tanh).
+            activation: Activation,
+            /// Whether to add a bias.
+            use_bias: bool,
+            /// Sets the kernel initializer.
+            kernel_initializer: Initializer,
+            /// Sets the recurrent kernel initializer.
+            recurrent_initializer: Initializer,
+            /// Adds a penalty on the kernel to the training loss.
+            kernel_regularizer: Option<Regularizer>,
+            /// Adds a penalty on the recurrent kernel to the training loss.
+            recurrent_regularizer: Option<Regularizer>,
+            /// Adds a penalty on the bias to the training loss.
+            bias_regularizer: Option<Regularizer>,
+        });
 
-        /// Run over the steps in reverse order.
-        pub fn go_backwards(mut self, on: bool) -> Self {
-            self.options.go_backwards = on;
-            self
-        }
+        impl Layer for $name {
+            fn class_name(&self) -> &str {
+                $keras
+            }
 
-        /// Sets the activation (default tanh).
-        pub fn activation(mut self, activation: Activation) -> Self {
-            self.options.activation = activation;
-            self
-        }
+            fn config(&self) -> serde_json::Value {
+                config_of(self)
+            }
 
-        /// Adds a penalty on the input kernel to the training loss.
-        pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-            self.options.kernel_regularizer = Some(regularizer);
-            self
-        }
+            fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+                self.options.output_shape(only(inputs)?, $keras)
+            }
 
-        /// Adds a penalty on the recurrent kernel to the training loss.
-        pub fn recurrent_regularizer(mut self, regularizer: Regularizer) -> Self {
-            self.options.recurrent_regularizer = Some(regularizer);
-            self
-        }
+            fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+                let (cell, _, unit_forget_bias) = self.parts();
+                self.options
+                    .declare(only(inputs)?, cell, unit_forget_bias, weights)
+            }
 
-        /// Sets the layer name.
-        pub fn name(mut self, name: impl Into<String>) -> Self {
-            self.options.name = Some(name.into());
-            self
+            fn call(
+                &self,
+                inputs: Vec<DynTensor>,
+                weights: &Weights<'_>,
+                _training: bool,
+            ) -> Result<DynTensor, String> {
+                let (cell, recurrent_activation, _) = self.parts();
+                self.options
+                    .recurrence(cell, recurrent_activation)
+                    .run(only(inputs)?, weights)
+            }
         }
     };
 }
@@ -289,21 +254,13 @@ impl SimpleRnn {
         }
     }
 
-    options_setters!();
-
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        self.options.output_shape(input, "SimpleRNN")
-    }
-
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        self.options.param_count(input, Cell::Simple)
-    }
-
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> RecurrentLayer {
-        self.options
-            .build(input, Cell::Simple, Activation::Linear, false, rng, device)
+    /// The cell, its recurrent activation and whether the forget bias starts at one.
+    fn parts(&self) -> (Cell, Activation, bool) {
+        (Cell::Simple, Activation::Linear, false)
     }
 }
+
+rnn_layer!(SimpleRnn, "SimpleRNN");
 
 /// Long short-term memory (Keras `LSTM`): gates i, f, c, o in that order in every weight;
 /// kernel `[features, 4·units]`, recurrent kernel `[units, 4·units]`, bias `[4·units]` with the
@@ -341,27 +298,13 @@ impl Lstm {
         }
     }
 
-    options_setters!();
-
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        self.options.output_shape(input, "LSTM")
-    }
-
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        self.options.param_count(input, Cell::Lstm)
-    }
-
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> RecurrentLayer {
-        self.options.build(
-            input,
-            Cell::Lstm,
-            self.recurrent_activation,
-            self.unit_forget_bias,
-            rng,
-            device,
-        )
+    /// The cell, its recurrent activation and whether the forget bias starts at one.
+    fn parts(&self) -> (Cell, Activation, bool) {
+        (Cell::Lstm, self.recurrent_activation, self.unit_forget_bias)
     }
 }
+
+rnn_layer!(Lstm, "LSTM");
 
 /// Gated recurrent unit (Keras `GRU`): gates z, r, h in that order; with `reset_after` (Keras 3's
 /// default) the bias is `[2, 3·units]` (input row, recurrent row), else `[3·units]`.
@@ -405,30 +348,16 @@ impl Gru {
         self
     }
 
-    options_setters!();
-
     fn cell(&self) -> Cell {
         Cell::Gru {
             reset_after: self.reset_after,
         }
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
-        self.options.output_shape(input, "GRU")
-    }
-
-    pub(crate) fn param_count(&self, input: &Shape) -> usize {
-        self.options.param_count(input, self.cell())
-    }
-
-    pub(crate) fn build(&self, input: &Shape, rng: &mut StdRng, device: &Device) -> RecurrentLayer {
-        self.options.build(
-            input,
-            self.cell(),
-            self.recurrent_activation,
-            false,
-            rng,
-            device,
-        )
+    /// The cell, its recurrent activation and whether the forget bias starts at one.
+    fn parts(&self) -> (Cell, Activation, bool) {
+        (self.cell(), self.recurrent_activation, false)
     }
 }
+
+rnn_layer!(Gru, "GRU");

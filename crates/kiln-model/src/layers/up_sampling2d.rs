@@ -1,9 +1,9 @@
 //! `UpSampling2d`: nearest-neighbour repetition of rows and columns.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{channels_last, default_format, pair};
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -29,9 +29,6 @@ fn nearest() -> String {
 #[doc(alias = "UpSampling2D")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpSampling2d {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Repeats `[rows, columns]` (default 2x2).
     #[serde(default = "two", deserialize_with = "pair")]
     pub size: [usize; 2],
@@ -47,47 +44,53 @@ impl UpSampling2d {
     /// Repeats rows and columns `size` times.
     pub fn new(size: usize) -> Self {
         Self {
-            name: None,
             size: [size; 2],
             interpolation: nearest(),
             data_format: default_format(),
         }
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+}
+
+impl Layer for UpSampling2d {
+    fn class_name(&self) -> &str {
+        "UpSampling2D"
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         if self.interpolation != "nearest" {
             return Err(format!(
                 "interpolation `{}` is not supported; use nearest",
                 self.interpolation
             ));
         }
+        if self.size.contains(&0) {
+            return Err(format!("size must be at least 1, got {:?}", self.size));
+        }
         let &[h, w, c] = input.dims() else {
             return Err(format!(
                 "UpSampling2D needs images (None, height, width, channels), got {input}"
             ));
         };
-        Ok(Shape(vec![h * self.size[0], w * self.size[1], c]))
+        match (h.checked_mul(self.size[0]), w.checked_mul(self.size[1])) {
+            (Some(h), Some(w)) => Ok(Shape(vec![h, w, c])),
+            _ => Err(format!("size {:?} is too large for {input}", self.size)),
+        }
     }
-}
 
-/// The built `UpSampling2d` (no weights).
-#[derive(Module, Debug)]
-pub struct UpSampling2dLayer {
-    #[module(skip)]
-    pub(crate) size: [usize; 2],
-}
-
-impl UpSampling2dLayer {
-    /// Repeats rows and columns of `[batch, h, w, c]`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R4(x) = x else {
-            return x;
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let DynTensor::R4(x) = only(inputs)? else {
+            return Err("UpSampling2D needs a batch of images [batch, h, w, c]".into());
         };
         let [b, h, w, c] = x.dims();
         let [sh, sw] = self.size;
@@ -97,6 +100,6 @@ impl UpSampling2dLayer {
             .repeat_dim(2, sh)
             .reshape([b, h * sh, w, c]);
         let cols = rows.reshape([b, h * sh, w, 1, c]).repeat_dim(3, sw);
-        DynTensor::R4(cols.reshape([b, h * sh, w * sw, c]))
+        Ok(DynTensor::R4(cols.reshape([b, h * sh, w * sw, c])))
     }
 }

@@ -1,10 +1,10 @@
 //! `ZeroPadding2d`: zeros around images.
 
-use burn::module::Module;
 use burn::tensor::ops::PadMode;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::conv_utils::{channels_last, default_format};
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -22,9 +22,6 @@ use crate::tensor::DynTensor;
 #[doc(alias = "ZeroPadding2D")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZeroPadding2d {
-    /// The layer's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// `[[top, bottom], [left, right]]`.
     #[serde(deserialize_with = "padding_pairs")]
     pub padding: [[usize; 2]; 2],
@@ -52,7 +49,6 @@ impl ZeroPadding2d {
     /// `padding` cells on every side.
     pub fn new(padding: usize) -> Self {
         Self {
-            name: None,
             padding: [[padding; 2]; 2],
             data_format: default_format(),
         }
@@ -64,37 +60,45 @@ impl ZeroPadding2d {
         self
     }
 
-    /// Sets the layer name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+}
+
+impl Layer for ZeroPadding2d {
+    fn class_name(&self) -> &str {
+        "ZeroPadding2D"
     }
 
-    pub(crate) fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         let &[h, w, c] = input.dims() else {
             return Err(format!(
                 "ZeroPadding2D needs images (None, height, width, channels), got {input}"
             ));
         };
         let [[t, b], [l, r]] = self.padding;
-        Ok(Shape(vec![h + t + b, w + l + r, c]))
+        let grow = |n: usize, a: usize, b: usize| n.checked_add(a)?.checked_add(b);
+        match (grow(h, t, b), grow(w, l, r)) {
+            (Some(h), Some(w)) => Ok(Shape(vec![h, w, c])),
+            _ => Err(format!("padding {:?} is too large", self.padding)),
+        }
     }
-}
 
-/// The built `ZeroPadding2d` (no weights).
-#[derive(Module, Debug)]
-pub struct ZeroPadding2dLayer {
-    #[module(skip)]
-    pub(crate) padding: [[usize; 2]; 2],
-}
-
-impl ZeroPadding2dLayer {
-    /// Pads `[batch, h, w, c]`.
-    pub fn forward(&self, x: DynTensor) -> DynTensor {
-        let DynTensor::R4(x) = x else {
-            return x;
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let DynTensor::R4(x) = only(inputs)? else {
+            return Err("ZeroPadding2D needs a batch of images [batch, h, w, c]".into());
         };
         let [[t, b], [l, r]] = self.padding;
-        DynTensor::R4(x.pad([(0, 0), (t, b), (l, r), (0, 0)], PadMode::Constant(0.0)))
+        Ok(DynTensor::R4(x.pad(
+            [(0, 0), (t, b), (l, r), (0, 0)],
+            PadMode::Constant(0.0),
+        )))
     }
 }

@@ -1,0 +1,318 @@
+//! Architecture JSON in Keras 3's format: layers as `{"class_name", "config"}`, and Functional
+//! models as `layers` with `inbound_nodes`, `input_layers` and `output_layers`.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::functional::{Functional, SymbolicTensor};
+use crate::graph::Plan;
+use crate::layers::{CustomObjects, LayerSpec, builtin};
+use crate::sequential::Sequential;
+
+/// One layer from `{"class_name": .., "config": {..}}`: a custom class registered in `custom`,
+/// a nested `Sequential` or `Functional` model, or a built-in layer.
+///
+/// # Errors
+/// [`Error::UnknownLayer`] for a class Kiln does not have; [`Error::LayerConfig`] for a config
+/// the layer cannot take.
+pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<LayerSpec> {
+    let class = value.get("class_name").and_then(Value::as_str).unwrap_or("");
+    let empty = Value::Object(serde_json::Map::new());
+    let config = value.get("config").unwrap_or(&empty);
+    let bad = |reason: String| Error::LayerConfig {
+        class_name: class.to_string(),
+        name: config
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        reason,
+    };
+    let mut spec = if let Some(made) = custom.make(class, config) {
+        LayerSpec::from_arc(made.map_err(bad)?)
+    } else {
+        match class {
+            "Sequential" => LayerSpec::from(Sequential::from_value(value, custom)?),
+            "Functional" | "Model" => LayerSpec::from(Functional::from_value(value, custom)?),
+            _ => {
+                let make = builtin(class).ok_or_else(|| Error::UnknownLayer {
+                    class_name: class.to_string(),
+                })?;
+                LayerSpec::from_arc(make(config).map_err(bad)?)
+            }
+        }
+    };
+    if let Some(name) = config.get("name").and_then(Value::as_str) {
+        spec.name = Some(name.to_string());
+    }
+    if let Some(trainable) = config.get("trainable").and_then(Value::as_bool) {
+        spec.trainable = trainable;
+    }
+    Ok(spec)
+}
+
+/// Kiln's `seed` key, when present.
+pub(crate) fn take_seed(config: &Value) -> Result<Option<u64>> {
+    match config.get("seed") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            Error::InvalidModel(format!("`seed` must be a non-negative integer, got {v}"))
+        }),
+    }
+}
+
+/// For every node, its index among its layer's nodes (Keras's `node_index`).
+fn node_indices(plan: &Plan) -> Vec<usize> {
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    plan.graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let k = seen.entry(n.layer).or_insert(0);
+            *k += 1;
+            *k - 1
+        })
+        .collect()
+}
+
+/// `[layer name, node index, tensor index]` of a node's output (Keras's `keras_history`).
+pub(crate) fn history(plan: &Plan, node: usize) -> (String, usize) {
+    let index = node_indices(plan)[node];
+    (plan.graph.node_name(node).to_string(), index)
+}
+
+/// Keras 3's `Functional.get_config()`.
+pub(crate) fn functional_config(model: &Functional) -> Value {
+    let plan = &model.plan;
+    let g = &plan.graph;
+    let indices = node_indices(plan);
+    let tensor = |node: usize| {
+        let mut shape = vec![Value::Null];
+        shape.extend(plan.shapes[node].dims().iter().map(|&d| json!(d)));
+        json!({
+            "class_name": "__keras_tensor__",
+            "config": {
+                "shape": shape,
+                "dtype": "float32",
+                "keras_history": [g.node_name(node), indices[node], 0],
+            }
+        })
+    };
+    let layers: Vec<Value> = g
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut entry = spec.to_value();
+            let inbound: Vec<Value> = g
+                .nodes
+                .iter()
+                .filter(|n| n.layer == i && !n.inputs.is_empty())
+                .map(|n| {
+                    let args = match n.inputs.as_slice() {
+                        [one] => tensor(*one),
+                        many => Value::Array(many.iter().map(|&j| tensor(j)).collect()),
+                    };
+                    json!({"args": [args], "kwargs": {}})
+                })
+                .collect();
+            entry["module"] = json!("keras.layers");
+            entry["registered_name"] = Value::Null;
+            entry["name"] = json!(g.layer_name(i));
+            entry["inbound_nodes"] = Value::Array(inbound);
+            entry
+        })
+        .collect();
+    let ends = |nodes: &[usize]| -> Vec<Value> {
+        nodes
+            .iter()
+            .map(|&n| json!([g.node_name(n), indices[n], 0]))
+            .collect()
+    };
+    let mut config = json!({
+        "name": model.name,
+        "trainable": true,
+        "layers": layers,
+        "input_layers": ends(&g.inputs),
+        "output_layers": ends(&g.outputs),
+    });
+    if let Some(seed) = model.seed {
+        config["seed"] = json!(seed);
+    }
+    config
+}
+
+/// The `(layer name, node index)` pairs a Keras inbound node refers to, in argument order:
+/// Keras 3's `{"args": [tensor | [tensors]], "kwargs": {}}` or Keras 2's
+/// `[[name, node, tensor, kwargs], ...]`.
+fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
+    fn history(t: &Value) -> Option<(String, usize)> {
+        let h = t.get("config")?.get("keras_history")?.as_array()?;
+        Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()? as usize))
+    }
+    let bad = || Error::InvalidModel(format!("cannot read the inbound node {node}"));
+    if let Some(args) = node.get("args").and_then(Value::as_array) {
+        let mut out = Vec::new();
+        for arg in args {
+            match arg {
+                Value::Array(list) => {
+                    for t in list {
+                        out.push(history(t).ok_or_else(bad)?);
+                    }
+                }
+                Value::Object(_) => out.push(history(arg).ok_or_else(bad)?),
+                _ => {}
+            }
+        }
+        return Ok(out);
+    }
+    let list = node.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|r| {
+            let r = r.as_array().ok_or_else(bad)?;
+            let name = r.first().and_then(Value::as_str).ok_or_else(bad)?;
+            let index = r.get(1).and_then(Value::as_u64).ok_or_else(bad)?;
+            Ok((name.to_string(), index as usize))
+        })
+        .collect()
+}
+
+/// `[[name, node, tensor], ...]` of `input_layers`/`output_layers` (or a single such triple).
+fn ends(value: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> {
+    let bad = || Error::InvalidModel(format!("cannot read `{what}` of the config"));
+    let list = value.and_then(Value::as_array).ok_or_else(bad)?;
+    let one = |v: &Value| -> Result<(String, usize)> {
+        let r = v.as_array().ok_or_else(bad)?;
+        let name = r.first().and_then(Value::as_str).ok_or_else(bad)?;
+        let index = r.get(1).and_then(Value::as_u64).ok_or_else(bad)?;
+        Ok((name.to_string(), index as usize))
+    };
+    if list.first().is_some_and(Value::is_string) {
+        return Ok(vec![one(&Value::Array(list.clone()))?]);
+    }
+    list.iter().map(one).collect()
+}
+
+impl Functional {
+    /// The architecture as Keras's JSON (`{"class_name": "Functional", "config": {"layers":
+    /// [..with inbound_nodes..], "input_layers": .., "output_layers": ..}}`), which
+    /// `keras.Model.from_config` reads for the layers both have.
+    ///
+    /// # Errors
+    /// [`Error::Config`] (serialization does not fail in practice).
+    pub fn to_json(&self) -> Result<String> {
+        let value = json!({
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": functional_config(self),
+            "registered_name": "Functional",
+        });
+        serde_json::to_string_pretty(&value).map_err(Error::Config)
+    }
+
+    /// Reads a Functional architecture: what `keras.Model.get_config()` (or `model.to_json()`,
+    /// or a `.keras` file's `config.json`) holds, for the layers Kiln has, or Kiln's own.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`], [`Error::LayerConfig`], and the errors of [`Functional::new`]
+    /// and of shape inference.
+    pub fn from_config(json: &str) -> Result<Self> {
+        Self::from_config_with(json, &CustomObjects::new())
+    }
+
+    /// As [`from_config`](Functional::from_config), with custom layers.
+    ///
+    /// # Errors
+    /// As [`from_config`](Functional::from_config).
+    pub fn from_config_with(json: &str, custom: &CustomObjects) -> Result<Self> {
+        let value: Value = serde_json::from_str(json).map_err(Error::Config)?;
+        Self::from_value(&value, custom)
+    }
+
+    pub(crate) fn from_value(value: &Value, custom: &CustomObjects) -> Result<Self> {
+        let config = match value.get("config") {
+            Some(c) if value.get("layers").is_none() => c,
+            _ => value,
+        };
+        let entries = config
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::InvalidModel("a Functional config needs `layers`".into()))?;
+        let mut layers: Vec<(String, LayerSpec, Vec<Vec<(String, usize)>>)> = Vec::new();
+        for entry in entries {
+            let spec = layer_from_value(entry, custom)?;
+            let name = entry
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| spec.name.clone())
+                .ok_or_else(|| Error::InvalidModel("a layer of the config has no name".into()))?;
+            let spec = spec.name(name.clone());
+            let nodes = match entry.get("inbound_nodes").and_then(Value::as_array) {
+                Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
+                None => Vec::new(),
+            };
+            layers.push((name, spec, nodes));
+        }
+        // Make the nodes in dependency order, as Keras's `process_node` does.
+        let mut made: HashMap<(String, usize), SymbolicTensor> = HashMap::new();
+        let mut next = vec![0usize; layers.len()];
+        for (name, spec, nodes) in &layers {
+            if nodes.is_empty() && spec.class_name() == "InputLayer" {
+                made.insert((name.clone(), 0), SymbolicTensor::input(spec.clone())?);
+            }
+        }
+        loop {
+            let mut progress = false;
+            for (i, (name, spec, nodes)) in layers.iter().enumerate() {
+                while let Some(refs) = nodes.get(next[i]) {
+                    let Some(args) = refs
+                        .iter()
+                        .map(|r| made.get(r).cloned())
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        break;
+                    };
+                    let out = spec.apply(args)?;
+                    made.insert((name.clone(), next[i]), out);
+                    next[i] += 1;
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if let Some((i, (name, _, nodes))) = layers
+            .iter()
+            .enumerate()
+            .find(|(i, (_, _, nodes))| next[*i] < nodes.len())
+        {
+            return Err(Error::InvalidModel(format!(
+                "layer `{name}` takes tensors no layer of the config makes: {:?}",
+                nodes[next[i]]
+            )));
+        }
+        let find = |(name, index): (String, usize)| {
+            made.get(&(name.clone(), index)).cloned().ok_or_else(|| {
+                Error::InvalidModel(format!("the config has no tensor `{name}`[{index}]"))
+            })
+        };
+        let inputs = ends(config.get("input_layers"), "input_layers")?
+            .into_iter()
+            .map(find)
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = ends(config.get("output_layers"), "output_layers")?
+            .into_iter()
+            .map(find)
+            .collect::<Result<Vec<_>>>()?;
+        let mut model = Functional::new(inputs, outputs)?;
+        if let Some(name) = config.get("name").and_then(Value::as_str) {
+            model.name = name.to_string();
+        }
+        model.seed = take_seed(config)?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,238 @@
+//! The graph every model is: layers, the nodes that connect them, shape inference over it, and
+//! one forward pass. A `Sequential` is a chain of it; a `Functional` any directed acyclic graph.
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::layers::{LayerSpec, Variable, WeightBuilder, Weights};
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// One call of a layer: which layer, on which nodes' outputs (each node has one output).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    /// Index into [`Graph::layers`].
+    pub(crate) layer: usize,
+    /// Indices of the nodes whose outputs it takes, in order; empty for an input.
+    pub(crate) inputs: Vec<usize>,
+}
+
+/// Layers (in Keras's `model.layers` order, each named) and their nodes in an order where every
+/// node comes after its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Graph {
+    pub(crate) layers: Vec<LayerSpec>,
+    pub(crate) nodes: Vec<Node>,
+    /// Input nodes, in the model's input order.
+    pub(crate) inputs: Vec<usize>,
+    /// Output nodes, in the model's output order.
+    pub(crate) outputs: Vec<usize>,
+}
+
+/// A graph with its shapes inferred and its weights declared.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub(crate) graph: Graph,
+    /// The output shape of each node.
+    pub(crate) shapes: Vec<Shape>,
+    /// The declared weights of each layer.
+    pub(crate) weights: Vec<WeightBuilder>,
+}
+
+impl Graph {
+    /// The name of layer `i` (every layer of a graph is named when the graph is made).
+    pub(crate) fn layer_name(&self, i: usize) -> &str {
+        self.layers[i].name.as_deref().unwrap_or("")
+    }
+
+    /// The name of node `n`'s layer.
+    pub(crate) fn node_name(&self, n: usize) -> &str {
+        self.layer_name(self.nodes[n].layer)
+    }
+
+    /// Whether layer `i` is an input.
+    pub(crate) fn is_input_layer(&self, i: usize) -> bool {
+        self.layers[i].class_name() == "InputLayer"
+    }
+
+    /// Infers every node's output shape and declares every layer's weights (on its first call;
+    /// a shared layer's later calls must need the same weights).
+    ///
+    /// # Errors
+    /// [`Error::IncompatibleShape`] naming the first layer that cannot take its inputs.
+    pub(crate) fn plan(self) -> Result<Plan> {
+        let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
+        let mut weights: Vec<Option<WeightBuilder>> = vec![None; self.layers.len()];
+        for node in &self.nodes {
+            let spec = &self.layers[node.layer];
+            let name = self.layer_name(node.layer).to_string();
+            let inputs: Vec<Shape> = node.inputs.iter().map(|&i| shapes[i].clone()).collect();
+            let fail = |reason: String| incompatible(&name, &inputs, reason);
+            let out = spec.layer.output_shape(&inputs).map_err(fail)?;
+            if out.rank() + 1 > crate::tensor::MAX_RANK {
+                return Err(fail(format!(
+                    "its output {out} has rank {}; Kiln passes ranks 2 to {} between layers",
+                    out.rank() + 1,
+                    crate::tensor::MAX_RANK
+                )));
+            }
+            let mut declared = WeightBuilder::default();
+            spec.layer.build(&inputs, &mut declared).map_err(fail)?;
+            match &weights[node.layer] {
+                None => weights[node.layer] = Some(declared),
+                Some(first) if *first == declared => {}
+                Some(_) => {
+                    return Err(fail(
+                        "a shared layer must be called on inputs that need the same weights as \
+                         its first call"
+                            .into(),
+                    ));
+                }
+            }
+            shapes.push(out);
+        }
+        let weights = weights.into_iter().map(Option::unwrap_or_default).collect();
+        Ok(Plan {
+            graph: self,
+            shapes,
+            weights,
+        })
+    }
+}
+
+fn incompatible(layer: &str, inputs: &[Shape], reason: String) -> Error {
+    match inputs {
+        [one] => Error::IncompatibleShape {
+            layer: layer.to_string(),
+            input: one.clone(),
+            reason,
+        },
+        many => Error::IncompatibleShapes {
+            layer: layer.to_string(),
+            inputs: many.to_vec(),
+            reason,
+        },
+    }
+}
+
+/// What a forward pass returns: one tensor per output, and per output the activation left out
+/// when the pass was asked to stop before it (`Linear` otherwise).
+pub(crate) type Outputs = (Vec<DynTensor>, Vec<Activation>);
+
+impl Plan {
+    /// The shapes of one sample of each input.
+    pub(crate) fn input_shapes(&self) -> Vec<Shape> {
+        self.graph
+            .inputs
+            .iter()
+            .map(|&n| self.shapes[n].clone())
+            .collect()
+    }
+
+    /// The shapes of one sample of each output.
+    pub(crate) fn output_shapes(&self) -> Vec<Shape> {
+        self.graph
+            .outputs
+            .iter()
+            .map(|&n| self.shapes[n].clone())
+            .collect()
+    }
+
+    /// Runs the graph. `vars(i)` gives layer `i`'s stored weights; `trainable` is false inside a
+    /// frozen model. With `split_activation`, each output node's layer stops before its final
+    /// activation (returned), so a loss can fuse it.
+    ///
+    /// # Errors
+    /// A layer's own error, naming it; a wrong number of inputs.
+    pub(crate) fn run<'v>(
+        &self,
+        inputs: Vec<DynTensor>,
+        training: bool,
+        trainable: bool,
+        split_activation: bool,
+        vars: impl Fn(usize) -> &'v [Variable],
+    ) -> Result<Outputs> {
+        let g = &self.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(Error::InvalidModel(format!(
+                "the model takes {} inputs, got {}",
+                g.inputs.len(),
+                inputs.len()
+            )));
+        }
+        // When each node's output is last needed, so it can be dropped then.
+        let mut last_use = vec![0usize; g.nodes.len()];
+        for (i, node) in g.nodes.iter().enumerate() {
+            for &j in &node.inputs {
+                last_use[j] = i;
+            }
+        }
+        for &o in &g.outputs {
+            last_use[o] = usize::MAX;
+        }
+        let mut values: Vec<Option<DynTensor>> = vec![None; g.nodes.len()];
+        for (&n, x) in g.inputs.iter().zip(inputs) {
+            values[n] = Some(x);
+        }
+        let mut activations = vec![Activation::Linear; g.outputs.len()];
+        for (i, node) in g.nodes.iter().enumerate() {
+            if node.inputs.is_empty() {
+                continue;
+            }
+            let mut args = Vec::with_capacity(node.inputs.len());
+            for &j in &node.inputs {
+                let value = if last_use[j] == i {
+                    values[j].take()
+                } else {
+                    values[j].clone()
+                };
+                args.push(value.ok_or_else(|| {
+                    Error::InvalidModel(format!("the input of `{}` was not computed", g.node_name(i)))
+                })?);
+            }
+            let spec = &g.layers[node.layer];
+            let weights = Weights {
+                vars: vars(node.layer),
+                spec: &self.weights[node.layer],
+                trainable: trainable && spec.trainable,
+            };
+            let call_error = |reason: String| Error::LayerCall {
+                layer: g.node_name(i).to_string(),
+                reason,
+            };
+            // An output that feeds nothing else may stop before its activation.
+            let split = split_activation && last_use[i] == usize::MAX && !feeds_others(g, i);
+            let y = if split {
+                let (y, a) = spec
+                    .layer
+                    .call_pre_activation(args, &weights, training)
+                    .map_err(call_error)?;
+                for (k, &o) in g.outputs.iter().enumerate() {
+                    if o == i {
+                        activations[k] = a;
+                    }
+                }
+                y
+            } else {
+                spec.layer
+                    .call(args, &weights, training)
+                    .map_err(call_error)?
+            };
+            values[i] = Some(y);
+        }
+        let outputs = g
+            .outputs
+            .iter()
+            .map(|&o| {
+                values[o]
+                    .clone()
+                    .ok_or_else(|| Error::InvalidModel("an output was not computed".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((outputs, activations))
+    }
+}
+
+/// Whether node `i` is the input of another node (an intermediate tensor that is also an output).
+fn feeds_others(g: &Graph, i: usize) -> bool {
+    g.nodes.iter().any(|n| n.inputs.contains(&i))
+}

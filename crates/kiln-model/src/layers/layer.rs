@@ -1,0 +1,356 @@
+//! The one interface every layer implements, built-in or the user's: [`Layer`] (Keras's
+//! `keras.layers.Layer`), and [`LayerSpec`], a layer object in a model.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::weights::{WeightBuilder, Weights};
+use crate::activation::Activation;
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// A layer: Keras's `keras.layers.Layer` with `compute_output_shape`/`build`/`call`/`get_config`.
+/// Every built-in layer implements it in its own file, and so can yours: its shapes are inferred
+/// when the model is built, its weights are burn parameters that `fit` trains, `summary` counts
+/// and `get_weights`/`save_weights` include (as `layer_name/weight_name`), and its config is part
+/// of the model's JSON. A layer takes one or several inputs (`inputs` has one entry per tensor
+/// it is called on), may hold sublayers ([`WeightBuilder::add_sublayer`]) and non-trainable
+/// state ([`WeightSpec::non_trainable`](crate::WeightSpec::non_trainable)).
+///
+/// Register a constructor in [`CustomObjects`](crate::CustomObjects) to read your layer back
+/// from a config or a model file.
+///
+/// # Examples
+/// ```
+/// use burn::tensor::Tensor;
+/// use kiln_model::{
+///     DynTensor, Initializer, Input, Layer, Sequential, Shape, WeightBuilder, WeightSpec,
+///     Weights, only,
+/// };
+///
+/// /// `x · w` then scaled by a learned scalar: a Keras-guide style `Linear` layer.
+/// #[derive(Debug)]
+/// struct ScaledLinear { units: usize }
+///
+/// impl Layer for ScaledLinear {
+///     fn class_name(&self) -> &str { "ScaledLinear" }
+///     fn config(&self) -> serde_json::Value { serde_json::json!({ "units": self.units }) }
+///     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+///         match only(inputs)?.dims() {
+///             [_features] => Ok(Shape(vec![self.units])),
+///             _ => Err("ScaledLinear needs (None, features)".into()),
+///         }
+///     }
+///     fn build(&self, inputs: &[Shape], w: &mut WeightBuilder) -> Result<(), String> {
+///         let features = only(inputs)?.dims()[0];
+///         w.add_weight(WeightSpec::new("w", [features, self.units], Initializer::GlorotUniform))?;
+///         w.add_weight(WeightSpec::new("scale", [1], Initializer::Ones))?;
+///         Ok(())
+///     }
+///     fn call(&self, inputs: Vec<DynTensor>, w: &Weights, _training: bool)
+///         -> Result<DynTensor, String> {
+///         let DynTensor::R2(x) = only(inputs)? else { return Err("expected a matrix".into()) };
+///         let (kernel, scale) = (w.get::<2>("w")?, w.get::<1>("scale")?);
+///         Ok(DynTensor::R2(x.matmul(kernel) * scale.reshape([1, 1])))
+///     }
+/// }
+///
+/// let model = Sequential::new()
+///     .add(Input::new([3]))
+///     .add(ScaledLinear { units: 2 })
+///     .build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.count_params(), 3 * 2 + 1);
+/// assert_eq!(model.weight_names(), ["scaled_linear/w", "scaled_linear/scale"]);
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[doc(alias = "CustomLayer")]
+pub trait Layer: fmt::Debug + Send + Sync + 'static {
+    /// The class name in the summary and in the config (`"Dense"`); the automatic layer names
+    /// are its snake case (`dense`, `dense_1`, ...).
+    fn class_name(&self) -> &str;
+
+    /// The layer's options, written into the architecture JSON (Keras `get_config`, without
+    /// `name` and `trainable`, which Kiln adds); the constructor registered for the class reads
+    /// them back.
+    fn config(&self) -> Value {
+        Value::Object(serde_json::Map::new())
+    }
+
+    /// The shape of one output sample for the shapes of one sample of each input (batch axis
+    /// excluded), or why the inputs do not fit; building the model reports the reason with the
+    /// layer's name and the shapes.
+    ///
+    /// # Errors
+    /// The reason the inputs do not fit.
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String>;
+
+    /// Declares the weights for these input shapes (Keras `build` with `add_weight`).
+    ///
+    /// # Errors
+    /// The reason the weights cannot be made (a size too large).
+    fn build(&self, _inputs: &[Shape], _weights: &mut WeightBuilder) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The forward pass on a batch of each input; `training` is true inside `fit` (Keras `call`).
+    ///
+    /// # Errors
+    /// A message for an input the layer cannot take (reported naming the layer).
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String>;
+
+    /// The forward pass without the layer's final activation, and that activation, so a loss
+    /// can fuse it (softmax + cross-entropy as log-softmax, as Keras does). The default runs
+    /// [`call`](Layer::call) and returns `Linear`.
+    ///
+    /// # Errors
+    /// As [`call`](Layer::call).
+    fn call_pre_activation(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Activation), String> {
+        Ok((self.call(inputs, weights, training)?, Activation::Linear))
+    }
+
+    /// For a layer whose input holds integer ids into a table (Embedding): the table size, so
+    /// data fed straight into it is checked on the host (a bad id is an error, not a failed
+    /// gather on the device).
+    fn id_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// The automatic name stem: the class name in snake case (`ScaledLinear` →
+    /// `scaled_linear`, `Conv2D` → `conv2d`).
+    fn base_name(&self) -> String {
+        snake_case(self.class_name())
+    }
+}
+
+/// Keras's `to_snake_case` for class names: `MaxPooling2D` → `max_pooling2d`.
+pub(crate) fn snake_case(class: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = class.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1);
+            // A new word starts at an upper-case letter after a lower-case one, or before a
+            // lower-case one (`LSTMCell` → `lstm_cell`); digits stay with their word (`2D`).
+            let starts = match prev {
+                None => false,
+                Some(p) if p.is_lowercase() => true,
+                Some(p) if p.is_ascii_digit() => false,
+                Some(_) => next.is_some_and(|n| n.is_lowercase()),
+            };
+            if starts {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The single input of a one-input layer.
+///
+/// # Errors
+/// When the layer was called on several tensors.
+pub fn only<T>(inputs: impl IntoOnly<T>) -> Result<T, String> {
+    inputs.into_only()
+}
+
+/// What [`only`] takes: a slice of shapes or a vector of tensors.
+pub trait IntoOnly<T> {
+    /// The single element.
+    ///
+    /// # Errors
+    /// When there is not exactly one.
+    fn into_only(self) -> Result<T, String>;
+}
+
+impl<'a, T> IntoOnly<&'a T> for &'a [T] {
+    fn into_only(self) -> Result<&'a T, String> {
+        match self {
+            [one] => Ok(one),
+            other => Err(format!("takes one input, got {}", other.len())),
+        }
+    }
+}
+
+impl<T> IntoOnly<T> for Vec<T> {
+    fn into_only(mut self) -> Result<T, String> {
+        match self.len() {
+            1 => self.pop().ok_or_else(|| "takes one input, got 0".into()),
+            n => Err(format!("takes one input, got {n}")),
+        }
+    }
+}
+
+/// A layer object in a model: the layer, its name and whether it is trainable. Cloning keeps
+/// the identity, so a spec used at two places of a Functional model is one layer with one set
+/// of weights (Keras's shared layer). Serializes as `{"class_name": .., "config": {"name": ..,
+/// "trainable": .., <its config>}}`.
+#[derive(Clone)]
+pub struct LayerSpec {
+    pub(crate) layer: Arc<dyn Layer>,
+    pub(crate) name: Option<String>,
+    pub(crate) trainable: bool,
+    /// Identity of the layer object (shared layers are one object).
+    pub(crate) id: usize,
+}
+
+impl fmt::Debug for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerSpec")
+            .field("name", &self.name)
+            .field("trainable", &self.trainable)
+            .field("layer", &self.layer)
+            .finish()
+    }
+}
+
+impl PartialEq for LayerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.trainable == other.trainable
+            && self.layer.class_name() == other.layer.class_name()
+            && self.layer.config() == other.layer.config()
+    }
+}
+
+fn next_id() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl<L: Layer> From<L> for LayerSpec {
+    fn from(layer: L) -> Self {
+        LayerSpec::from_arc(Arc::new(layer))
+    }
+}
+
+impl LayerSpec {
+    /// Wraps a layer (a fresh layer object, unnamed and trainable).
+    pub fn new(layer: impl Layer) -> Self {
+        layer.into()
+    }
+
+    pub(crate) fn from_arc(layer: Arc<dyn Layer>) -> Self {
+        Self {
+            layer,
+            name: None,
+            trainable: true,
+            id: next_id(),
+        }
+    }
+
+    /// Names the layer (Keras's `name=`); layers left unnamed get Keras's automatic names
+    /// (`dense`, `dense_1`, ...) when the model is made.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Freezes or unfreezes the layer (Keras `layer.trainable = False`): a frozen layer's
+    /// weights get no updates in `fit`, `summary` counts them as non-trainable, and a frozen
+    /// BatchNormalization runs in inference mode.
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    /// The layer's name, once given or assigned.
+    pub fn layer_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether the layer is trainable.
+    pub fn is_trainable(&self) -> bool {
+        self.trainable
+    }
+
+    /// Keras's class name (`"Dense"`).
+    pub fn class_name(&self) -> &str {
+        self.layer.class_name()
+    }
+
+    /// The layer.
+    pub fn layer(&self) -> &dyn Layer {
+        self.layer.as_ref()
+    }
+
+    /// The automatic name stem (`dense`).
+    pub fn base_name(&self) -> String {
+        self.layer.base_name()
+    }
+
+    /// `{"class_name": .., "config": {"name": .., "trainable": .., ..}}`.
+    pub(crate) fn to_value(&self) -> Value {
+        let mut config = match self.layer.config() {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".into(), other);
+                map
+            }
+        };
+        if let Some(name) = &self.name {
+            config.insert("name".into(), Value::String(name.clone()));
+        }
+        config.insert("trainable".into(), Value::Bool(self.trainable));
+        serde_json::json!({ "class_name": self.layer.class_name(), "config": config })
+    }
+}
+
+/// Layer specs by name: the methods every layer has through [`LayerSpec`] (`name`,
+/// `trainable`), so `Dense::new(8).name("hidden")` reads as in Keras.
+pub trait LayerExt: Into<LayerSpec> {
+    /// As [`LayerSpec::name`].
+    fn name(self, name: impl Into<String>) -> LayerSpec {
+        self.into().name(name)
+    }
+
+    /// As [`LayerSpec::trainable`].
+    fn trainable(self, trainable: bool) -> LayerSpec {
+        self.into().trainable(trainable)
+    }
+}
+
+impl<L: Into<LayerSpec>> LayerExt for L {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_become_keras_snake_case() {
+        for (class, snake) in [
+            ("Dense", "dense"),
+            ("Conv2D", "conv2d"),
+            ("MaxPooling2D", "max_pooling2d"),
+            ("GlobalAveragePooling1D", "global_average_pooling1d"),
+            ("SimpleRNN", "simple_rnn"),
+            ("LSTM", "lstm"),
+            ("GRU", "gru"),
+            ("InputLayer", "input_layer"),
+            ("ScaledLinear", "scaled_linear"),
+            ("UpSampling2D", "up_sampling2d"),
+            ("ZeroPadding2D", "zero_padding2d"),
+            ("BatchNormalization", "batch_normalization"),
+        ] {
+            assert_eq!(snake_case(class), snake, "{class}");
+        }
+    }
+}
