@@ -1,8 +1,8 @@
 //! `ResidualDense`: a user-defined layer, `y = x + activation(x · kernel + bias)`, written
-//! against Kiln's `CustomLayer` trait. Shared by `examples/custom_layer.rs` and its test.
+//! against Kiln's `Layer` trait (the one every built-in layer implements). Shared by `examples/custom_layer.rs` and its test.
 
 use kiln::burn::tensor::Tensor;
-use kiln::model::{CustomLayer, CustomObjects, CustomWeights, DynTensor, WeightSpec};
+use kiln::model::{CustomObjects, DynTensor, Layer, WeightBuilder, WeightSpec, Weights, only};
 use kiln::prelude::*;
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ impl ResidualDense {
     }
 }
 
-impl CustomLayer for ResidualDense {
+impl Layer for ResidualDense {
     fn class_name(&self) -> &str {
         Self::CLASS_NAME
     }
@@ -43,27 +43,29 @@ impl CustomLayer for ResidualDense {
         json!({ "activation": self.activation.name() })
     }
 
-    fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
         match input.dims() {
             [_features] => Ok(input.clone()),
             _ => Err(format!("ResidualDense needs (None, features), got {input}")),
         }
     }
 
-    fn weights(&self, input: &Shape) -> Vec<WeightSpec> {
-        let features = input.dims().first().copied().unwrap_or(0);
-        vec![
-            WeightSpec::new("kernel", [features, features], Initializer::GlorotUniform),
-            WeightSpec::new("bias", [features], Initializer::Zeros),
-        ]
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let features = only(inputs)?.dims().first().copied().unwrap_or(0);
+        let kernel = WeightSpec::new("kernel", [features, features], Initializer::GlorotUniform);
+        weights.add_weight(kernel)?;
+        weights.add_weight(WeightSpec::new("bias", [features], Initializer::Zeros))?;
+        Ok(())
     }
 
-    fn forward(
+    fn call(
         &self,
-        x: DynTensor,
-        weights: &CustomWeights<'_>,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
         _training: bool,
     ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
         let DynTensor::R2(x) = x else {
             return Err(format!("expected [batch, features], got {:?}", x.dims()));
         };

@@ -18,7 +18,10 @@ use crate::sequential::Sequential;
 /// [`Error::UnknownLayer`] for a class Kiln does not have; [`Error::LayerConfig`] for a config
 /// the layer cannot take.
 pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<LayerSpec> {
-    let class = value.get("class_name").and_then(Value::as_str).unwrap_or("");
+    let class = value
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let empty = Value::Object(serde_json::Map::new());
     let config = value.get("config").unwrap_or(&empty);
     let bad = |reason: String| Error::LayerConfig {
@@ -150,7 +153,10 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
 fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
     fn history(t: &Value) -> Option<(String, usize)> {
         let h = t.get("config")?.get("keras_history")?.as_array()?;
-        Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()? as usize))
+        Some((
+            h.first()?.as_str()?.to_string(),
+            h.get(1)?.as_u64()? as usize,
+        ))
     }
     let bad = || Error::InvalidModel(format!("cannot read the inbound node {node}"));
     if let Some(args) = node.get("args").and_then(Value::as_array) {

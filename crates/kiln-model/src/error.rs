@@ -47,7 +47,10 @@ pub enum Error {
         input_dim: usize,
     },
     /// A layer of several inputs cannot take their shapes.
-    #[error("layer `{layer}` cannot take inputs of shapes {}: {reason}", shapes(inputs))]
+    #[error(
+        "layer `{layer}` cannot take inputs of shapes {}: {reason}",
+        shapes(inputs)
+    )]
     IncompatibleShapes {
         /// The layer's name.
         layer: String,
@@ -65,9 +68,7 @@ pub enum Error {
         reason: String,
     },
     /// A model output depends on an input that is not among the model's inputs.
-    #[error(
-        "output `{output}` depends on input `{input}`, which is not one of the model's inputs"
-    )]
+    #[error("output `{output}` depends on input `{input}`, which is not one of the model's inputs")]
     NotConnected {
         /// The output.
         output: String,

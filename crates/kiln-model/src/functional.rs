@@ -52,10 +52,7 @@ impl SymbolicTensor {
 
     /// The tensor of an `InputLayer` spec.
     pub(crate) fn input(spec: LayerSpec) -> Result<Self> {
-        let shape = spec
-            .layer
-            .output_shape(&[])
-            .map_err(Error::InvalidModel)?;
+        let shape = spec.layer.output_shape(&[]).map_err(Error::InvalidModel)?;
         Ok(SymbolicTensor::new(spec, Vec::new(), shape))
     }
 
@@ -141,7 +138,7 @@ impl LayerSpec {
     ///
     /// # Examples
     /// ```
-    /// use kiln_model::{Dense, Functional, Input, LayerSpec, Subtract, Apply};
+    /// use kiln_model::{Apply, Dense, Functional, Input, LayerSpec, Subtract};
     /// let shared = LayerSpec::new(Dense::new(4)).name("shared");
     /// let (left, right) = (Input::new([3]).tensor()?, Input::new([3]).tensor()?);
     /// let diff = Subtract::new().apply([&shared.apply(&left)?, &shared.apply(&right)?])?;
@@ -161,18 +158,21 @@ impl LayerSpec {
                 "`{name}` is an Input; use `Input::tensor` to start a graph"
             )));
         }
-        let shape = self.layer.output_shape(&shapes).map_err(|reason| match &shapes[..] {
-            [one] => Error::IncompatibleShape {
-                layer: name.clone(),
-                input: one.clone(),
-                reason,
-            },
-            many => Error::IncompatibleShapes {
-                layer: name.clone(),
-                inputs: many.to_vec(),
-                reason,
-            },
-        })?;
+        let shape = self
+            .layer
+            .output_shape(&shapes)
+            .map_err(|reason| match &shapes[..] {
+                [one] => Error::IncompatibleShape {
+                    layer: name.clone(),
+                    input: one.clone(),
+                    reason,
+                },
+                many => Error::IncompatibleShapes {
+                    layer: name.clone(),
+                    inputs: many.to_vec(),
+                    reason,
+                },
+            })?;
         Ok(SymbolicTensor::new(self.clone(), inputs, shape))
     }
 }
@@ -189,7 +189,9 @@ pub trait Apply: Into<LayerSpec> {
     }
 }
 
-impl<L: Into<LayerSpec>> Apply for L {}
+impl<L: Layer> Apply for L {}
+impl Apply for Functional {}
+impl Apply for crate::Sequential {}
 
 /// A model described as a graph from its inputs to its outputs (Keras's Functional
 /// `keras.Model(inputs, outputs)`): several named inputs and outputs, shared layers, any
@@ -343,7 +345,10 @@ impl Functional {
     /// The input names (the `Input` layers' names), in input order.
     pub fn input_names(&self) -> Vec<String> {
         let g = &self.plan.graph;
-        g.inputs.iter().map(|&n| g.node_name(n).to_string()).collect()
+        g.inputs
+            .iter()
+            .map(|&n| g.node_name(n).to_string())
+            .collect()
     }
 
     /// The output names (Keras `model.output_names`: the producing layers' names), in order.
@@ -461,7 +466,8 @@ fn keras_layer_order(mut g: Graph) -> Graph {
     let mut layer_depth: HashMap<usize, usize> = HashMap::new();
     for &node in post_order.iter().rev() {
         let layer = g.nodes[node].layer;
-        let depth = (*node_depth.get(&node).unwrap_or(&0)).max(*layer_depth.get(&layer).unwrap_or(&0));
+        let depth =
+            (*node_depth.get(&node).unwrap_or(&0)).max(*layer_depth.get(&layer).unwrap_or(&0));
         layer_depth.insert(layer, depth);
         node_depth.insert(node, depth);
         for &parent in &g.nodes[node].inputs {
@@ -548,7 +554,10 @@ impl From<Functional> for LayerSpec {
     }
 }
 
-pub(crate) fn nested_output_shape(plan: &Plan, inputs: &[Shape]) -> std::result::Result<Shape, String> {
+pub(crate) fn nested_output_shape(
+    plan: &Plan,
+    inputs: &[Shape],
+) -> std::result::Result<Shape, String> {
     let expected = plan.input_shapes();
     if inputs != expected.as_slice() {
         let show = |s: &[Shape]| {
@@ -576,7 +585,9 @@ pub(crate) fn nested_build(plan: &Plan, weights: &mut WeightBuilder) -> Result<(
     for (i, declared) in plan.weights.iter().enumerate() {
         let mut sub = declared.clone();
         sub.frozen = !plan.graph.layers[i].trainable;
-        weights.sublayers.push((plan.graph.layer_name(i).to_string(), sub));
+        weights
+            .sublayers
+            .push((plan.graph.layer_name(i).to_string(), sub));
     }
     Ok(())
 }
@@ -591,7 +602,9 @@ pub(crate) fn nested_call(
         .map(|i| weights.sublayer(i))
         .collect::<Result<Vec<_>, String>>()?;
     let (mut outputs, _) = plan
-        .run(inputs, training, weights.trainable(), false, |i| subs[i].vars)
+        .run(inputs, training, weights.trainable(), false, |i| {
+            subs[i].vars
+        })
         .map_err(|e| e.to_string())?;
     outputs
         .pop()

@@ -186,7 +186,10 @@ impl Plan {
                     values[j].clone()
                 };
                 args.push(value.ok_or_else(|| {
-                    Error::InvalidModel(format!("the input of `{}` was not computed", g.node_name(i)))
+                    Error::InvalidModel(format!(
+                        "the input of `{}` was not computed",
+                        g.node_name(i)
+                    ))
                 })?);
             }
             let spec = &g.layers[node.layer];

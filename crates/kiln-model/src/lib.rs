@@ -42,6 +42,9 @@ pub use data::{ArrayInput, Element, HostData};
 pub use error::{Error, Result};
 pub use functional::{Apply, Functional, SymbolicTensor, Tensors};
 pub use initializer::Initializer;
+/// The user-layer trait under its former name: [`Layer`] is the one interface of built-in and
+/// user layers.
+pub use layers::Layer as CustomLayer;
 pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1d, AveragePooling2d, BatchNormalization, Cell,
     Concatenate, Conv1d, Conv2d, CustomObjects, Dense, Dot, Dropout, Embedding, Flatten,
@@ -52,9 +55,6 @@ pub use layers::{
     UpSampling2d, Variable, WeightBuilder, WeightSpec, Weights, ZeroPadding2d, builtin_class_names,
     only,
 };
-/// The user-layer trait under its former name: [`Layer`] is the one interface of built-in and
-/// user layers.
-pub use layers::Layer as CustomLayer;
 pub use model::{Model, ModelConfig};
 pub use regularizer::Regularizer;
 pub use samples::{DEVICE_DATA_LIMIT, Samples};

@@ -160,7 +160,10 @@ impl Model {
     /// The input names (the `Input` layers' names), in input order.
     pub fn input_names(&self) -> Vec<String> {
         let g = &self.plan().graph;
-        g.inputs.iter().map(|&n| g.node_name(n).to_string()).collect()
+        g.inputs
+            .iter()
+            .map(|&n| g.node_name(n).to_string())
+            .collect()
     }
 
     /// The output names (the producing layers' names, Keras `model.output_names`).
@@ -566,7 +569,11 @@ impl Model {
     }
 }
 
-fn collect_trainable(declared: &crate::layers::WeightBuilder, trainable: bool, out: &mut Vec<bool>) {
+fn collect_trainable(
+    declared: &crate::layers::WeightBuilder,
+    trainable: bool,
+    out: &mut Vec<bool>,
+) {
     let trainable = trainable && !declared.frozen;
     out.extend(declared.own.iter().map(|w| trainable && w.trainable));
     for (_, sub) in &declared.sublayers {

@@ -128,7 +128,9 @@ impl Sequential {
 
     pub(crate) fn from_value(value: &Value, custom: &CustomObjects) -> Result<Self> {
         // Keras writes `{"class_name": "Sequential", "config": {...}}` around it.
-        let config = value.get("config").filter(|_| value.get("layers").is_none());
+        let config = value
+            .get("config")
+            .filter(|_| value.get("layers").is_none());
         let config = config.unwrap_or(value);
         let layers = config
             .get("layers")
@@ -147,7 +149,11 @@ impl Sequential {
 
     /// The chain: the `Input`, then each layer on the one before.
     fn graph(&self) -> Result<Graph> {
-        let Some(first) = self.layers.first().filter(|l| l.class_name() == "InputLayer") else {
+        let Some(first) = self
+            .layers
+            .first()
+            .filter(|l| l.class_name() == "InputLayer")
+        else {
             return Err(Error::InvalidModel(
                 "the first layer must be an `Input` giving the sample shape \
                  (Keras: `keras.Input(shape=...)`), so shapes are known when the model is built"
@@ -215,7 +221,10 @@ impl Sequential {
     /// # Errors
     /// As [`Sequential::build`].
     pub fn summary(&self) -> Result<Summary> {
-        Ok(crate::summary::sequential_summary(&self.name, &self.plan()?))
+        Ok(crate::summary::sequential_summary(
+            &self.name,
+            &self.plan()?,
+        ))
     }
 
     /// Checks the shapes, then creates the weights on `device` (Keras initializers, drawn on the

@@ -4,7 +4,8 @@
 
 use burn::tensor::Device;
 use kiln_model::{
-    Activation, Conv2d, Dense, Error, Flatten, Input, MaxPooling2d, Sequential, load_model,
+    Activation, Conv2d, Dense, Error, Flatten, Input, LayerExt, MaxPooling2d, Sequential,
+    load_model,
 };
 use ndarray::Array4;
 

@@ -12,6 +12,7 @@ pub(crate) fn rows_features(z: DynTensor) -> Tensor<2> {
         DynTensor::R2(t) => t,
         DynTensor::R3(t) => t.flatten(0, 1),
         DynTensor::R4(t) => t.flatten(0, 2),
+        DynTensor::R5(t) => t.flatten(0, 3),
     }
 }
 

@@ -96,7 +96,6 @@ impl BatchNormalization {
             moving_variance_initializer: Initializer::Ones,
         }
     }
-
 }
 
 setters!(BatchNormalization {
@@ -179,7 +178,10 @@ impl BatchNormalization {
             let keep = self.momentum;
             for (name, batch) in [("moving_mean", &mean), ("moving_variance", &var)] {
                 let moving = weights.get::<1>(name)?;
-                weights.assign(name, moving * keep + batch.clone().reshape([c]) * (1.0 - keep))?;
+                weights.assign(
+                    name,
+                    moving * keep + batch.clone().reshape([c]) * (1.0 - keep),
+                )?;
             }
             (mean, var)
         } else {

@@ -16,7 +16,7 @@ fn last() -> i64 {
 ///
 /// # Examples
 /// ```
-/// use kiln_model::{Concatenate, Input};
+/// use kiln_model::{Apply, Concatenate, Input};
 /// let a = Input::new([2, 3]).tensor()?;
 /// let b = Input::new([2, 5]).tensor()?;
 /// assert_eq!(Concatenate::new().apply([&a, &b])?.shape().dims(), &[2, 8]);

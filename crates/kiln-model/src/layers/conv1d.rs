@@ -118,7 +118,6 @@ impl Conv1d {
             )
         })
     }
-
 }
 
 setters!(Conv1d {
@@ -202,6 +201,9 @@ impl Layer for Conv1d {
             options,
         );
         let [_, _, steps, filters] = y.dims();
-        Ok((DynTensor::R3(y.reshape([b, steps, filters])), self.activation))
+        Ok((
+            DynTensor::R3(y.reshape([b, steps, filters])),
+            self.activation,
+        ))
     }
 }

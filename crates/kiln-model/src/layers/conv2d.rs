@@ -122,7 +122,6 @@ impl Conv2d {
         }
         Ok((out, pads))
     }
-
 }
 
 setters!(Conv2d {

@@ -28,8 +28,7 @@ pub struct CustomObjects {
     constructors: HashMap<String, Constructor>,
 }
 
-pub(crate) type Constructor =
-    Arc<dyn Fn(&Value) -> Result<Arc<dyn Layer>, String> + Send + Sync>;
+pub(crate) type Constructor = Arc<dyn Fn(&Value) -> Result<Arc<dyn Layer>, String> + Send + Sync>;
 
 impl fmt::Debug for CustomObjects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -15,7 +15,7 @@ use crate::tensor::DynTensor;
 ///
 /// # Examples
 /// ```
-/// use kiln_model::{Dot, Input};
+/// use kiln_model::{Apply, Dot, Input};
 /// let a = Input::new([3, 4]).tensor()?;
 /// let b = Input::new([5, 4]).tensor()?;
 /// assert_eq!(Dot::new(2).apply([&a, &b])?.shape().dims(), &[3, 5]);

@@ -52,7 +52,6 @@ impl Embedding {
             embeddings_regularizer: None,
         }
     }
-
 }
 
 setters!(Embedding {

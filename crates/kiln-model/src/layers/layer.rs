@@ -328,7 +328,9 @@ pub trait LayerExt: Into<LayerSpec> {
     }
 }
 
-impl<L: Into<LayerSpec>> LayerExt for L {}
+impl<L: Layer> LayerExt for L {}
+impl LayerExt for crate::Functional {}
+impl LayerExt for crate::Sequential {}
 
 #[cfg(test)]
 mod tests {

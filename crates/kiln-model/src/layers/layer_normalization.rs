@@ -51,7 +51,6 @@ impl LayerNormalization {
             scale: true,
         }
     }
-
 }
 
 setters!(LayerNormalization {
@@ -98,7 +97,11 @@ impl Layer for LayerNormalization {
 }
 
 impl LayerNormalization {
-    fn normalize<const D: usize>(&self, x: Tensor<D>, weights: &Weights<'_>) -> Result<Tensor<D>, String> {
+    fn normalize<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        weights: &Weights<'_>,
+    ) -> Result<Tensor<D>, String> {
         let last = D - 1;
         let d = x.dims()[last];
         let mean = x.clone().mean_dim(last);

@@ -11,7 +11,10 @@ use crate::tensor::{DynTensor, DynTensors};
 /// sizes are equal or 1 (which broadcasts).
 fn merged_shape(class: &str, inputs: &[Shape], exactly_two: bool) -> Result<Shape, String> {
     if exactly_two && inputs.len() != 2 {
-        return Err(format!("{class} takes exactly 2 inputs, got {}", inputs.len()));
+        return Err(format!(
+            "{class} takes exactly 2 inputs, got {}",
+            inputs.len()
+        ));
     }
     let Some((first, rest)) = inputs.split_first() else {
         return Err(format!("{class} takes at least 2 inputs, got 0"));
@@ -50,7 +53,7 @@ macro_rules! merge_layer {
         ///
         /// # Examples
         /// ```
-        #[doc = concat!("use kiln_model::{", stringify!($name), ", Dense, Functional, Input, LayerExt};")]
+        #[doc = concat!("use kiln_model::{", stringify!($name), ", Apply, Dense, Functional, Input};")]
         /// let a = Input::new([4]).tensor()?;
         /// let b = Input::new([4]).tensor()?;
         #[doc = concat!("let merged = ", stringify!($name), "::new().apply([&a, &b])?;")]

@@ -48,7 +48,6 @@ impl Pool1dOptions {
         let (steps, _) = self.geometry(input, class)?;
         Ok(Shape(vec![steps, input.last().unwrap_or(0)]))
     }
-
 }
 
 macro_rules! pool_spec {
@@ -130,4 +129,3 @@ pool_spec!(
     "Mean over windows of sequences `[batch, steps, c]` (Keras `AveragePooling1D`; with `same` padding the mean is over the real cells only).",
     false
 );
-

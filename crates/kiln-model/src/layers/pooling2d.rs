@@ -74,7 +74,6 @@ impl Pool2dOptions {
         let ([oh, ow], _) = self.geometry(input, class)?;
         Ok(Shape(vec![oh, ow, input.last().unwrap_or(0)]))
     }
-
 }
 
 macro_rules! pool_spec {

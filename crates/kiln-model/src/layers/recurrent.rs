@@ -49,7 +49,9 @@ impl Recurrence {
     /// optional `bias`: the last `h`, or every step's `h` with `return_sequences`.
     pub(crate) fn run(&self, x: DynTensor, weights: &Weights<'_>) -> Result<DynTensor, String> {
         let DynTensor::R3(x) = x else {
-            return Err("recurrent layers need a batch of sequences [batch, steps, features]".into());
+            return Err(
+                "recurrent layers need a batch of sequences [batch, steps, features]".into(),
+            );
         };
         let kernel = weights.at::<2>(0)?;
         let recurrent = weights.at::<2>(1)?;

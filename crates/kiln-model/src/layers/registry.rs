@@ -83,6 +83,7 @@ mod tests {
             "Reshape" => serde_json::json!({"target_shape": [2, 2]}),
             "SimpleRNN" | "LSTM" | "GRU" => serde_json::json!({"units": 3}),
             "ZeroPadding2D" => serde_json::json!({"padding": 1}),
+            "Dot" => serde_json::json!({"axes": 1}),
             _ => serde_json::json!({}),
         }
     }

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::recurrent::{Cell, Recurrence};
 use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
-use crate::tensor::DynTensor;
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;
+use crate::tensor::DynTensor;
 
 fn tanh() -> Activation {
     Activation::Tanh

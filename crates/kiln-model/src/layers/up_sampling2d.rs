@@ -49,7 +49,6 @@ impl UpSampling2d {
             data_format: default_format(),
         }
     }
-
 }
 
 impl Layer for UpSampling2d {

@@ -350,7 +350,9 @@ impl<'a> Weights<'a> {
                 state.update(value.detach().reshape([n]));
                 Ok(())
             }
-            _ => Err(format!("weight `{name}` is trainable; only state can be assigned")),
+            _ => Err(format!(
+                "weight `{name}` is trainable; only state can be assigned"
+            )),
         }
     }
 

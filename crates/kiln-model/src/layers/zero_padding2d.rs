@@ -59,7 +59,6 @@ impl ZeroPadding2d {
         self.padding = padding;
         self
     }
-
 }
 
 impl Layer for ZeroPadding2d {
