@@ -45,16 +45,8 @@ pub use initializer::Initializer;
 /// The user-layer trait under its former name: [`Layer`] is the one interface of built-in and
 /// user layers.
 pub use layers::Layer as CustomLayer;
-pub use layers::{
-    ActivationLayer, Add, Average, AveragePooling1d, AveragePooling2d, BatchNormalization, Cell,
-    Concatenate, Conv1d, Conv2d, CustomObjects, Dense, Dot, Dropout, Embedding, Flatten,
-    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, Gru,
-    Input, InputLayer, IntoOnly, Layer, LayerExt, LayerNormalization, LayerSpec, Lstm,
-    MAX_WEIGHT_VALUES, MaxPooling1d, MaxPooling2d, Maximum, Minimum, Multiply, Padding,
-    Pool1dOptions, Pool2dOptions, Rescaling, Reshape, RnnOptions, SimpleRnn, Subtract,
-    UpSampling2d, Variable, WeightBuilder, WeightSpec, Weights, ZeroPadding2d, builtin_class_names,
-    only,
-};
+// Every layer type, the `Layer` trait and its helpers (see `layers/mod.rs`).
+pub use layers::*;
 pub use model::{Model, ModelConfig};
 pub use regularizer::Regularizer;
 pub use samples::{DEVICE_DATA_LIMIT, Samples};

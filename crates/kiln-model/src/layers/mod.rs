@@ -2,65 +2,76 @@
 //! config), all behind the one [`Layer`] interface, and the registry that reads them back from
 //! Keras-shaped JSON.
 
-mod activation_layer;
-mod batch_normalization;
-mod concatenate;
-mod conv1d;
-mod conv2d;
 mod conv_utils;
 mod custom;
-mod dense;
-mod dot;
-mod dropout;
-mod embedding;
-mod flatten;
-mod global_pooling;
 mod input;
 mod layer;
-mod layer_normalization;
-mod merge;
-mod pooling1d;
-mod pooling2d;
 mod recurrent;
 mod registry;
-mod rescaling;
-mod reshape;
-mod rnn;
-mod up_sampling2d;
 mod weights;
-mod zero_padding2d;
 
-pub use activation_layer::ActivationLayer;
-pub use batch_normalization::BatchNormalization;
-pub use concatenate::Concatenate;
+/// The built-in layers: each line is a layer's file and the classes it defines with their
+/// Keras class names. It declares the module, re-exports the types and registers the classes
+/// for reading configs, so adding a layer is its file and one line here.
+macro_rules! builtin_layers {
+    ($($file:ident::{$($ty:ident => $class:literal),+ $(,)?}),+ $(,)?) => {
+        $(mod $file; pub use $file::{$($ty),+};)+
+
+        /// Every built-in class: its Keras name and its reader.
+        pub(crate) const BUILTIN: &[(&str, registry::Make)] = &[
+            ("InputLayer", registry::keras::<InputLayer>),
+            $($(($class, registry::keras::<$ty>),)+)+
+        ];
+    };
+}
+
+builtin_layers! {
+    activation_layer::{ActivationLayer => "Activation"},
+    batch_normalization::{BatchNormalization => "BatchNormalization"},
+    concatenate::{Concatenate => "Concatenate"},
+    conv1d::{Conv1d => "Conv1D"},
+    conv2d::{Conv2d => "Conv2D"},
+    dense::{Dense => "Dense"},
+    dot::{Dot => "Dot"},
+    dropout::{Dropout => "Dropout"},
+    embedding::{Embedding => "Embedding"},
+    flatten::{Flatten => "Flatten"},
+    global_pooling::{
+        GlobalAveragePooling1d => "GlobalAveragePooling1D",
+        GlobalAveragePooling2d => "GlobalAveragePooling2D",
+        GlobalMaxPooling1d => "GlobalMaxPooling1D",
+        GlobalMaxPooling2d => "GlobalMaxPooling2D",
+    },
+    layer_normalization::{LayerNormalization => "LayerNormalization"},
+    merge::{
+        Add => "Add",
+        Average => "Average",
+        Maximum => "Maximum",
+        Minimum => "Minimum",
+        Multiply => "Multiply",
+        Subtract => "Subtract",
+    },
+    pooling1d::{AveragePooling1d => "AveragePooling1D", MaxPooling1d => "MaxPooling1D"},
+    pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
+    rescaling::{Rescaling => "Rescaling"},
+    reshape::{Reshape => "Reshape"},
+    rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
+    up_sampling2d::{UpSampling2d => "UpSampling2D"},
+    zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
+}
+
 pub use conv_utils::Padding;
-pub use conv1d::Conv1d;
-pub use conv2d::Conv2d;
 pub use custom::CustomObjects;
-pub use dense::Dense;
-pub use dot::Dot;
-pub use dropout::Dropout;
-pub use embedding::Embedding;
-pub use flatten::Flatten;
-pub use global_pooling::{
-    GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d,
-};
 pub use input::{Input, InputLayer};
 pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
-pub use layer_normalization::LayerNormalization;
-pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
-pub use pooling1d::{AveragePooling1d, MaxPooling1d, Pool1dOptions};
-pub use pooling2d::{AveragePooling2d, MaxPooling2d, Pool2dOptions};
+pub use pooling1d::Pool1dOptions;
+pub use pooling2d::Pool2dOptions;
 pub use recurrent::Cell;
-pub use rescaling::Rescaling;
-pub use reshape::Reshape;
-pub use rnn::{Gru, Lstm, RnnOptions, SimpleRnn};
-pub use up_sampling2d::UpSampling2d;
+pub use registry::builtin_class_names;
+pub use rnn::RnnOptions;
 pub use weights::{MAX_WEIGHT_VALUES, Variable, WeightBuilder, WeightSpec, Weights};
-pub use zero_padding2d::ZeroPadding2d;
 
 pub(crate) use registry::builtin;
-pub use registry::builtin_class_names;
 
 use serde::{Deserialize, Deserializer};
 

@@ -1,57 +1,20 @@
-//! The built-in layers by Keras class name: adding a layer is its file and one line here.
+//! Reading built-in layers by Keras class name (the list is `builtin_layers!` in `mod.rs`).
 
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::*;
+use super::{BUILTIN, Layer};
 
-type Make = fn(&Value) -> Result<Arc<dyn Layer>, String>;
+pub(crate) type Make = fn(&Value) -> Result<Arc<dyn Layer>, String>;
 
 /// Reads a built-in layer from its Keras config (unknown keys are ignored).
-fn keras<L: Layer + DeserializeOwned>(config: &Value) -> Result<Arc<dyn Layer>, String> {
+pub(crate) fn keras<L: Layer + DeserializeOwned>(config: &Value) -> Result<Arc<dyn Layer>, String> {
     serde_json::from_value::<L>(config.clone())
         .map(|layer| Arc::new(layer) as Arc<dyn Layer>)
         .map_err(|e| e.to_string())
 }
-
-/// Every built-in layer: Keras's class name and its reader.
-const BUILTIN: &[(&str, Make)] = &[
-    ("InputLayer", keras::<InputLayer>),
-    ("Activation", keras::<ActivationLayer>),
-    ("Add", keras::<Add>),
-    ("Average", keras::<Average>),
-    ("AveragePooling1D", keras::<AveragePooling1d>),
-    ("AveragePooling2D", keras::<AveragePooling2d>),
-    ("BatchNormalization", keras::<BatchNormalization>),
-    ("Concatenate", keras::<Concatenate>),
-    ("Conv1D", keras::<Conv1d>),
-    ("Conv2D", keras::<Conv2d>),
-    ("Dense", keras::<Dense>),
-    ("Dot", keras::<Dot>),
-    ("Dropout", keras::<Dropout>),
-    ("Embedding", keras::<Embedding>),
-    ("Flatten", keras::<Flatten>),
-    ("GlobalAveragePooling1D", keras::<GlobalAveragePooling1d>),
-    ("GlobalAveragePooling2D", keras::<GlobalAveragePooling2d>),
-    ("GlobalMaxPooling1D", keras::<GlobalMaxPooling1d>),
-    ("GlobalMaxPooling2D", keras::<GlobalMaxPooling2d>),
-    ("GRU", keras::<Gru>),
-    ("LayerNormalization", keras::<LayerNormalization>),
-    ("LSTM", keras::<Lstm>),
-    ("MaxPooling1D", keras::<MaxPooling1d>),
-    ("MaxPooling2D", keras::<MaxPooling2d>),
-    ("Maximum", keras::<Maximum>),
-    ("Minimum", keras::<Minimum>),
-    ("Multiply", keras::<Multiply>),
-    ("Rescaling", keras::<Rescaling>),
-    ("Reshape", keras::<Reshape>),
-    ("SimpleRNN", keras::<SimpleRnn>),
-    ("Subtract", keras::<Subtract>),
-    ("UpSampling2D", keras::<UpSampling2d>),
-    ("ZeroPadding2D", keras::<ZeroPadding2d>),
-];
 
 /// The reader of a built-in class, or `None` for a class Kiln does not have.
 pub(crate) fn builtin(class_name: &str) -> Option<Make> {
@@ -68,7 +31,7 @@ pub fn builtin_class_names() -> impl Iterator<Item = &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{BUILTIN, Layer};
 
     /// A config every built-in accepts: the required options of each, by class.
     fn sample_config(class: &str) -> Value {
