@@ -53,6 +53,7 @@ builtin_layers! {
     },
     pooling1d::{AveragePooling1d => "AveragePooling1D", MaxPooling1d => "MaxPooling1D"},
     pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
+    relu::{Relu => "ReLU"},
     rescaling::{Rescaling => "Rescaling"},
     reshape::{Reshape => "Reshape"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
