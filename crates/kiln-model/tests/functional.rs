@@ -10,11 +10,17 @@ use ndarray::{Array2, ArrayD};
 
 fn residual() -> Functional {
     let x = Input::new([8]).tensor().unwrap();
-    let h = Dense::new(8).activation(Activation::Relu).apply(&x).unwrap();
+    let h = Dense::new(8)
+        .activation(Activation::Relu)
+        .apply(&x)
+        .unwrap();
     let h = Dense::new(8).apply(&h).unwrap();
     let sum = Add::new().apply([&x, &h]).unwrap();
     let y = ActivationLayer::new(Activation::Relu).apply(&sum).unwrap();
-    let out = Dense::new(3).activation(Activation::Softmax).apply(&y).unwrap();
+    let out = Dense::new(3)
+        .activation(Activation::Softmax)
+        .apply(&y)
+        .unwrap();
     Functional::new(&x, &out).unwrap().seed(3)
 }
 
@@ -27,13 +33,23 @@ fn a_residual_block_gets_keras_names_and_runs() {
     let model = residual().build(&Device::flex()).unwrap();
     assert_eq!(
         model.layer_names(),
-        ["input_layer", "dense", "dense_1", "add", "activation", "dense_2"]
+        [
+            "input_layer",
+            "dense",
+            "dense_1",
+            "add",
+            "activation",
+            "dense_2"
+        ]
     );
     assert_eq!(model.count_params(), 8 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3);
     let y = model.predict(&ones(5, 8), 2).unwrap();
     assert_eq!(y.shape(), &[5, 3]);
     for row in y.rows() {
-        assert!((row.sum() - 1.0).abs() < 1e-5, "softmax rows sum to one: {row}");
+        assert!(
+            (row.sum() - 1.0).abs() < 1e-5,
+            "softmax rows sum to one: {row}"
+        );
     }
 }
 
@@ -54,7 +70,8 @@ fn the_residual_sum_is_x_plus_the_branch() {
     let got = model.predict(&input, 32).unwrap();
     for i in 0..3 {
         for j in 0..4 {
-            let dense: f32 = (0..4).map(|k| input[[i, k]] * kernel[[k, j]]).sum::<f32>() + bias[[j]];
+            let dense: f32 =
+                (0..4).map(|k| input[[i, k]] * kernel[[k, j]]).sum::<f32>() + bias[[j]];
             let expected = input[[i, j]] + dense;
             assert!((got[[i, j]] - expected).abs() < 1e-5);
         }
@@ -106,7 +123,10 @@ fn a_layer_applied_twice_shares_its_weights() {
     let y = model.predict_many(&[&x, &x], 8).unwrap();
     assert!(y[0].iter().all(|v| v.abs() < 1e-6), "{}", y[0]);
     let summary = model.summary().to_string();
-    assert!(summary.contains("left[0][0]") && summary.contains("shared[1][0]"), "{summary}");
+    assert!(
+        summary.contains("left[0][0]") && summary.contains("shared[1][0]"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -114,7 +134,11 @@ fn a_model_is_a_layer_of_another_and_can_be_frozen() {
     let encoder = Sequential::new()
         .name("encoder")
         .add(Input::new([4]))
-        .add(Dense::new(6).activation(Activation::Relu).name("inner_dense"))
+        .add(
+            Dense::new(6)
+                .activation(Activation::Relu)
+                .name("inner_dense"),
+        )
         .add(BatchNormalization::new());
     let x = Input::new([4]).tensor().unwrap();
     let z = encoder.clone().trainable(false).apply(&x).unwrap();
@@ -166,18 +190,26 @@ fn graph_errors_name_what_is_wrong() {
     );
     // An input that leads nowhere.
     let err = Functional::new([&a, &b, &c], &sum).unwrap_err();
-    assert!(matches!(&err, Error::UnusedInput { input } if input == "c"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnusedInput { input } if input == "c"),
+        "{err:?}"
+    );
     // Two layers of one name.
     let d1 = Dense::new(2).name("twin").apply(&a).unwrap();
     let d2 = Dense::new(2).name("twin").apply(&b).unwrap();
     let err = Functional::new([&a, &b], [&d1, &d2]).unwrap_err();
-    assert!(matches!(&err, Error::DuplicateName { name } if name == "twin"), "{err:?}");
+    assert!(
+        matches!(&err, Error::DuplicateName { name } if name == "twin"),
+        "{err:?}"
+    );
     // Shapes that do not merge, with the layer and both shapes in the message.
     let err = Add::new().name("bad_add").apply([&a, &c]).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, Error::IncompatibleShapes { .. }));
     assert!(
-        message.contains("bad_add") && message.contains("(None, 4)") && message.contains("(None, 5)"),
+        message.contains("bad_add")
+            && message.contains("(None, 4)")
+            && message.contains("(None, 5)"),
         "{message}"
     );
     // A Dense on the wrong rank, at the moment it is applied.
@@ -194,8 +226,14 @@ fn the_functional_config_round_trips() {
     assert_eq!(again.to_json().unwrap(), json);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["class_name"], "Functional");
-    assert_eq!(value["config"]["input_layers"], serde_json::json!([["input_layer", 0, 0]]));
-    assert_eq!(value["config"]["output_layers"], serde_json::json!([["dense_2", 0, 0]]));
+    assert_eq!(
+        value["config"]["input_layers"],
+        serde_json::json!([["input_layer", 0, 0]])
+    );
+    assert_eq!(
+        value["config"]["output_layers"],
+        serde_json::json!([["dense_2", 0, 0]])
+    );
     // Same weights from the same seed, so the rebuilt model predicts the same.
     let device = Device::flex();
     let x = ones(3, 8);
@@ -214,7 +252,9 @@ fn saved_functional_models_load_with_their_graph() {
     let loaded = kiln_model::load_model(&path, &device).unwrap();
     assert!(matches!(loaded.config(), ModelConfig::Functional(_)));
     let x = ones(4, 8);
-    let (a, b): (ArrayD<f32>, ArrayD<f32>) =
-        (model.predict(&x, 8).unwrap(), loaded.predict(&x, 8).unwrap());
+    let (a, b): (ArrayD<f32>, ArrayD<f32>) = (
+        model.predict(&x, 8).unwrap(),
+        loaded.predict(&x, 8).unwrap(),
+    );
     assert_eq!(a, b);
 }
