@@ -411,6 +411,79 @@ fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
     Ok(())
 }
 
+/// A Functional model's forward pass: Keras's config read by `Functional::from_config`, the
+/// weights given by name, every output compared, and the summary compared line for line.
+fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
+    let spec = kiln::model::Functional::from_config(&case["model"].to_string())
+        .map_err(kiln::error_chain_string)?;
+    let names: Vec<String> = case["input_names"]
+        .as_array()
+        .ok_or("no input_names")?
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    if spec.input_names() != names {
+        return Err(format!("inputs {:?}, expected {names:?}", spec.input_names()));
+    }
+    let model = spec.build(&Device::flex()).map_err(err)?;
+    // Weights by name: Keras names a nested model's weights by the inner layer alone.
+    let given: Vec<(String, ArrayD<f32>)> = case["weight_names"]
+        .as_array()
+        .ok_or("no weight_names")?
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .zip(arrays(&case["weights"])?)
+        .collect();
+    let mut weights = Vec::new();
+    for name in model.weight_names() {
+        let short = name.split_once('/').map(|(_, rest)| rest).unwrap_or("");
+        let found = given
+            .iter()
+            .find(|(n, _)| *n == name)
+            .or_else(|| given.iter().find(|(n, _)| n == short))
+            .ok_or_else(|| format!("no weight `{name}` in the case"))?;
+        weights.push(found.1.clone());
+    }
+    if weights.len() != given.len() {
+        return Err(format!("{} weights, the case has {}", weights.len(), given.len()));
+    }
+    let model = model.set_weights(&weights).map_err(err)?;
+    let inputs: Vec<HostData> = case["inputs"]
+        .as_array()
+        .ok_or("no inputs")?
+        .iter()
+        .map(tensor)
+        .collect::<Result<_, _>>()?;
+    let refs: Vec<&dyn kiln::model::ArrayInput> =
+        inputs.iter().map(|x| x as &dyn kiln::model::ArrayInput).collect();
+    let outputs = model.call_many(&refs, false).map_err(err)?;
+    let expected = case["outputs"].as_array().ok_or("no outputs")?;
+    if outputs.len() != expected.len() {
+        return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
+    }
+    for (k, (got, want)) in outputs.iter().zip(expected).enumerate() {
+        let want = tensor(want)?;
+        tol.check(
+            &format!("output {k}"),
+            got.as_slice().unwrap_or(&[]),
+            got.shape(),
+            &want,
+        )?;
+    }
+    if let Some(summary) = case["summary"].as_str() {
+        let ours = model.summary().to_string();
+        for (i, (a, b)) in ours.lines().zip(summary.lines()).enumerate() {
+            if a.trim_end() != b.trim_end() {
+                return Err(format!("summary line {}:\n  got      {a}\n  expected {b}", i + 1));
+            }
+        }
+        if ours.lines().count() != summary.lines().count() {
+            return Err(format!("summary:\n{ours}\nexpected:\n{summary}"));
+        }
+    }
+    Ok(())
+}
+
 fn run_case(path: &Path) -> CaseResult {
     let text = std::fs::read_to_string(path).map_err(err)?;
     let case: Value = serde_json::from_str(&text).map_err(err)?;
@@ -424,6 +497,7 @@ fn run_case(path: &Path) -> CaseResult {
         Some("loss") => loss_case(&case, &tol),
         Some("metric") => metric_case(&case, &tol),
         Some("optimizer") => optimizer_case(&case, &tol),
+        Some("functional") => functional_case(&case, &tol),
         Some(kind) => Err(format!("kind `{kind}` is not supported yet")),
         None => Err("no kind".into()),
     }

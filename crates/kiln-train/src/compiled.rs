@@ -51,6 +51,17 @@ impl Compile for Model {
         loss: impl IntoLoss,
         metrics: impl IntoIterator<Item = M>,
     ) -> Result<CompiledModel> {
+        let (inputs, outputs) = (self.input_names(), self.output_names());
+        if inputs.len() != 1 || outputs.len() != 1 {
+            return Err(Error::InvalidOption {
+                option: "model",
+                reason: format!(
+                    "compile takes a model of one input and one output for now; this one has \
+                     inputs {inputs:?} and outputs {outputs:?} (use `predict_many` for \
+                     inference)"
+                ),
+            });
+        }
         let optimizer = optimizer.into_optimizer()?;
         let loss = loss.into_loss()?;
         let units = self.output_shape().last().unwrap_or(1);

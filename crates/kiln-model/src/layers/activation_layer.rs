@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kernel::activated;
 use super::{Layer, Weights, config_of, only};
 use crate::activation::Activation;
 use crate::shape::Shape;
@@ -52,8 +53,7 @@ impl Layer for ActivationLayer {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
-        let (x, a) = self.call_pre_activation(inputs, weights, training)?;
-        Ok(crate::dyn_map!(x, t => a.apply(t)))
+        activated(self.call_pre_activation(inputs, weights, training))
     }
 
     fn call_pre_activation(

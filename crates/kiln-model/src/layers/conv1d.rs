@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{Padding, axis, channels_last, default_format, single};
 use super::conv2d::conv_nhwc;
-use super::weights::add_kernel_and_bias;
+use super::kernel::{KernelOptions, activated, kernel_setters};
 use super::{Layer, WeightBuilder, Weights, config_of, only, setters};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
@@ -47,24 +47,9 @@ pub struct Conv1d {
     /// Spacing of the kernel taps (default 1).
     #[serde(default = "one", deserialize_with = "single")]
     pub dilation_rate: usize,
-    /// Applied to the output (default linear).
-    #[serde(default, deserialize_with = "crate::layers::activation_or_null")]
-    pub activation: Activation,
-    /// Whether to add a bias (default true).
-    #[serde(default = "crate::layers::yes")]
-    pub use_bias: bool,
-    /// Kernel initializer (default glorot-uniform).
-    #[serde(default = "crate::layers::glorot")]
-    pub kernel_initializer: Initializer,
-    /// Bias initializer (default zeros).
-    #[serde(default)]
-    pub bias_initializer: Initializer,
-    /// Penalty on the kernel added to the training loss (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel_regularizer: Option<Regularizer>,
-    /// Penalty on the bias added to the training loss (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bias_regularizer: Option<Regularizer>,
+    /// Activation, bias, initializers and regularizers.
+    #[serde(flatten)]
+    pub kernel: KernelOptions,
     /// Only `channels_last`.
     #[serde(default = "default_format", deserialize_with = "channels_last")]
     pub data_format: String,
@@ -79,12 +64,7 @@ impl Conv1d {
             strides: 1,
             padding: Padding::Valid,
             dilation_rate: 1,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
+            kernel: KernelOptions::default(),
             data_format: default_format(),
         }
     }
@@ -127,19 +107,8 @@ setters!(Conv1d {
     padding: Padding,
     /// Sets the dilation.
     dilation_rate: usize,
-    /// Sets the activation.
-    activation: Activation,
-    /// Whether to add a bias.
-    use_bias: bool,
-    /// Sets the kernel initializer.
-    kernel_initializer: Initializer,
-    /// Sets the bias initializer.
-    bias_initializer: Initializer,
-    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
-    kernel_regularizer: Option<Regularizer>,
-    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
-    bias_regularizer: Option<Regularizer>,
 });
+kernel_setters!(Conv1d);
 
 impl Layer for Conv1d {
     fn class_name(&self) -> &str {
@@ -157,13 +126,7 @@ impl Layer for Conv1d {
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let c = only(inputs)?.last().unwrap_or(0);
-        add_kernel_and_bias(
-            weights,
-            vec![self.kernel_size, c, self.filters],
-            (self.kernel_initializer, self.bias_initializer),
-            (self.kernel_regularizer, self.bias_regularizer),
-            self.use_bias,
-        )
+        self.kernel.declare(weights, vec![self.kernel_size, c, self.filters])
     }
 
     fn call(
@@ -172,8 +135,7 @@ impl Layer for Conv1d {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
-        let (z, activation) = self.call_pre_activation(inputs, weights, training)?;
-        Ok(crate::dyn_map!(z, t => activation.apply(t)))
+        activated(self.call_pre_activation(inputs, weights, training))
     }
 
     /// The convolution runs as a 2-D convolution over a height of one.
@@ -203,7 +165,7 @@ impl Layer for Conv1d {
         let [_, _, steps, filters] = y.dims();
         Ok((
             DynTensor::R3(y.reshape([b, steps, filters])),
-            self.activation,
+            self.kernel.activation,
         ))
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::weights::add_kernel_and_bias;
-use super::{Layer, WeightBuilder, Weights, config_of, only, setters};
+use super::kernel::{KernelOptions, activated, kernel_setters};
+use super::{Layer, WeightBuilder, Weights, config_of, only};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -23,24 +23,9 @@ use crate::tensor::DynTensor;
 pub struct Dense {
     /// Number of output features.
     pub units: usize,
-    /// Applied to the output (default linear).
-    #[serde(default, deserialize_with = "crate::layers::activation_or_null")]
-    pub activation: Activation,
-    /// Whether the layer adds a bias (default true).
-    #[serde(default = "crate::layers::yes")]
-    pub use_bias: bool,
-    /// How the kernel is filled (default glorot-uniform).
-    #[serde(default = "crate::layers::glorot")]
-    pub kernel_initializer: Initializer,
-    /// How the bias is filled (default zeros).
-    #[serde(default)]
-    pub bias_initializer: Initializer,
-    /// Penalty on the kernel added to the training loss (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel_regularizer: Option<Regularizer>,
-    /// Penalty on the bias added to the training loss (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bias_regularizer: Option<Regularizer>,
+    /// Activation, bias, initializers and regularizers.
+    #[serde(flatten)]
+    pub kernel: KernelOptions,
 }
 
 impl Dense {
@@ -48,30 +33,12 @@ impl Dense {
     pub fn new(units: usize) -> Self {
         Self {
             units,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
+            kernel: KernelOptions::default(),
         }
     }
 }
 
-setters!(Dense {
-    /// Sets the activation.
-    activation: Activation,
-    /// Whether to add a bias.
-    use_bias: bool,
-    /// Sets the kernel initializer.
-    kernel_initializer: Initializer,
-    /// Sets the bias initializer.
-    bias_initializer: Initializer,
-    /// Adds a penalty on the kernel to the training loss (Keras `kernel_regularizer`).
-    kernel_regularizer: Option<Regularizer>,
-    /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
-    bias_regularizer: Option<Regularizer>,
-});
+kernel_setters!(Dense);
 
 impl Layer for Dense {
     fn class_name(&self) -> &str {
@@ -103,13 +70,7 @@ impl Layer for Dense {
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let fan_in = only(inputs)?.last().unwrap_or(0);
-        add_kernel_and_bias(
-            weights,
-            vec![fan_in, self.units],
-            (self.kernel_initializer, self.bias_initializer),
-            (self.kernel_regularizer, self.bias_regularizer),
-            self.use_bias,
-        )
+        self.kernel.declare(weights, vec![fan_in, self.units])
     }
 
     fn call(
@@ -118,8 +79,7 @@ impl Layer for Dense {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
-        let (z, activation) = self.call_pre_activation(inputs, weights, training)?;
-        Ok(crate::dyn_map!(z, t => activation.apply(t)))
+        activated(self.call_pre_activation(inputs, weights, training))
     }
 
     fn call_pre_activation(
@@ -132,6 +92,6 @@ impl Layer for Dense {
         let w = weights.at::<2>(0)?;
         let b = weights.optional::<1>("bias")?;
         let z = crate::dyn_map!(x, t => burn::tensor::module::linear(t, w.clone(), b.clone()));
-        Ok((z, self.activation))
+        Ok((z, self.kernel.activation))
     }
 }

@@ -5,6 +5,7 @@
 mod conv_utils;
 mod custom;
 mod input;
+mod kernel;
 mod layer;
 mod recurrent;
 mod registry;
@@ -64,6 +65,7 @@ builtin_layers! {
 pub use conv_utils::Padding;
 pub use custom::CustomObjects;
 pub use input::{Input, InputLayer};
+pub use kernel::KernelOptions;
 pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
 pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;

@@ -31,7 +31,7 @@ pub fn builtin_class_names() -> impl Iterator<Item = &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BUILTIN, Layer};
+    use super::*;
 
     /// A config every built-in accepts: the required options of each, by class.
     fn sample_config(class: &str) -> Value {

@@ -389,20 +389,3 @@ impl<'a> Weights<'a> {
         })
     }
 }
-
-/// Declares `kernel` of `shape` and, with `use_bias`, `bias` of its last axis: the weights of
-/// Dense and the convolutions, with their initializers and regularizers.
-pub(crate) fn add_kernel_and_bias(
-    weights: &mut WeightBuilder,
-    shape: Vec<usize>,
-    (kernel_init, bias_init): (Initializer, Initializer),
-    (kernel_reg, bias_reg): (Option<Regularizer>, Option<Regularizer>),
-    use_bias: bool,
-) -> Result<(), String> {
-    let units = shape.last().copied().unwrap_or(0);
-    weights.add_weight(WeightSpec::new("kernel", shape, kernel_init).regularizer(kernel_reg))?;
-    if use_bias {
-        weights.add_weight(WeightSpec::new("bias", [units], bias_init).regularizer(bias_reg))?;
-    }
-    Ok(())
-}
