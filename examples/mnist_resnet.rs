@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use kiln::prelude::*;
-use ndarray::{Axis, s};
+use ndarray::{Axis, Slice};
 
 #[derive(Parser)]
 #[command(about = "Train a small residual CNN on MNIST, written with the Functional API")]
@@ -107,8 +107,9 @@ fn run(args: Args) -> kiln::Result<()> {
 
     let ((x_train, y_train), (x_test, y_test)) = kiln::datasets::mnist::load_data()?;
     let n = args.train_samples.clamp(1, x_train.shape()[0]);
-    let x_train = normalize(&x_train.slice(s![..n, .., ..]).to_owned()).insert_axis(Axis(3));
-    let y_train = y_train.slice(s![..n]).to_owned();
+    let rows = Slice::from(..n);
+    let x_train = normalize(&x_train.slice_axis(Axis(0), rows).to_owned()).insert_axis(Axis(3));
+    let y_train = y_train.slice_axis(Axis(0), rows).to_owned();
     let x_test = normalize(&x_test).insert_axis(Axis(3));
 
     let spec = resnet(args.seed)?;

@@ -423,7 +423,10 @@ fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
         .map(|v| v.as_str().unwrap_or("").to_string())
         .collect();
     if spec.input_names() != names {
-        return Err(format!("inputs {:?}, expected {names:?}", spec.input_names()));
+        return Err(format!(
+            "inputs {:?}, expected {names:?}",
+            spec.input_names()
+        ));
     }
     let model = spec.build(&Device::flex()).map_err(err)?;
     // Weights by name: Keras names a nested model's weights by the inner layer alone.
@@ -445,7 +448,11 @@ fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
         weights.push(found.1.clone());
     }
     if weights.len() != given.len() {
-        return Err(format!("{} weights, the case has {}", weights.len(), given.len()));
+        return Err(format!(
+            "{} weights, the case has {}",
+            weights.len(),
+            given.len()
+        ));
     }
     let model = model.set_weights(&weights).map_err(err)?;
     let inputs: Vec<HostData> = case["inputs"]
@@ -454,12 +461,18 @@ fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
         .iter()
         .map(tensor)
         .collect::<Result<_, _>>()?;
-    let refs: Vec<&dyn kiln::model::ArrayInput> =
-        inputs.iter().map(|x| x as &dyn kiln::model::ArrayInput).collect();
+    let refs: Vec<&dyn kiln::model::ArrayInput> = inputs
+        .iter()
+        .map(|x| x as &dyn kiln::model::ArrayInput)
+        .collect();
     let outputs = model.call_many(&refs, false).map_err(err)?;
     let expected = case["outputs"].as_array().ok_or("no outputs")?;
     if outputs.len() != expected.len() {
-        return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
+        return Err(format!(
+            "{} outputs, expected {}",
+            outputs.len(),
+            expected.len()
+        ));
     }
     for (k, (got, want)) in outputs.iter().zip(expected).enumerate() {
         let want = tensor(want)?;
@@ -471,10 +484,14 @@ fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
         )?;
     }
     if let Some(summary) = case["summary"].as_str() {
-        let ours = model.summary().to_string();
+        let width = case["summary_line_length"].as_u64().unwrap_or(76) as usize;
+        let ours = model.summary().line_length(width).to_string();
         for (i, (a, b)) in ours.lines().zip(summary.lines()).enumerate() {
             if a.trim_end() != b.trim_end() {
-                return Err(format!("summary line {}:\n  got      {a}\n  expected {b}", i + 1));
+                return Err(format!(
+                    "summary line {}:\n  got      {a}\n  expected {b}",
+                    i + 1
+                ));
             }
         }
         if ours.lines().count() != summary.lines().count() {

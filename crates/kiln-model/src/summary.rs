@@ -29,9 +29,16 @@ pub struct Summary {
     pub name: String,
     /// The rows, one per layer (a Sequential's `Input` is not listed, as in Keras).
     pub layers: Vec<LayerInfo>,
-    /// Whether it is a Functional model's table (with the "Connected to" column).
+    /// Whether it is a Functional model's table (its inputs listed).
     pub functional: bool,
+    /// Whether the graph is a simple chain (Keras then leaves out "Connected to").
+    pub sequential_like: bool,
+    /// The width the table is drawn at (see [`Summary::line_length`]).
+    pub line_length: usize,
 }
+
+/// What Keras prints when stdout is not a terminal: `min(default, 80 - 4)`.
+const LINE_LENGTH: usize = 76;
 
 fn layer_row(plan: &Plan, layer: usize, connected_to: Vec<String>) -> LayerInfo {
     let g = &plan.graph;
@@ -58,7 +65,29 @@ pub(crate) fn sequential_summary(name: &str, plan: &Plan) -> Summary {
         name: name.to_string(),
         layers: rows,
         functional: false,
+        sequential_like: true,
+        line_length: LINE_LENGTH,
     }
+}
+
+/// Keras's test for a plain chain: one node per depth, each taking at most one tensor, and no
+/// layer called twice.
+fn sequential_like(plan: &Plan) -> bool {
+    let g = &plan.graph;
+    let mut consumers = vec![0usize; g.nodes.len()];
+    for node in &g.nodes {
+        for &i in &node.inputs {
+            consumers[i] += 1;
+        }
+    }
+    let mut calls = vec![0usize; g.layers.len()];
+    for node in &g.nodes {
+        calls[node.layer] += 1;
+    }
+    g.inputs.len() == 1
+        && g.nodes.iter().all(|n| n.inputs.len() <= 1)
+        && consumers.iter().all(|&c| c <= 1)
+        && calls.iter().all(|&c| c <= 1)
 }
 
 /// A Functional model's table: one row per layer, inputs included, with what each node of
@@ -84,6 +113,8 @@ pub(crate) fn functional_summary(name: &str, plan: &Plan) -> Summary {
         name: name.to_string(),
         layers: rows,
         functional: true,
+        sequential_like: sequential_like(plan),
+        line_length: LINE_LENGTH,
     }
 }
 
@@ -104,24 +135,95 @@ impl Summary {
     }
 }
 
-const WIDTHS: [usize; 3] = [33, 24, 15];
-
-fn rule(f: &mut fmt::Formatter<'_>, left: char, fill: char, mid: char, right: char) -> fmt::Result {
-    let parts: Vec<String> = WIDTHS.iter().map(|w| fill.to_string().repeat(*w)).collect();
-    writeln!(f, "{left}{}{right}", parts.join(&mid.to_string()))
+/// Python's `round` (halves to even), as rich's width arithmetic uses it.
+fn round_half_even(x: f64) -> usize {
+    let r = x.round();
+    let r = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - 1.0
+    } else {
+        r
+    };
+    r.max(0.0) as usize
 }
 
-fn row(f: &mut fmt::Formatter<'_>, sep: char, cells: [&str; 3]) -> fmt::Result {
-    write!(f, "{sep}")?;
-    for (i, (cell, w)) in cells.iter().zip(WIDTHS).enumerate() {
-        let inner = w - 2;
-        if i == 2 {
-            write!(f, " {cell:>inner$} {sep}")?;
+/// The column widths (padding included) Keras asks rich for at `line_length`, shrunk as rich
+/// shrinks fixed-width columns to fit the borders (`ratio_reduce`).
+fn column_widths(line_length: usize, positions: &[f64]) -> Vec<usize> {
+    let mut widths = Vec::with_capacity(positions.len());
+    let mut current = 0;
+    for p in positions {
+        let end = (p * line_length as f64) as usize;
+        widths.push(end.saturating_sub(current));
+        current = end;
+    }
+    let borders = positions.len() + 1;
+    let total: usize = widths.iter().sum();
+    let mut excess = total.saturating_sub(line_length.saturating_sub(borders));
+    let mut ratio = widths.len();
+    for w in &mut widths {
+        let cut = round_half_even(excess as f64 / ratio as f64).min(*w);
+        *w -= cut;
+        excess -= cut.min(excess);
+        ratio -= 1;
+    }
+    widths
+}
+
+struct Table<'a> {
+    widths: &'a [usize],
+    right: usize,
+}
+
+impl Table<'_> {
+    fn rule(&self, f: &mut fmt::Formatter<'_>, chars: [char; 4]) -> fmt::Result {
+        let [left, fill, mid, right] = chars;
+        let parts: Vec<String> = self
+            .widths
+            .iter()
+            .map(|w| fill.to_string().repeat(*w))
+            .collect();
+        writeln!(f, "{left}{}{right}", parts.join(&mid.to_string()))
+    }
+
+    /// One row; cells of several lines (a wrapped "Connected to") make it taller.
+    fn row(&self, f: &mut fmt::Formatter<'_>, sep: char, cells: &[Vec<String>]) -> fmt::Result {
+        let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+        for line in 0..height {
+            write!(f, "{sep}")?;
+            for (i, (cell, w)) in cells.iter().zip(self.widths).enumerate() {
+                let inner = w.saturating_sub(2);
+                let text = cell.get(line).map_or("", String::as_str);
+                if i == self.right {
+                    write!(f, " {text:>inner$} {sep}")?;
+                } else {
+                    write!(f, " {text:<inner$} {sep}")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Greedy word wrap at spaces (rich's), words too long for the width cut with `…`.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let candidate = if line.is_empty() {
+            word.to_string()
         } else {
-            write!(f, " {cell:<inner$} {sep}")?;
+            format!("{line} {word}")
+        };
+        if candidate.chars().count() <= width || line.is_empty() {
+            line = candidate;
+        } else {
+            lines.push(std::mem::take(&mut line));
+            line = word.to_string();
         }
     }
-    writeln!(f)
+    lines.push(line);
+    lines.into_iter().map(|l| fit_cell(l, width)).collect()
 }
 
 /// `101770` → `101,770`.
@@ -159,25 +261,68 @@ fn fit_cell(text: String, width: usize) -> String {
     }
 }
 
+impl Summary {
+    /// Renders at another width, as Keras's `model.summary(line_length=...)`. The default, 76,
+    /// is what Keras prints when stdout is not a terminal (or is 80 columns wide); in a wide
+    /// terminal Keras uses 88 (sequential-like models) or 108 (with "Connected to").
+    pub fn line_length(mut self, line_length: usize) -> Self {
+        self.line_length = line_length;
+        self
+    }
+
+    /// Whether Keras prints the "Connected to" column: a Functional model that is not a
+    /// simple chain.
+    pub fn has_connections(&self) -> bool {
+        self.functional && !self.sequential_like
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connected = self.has_connections();
+        let positions: &[f64] = if connected {
+            &[0.3, 0.56, 0.74, 1.0]
+        } else {
+            &[0.45, 0.80, 1.0]
+        };
+        let widths = column_widths(self.line_length, positions);
+        let table = Table {
+            widths: &widths,
+            right: 2,
+        };
+        let inner = |i: usize| widths[i].saturating_sub(2);
+        let mut header = vec!["Layer (type)", "Output Shape", "Param #"];
+        if connected {
+            header.push("Connected to");
+        }
+        let header: Vec<Vec<String>> = header.into_iter().map(|h| vec![h.to_string()]).collect();
         writeln!(f, "Model: \"{}\"", self.name)?;
-        rule(f, '┏', '━', '┳', '┓')?;
-        row(f, '┃', ["Layer (type)", "Output Shape", "Param #"])?;
-        rule(f, '┡', '━', '╇', '┩')?;
+        table.rule(f, ['┏', '━', '┳', '┓'])?;
+        table.row(f, '┃', &header)?;
+        table.rule(f, ['┡', '━', '╇', '┩'])?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let name = fit_cell(
-                format!("{} ({})", layer.name, layer.class_name),
-                WIDTHS[0] - 2,
-            );
-            let shape = fit_cell(layer.output_shape.to_string(), WIDTHS[1] - 2);
-            let params = thousands(layer.trainable + layer.non_trainable);
-            row(f, '│', [&name, &shape, &params])?;
+            let mut cells = vec![
+                vec![fit_cell(
+                    format!("{} ({})", layer.name, layer.class_name),
+                    inner(0),
+                )],
+                vec![fit_cell(layer.output_shape.to_string(), inner(1))],
+                vec![thousands(layer.trainable + layer.non_trainable)],
+            ];
+            if connected {
+                let text = if layer.connected_to.is_empty() {
+                    "-".to_string()
+                } else {
+                    layer.connected_to.join(", ")
+                };
+                cells.push(wrap(&text, inner(3)));
+            }
+            table.row(f, '│', &cells)?;
             if i + 1 < self.layers.len() {
-                rule(f, '├', '─', '┼', '┤')?;
+                table.rule(f, ['├', '─', '┼', '┤'])?;
             }
         }
-        rule(f, '└', '─', '┴', '┘')?;
+        table.rule(f, ['└', '─', '┴', '┘'])?;
         let line = |n: usize| format!("{} ({})", thousands(n), readable_bytes(4.0 * n as f64));
         writeln!(f, " Total params: {}", line(self.total_params()))?;
         writeln!(f, " Trainable params: {}", line(self.trainable_params()))?;
@@ -192,6 +337,16 @@ impl fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_are_as_wide_as_rich_makes_them() {
+        assert_eq!(column_widths(76, &[0.45, 0.80, 1.0]), [33, 24, 15]);
+        assert_eq!(column_widths(88, &[0.45, 0.80, 1.0]), [38, 29, 17]);
+        assert_eq!(
+            column_widths(108, &[0.3, 0.56, 0.74, 1.0]),
+            [31, 27, 17, 28]
+        );
+    }
 
     #[test]
     fn numbers_are_formatted_as_keras_does() {

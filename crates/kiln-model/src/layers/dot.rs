@@ -82,9 +82,9 @@ setters!(Dot {
     normalize: bool,
 });
 
-/// `x / sqrt(max(sum(x^2), 1e-12))` along `axis`.
+/// `x / max(|x|, 1e-7)` along `axis` (Keras's `ops.normalize`).
 fn l2_normalize<const D: usize>(x: Tensor<D>, axis: usize) -> Tensor<D> {
-    let norm = x.clone().square().sum_dim(axis).clamp_min(1e-12).sqrt();
+    let norm = x.clone().square().sum_dim(axis).sqrt().clamp_min(1e-7);
     x / norm
 }
 
