@@ -185,6 +185,9 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
         .collect()
 }
 
+/// The tensors one call of a layer takes: `(layer name, node index)` each.
+type Inbound = Vec<(String, usize)>;
+
 /// `[[name, node, tensor], ...]` of `input_layers`/`output_layers` (or a single such triple).
 fn ends(value: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> {
     let bad = || Error::InvalidModel(format!("cannot read `{what}` of the config"));
@@ -246,7 +249,7 @@ impl Functional {
             .get("layers")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::InvalidModel("a Functional config needs `layers`".into()))?;
-        let mut layers: Vec<(String, LayerSpec, Vec<Vec<(String, usize)>>)> = Vec::new();
+        let mut layers: Vec<(String, LayerSpec, Vec<Inbound>)> = Vec::new();
         for entry in entries {
             let spec = layer_from_value(entry, custom)?;
             let name = entry

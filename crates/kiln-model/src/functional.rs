@@ -284,8 +284,8 @@ impl Functional {
         let mut layer_of: HashMap<usize, usize> = HashMap::new();
         for t in &nodes {
             let spec = &t.0.layer;
-            if !layer_of.contains_key(&spec.id) {
-                layer_of.insert(spec.id, layers.len());
+            if let std::collections::hash_map::Entry::Vacant(e) = layer_of.entry(spec.id) {
+                e.insert(layers.len());
                 layers.push(spec.clone());
             }
         }

@@ -66,8 +66,9 @@ impl Sequential {
     pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
         let mut layer = layer.into();
         if layer.name.is_none() {
-            let mut names = Names::default();
-            names.taken = self.layers.iter().filter_map(|l| l.name.clone()).collect();
+            let mut names = Names {
+                taken: self.layers.iter().filter_map(|l| l.name.clone()).collect(),
+            };
             layer.name = Some(names.fresh(&layer.base_name()));
         }
         self.layers.push(layer);

@@ -1,6 +1,8 @@
 //! Functional models: graphs with several inputs and outputs, shared and nested layers, merge
 //! layers, freezing, graph errors and the Keras Functional config.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use burn::tensor::Device;
 use kiln_model::{
     Activation, ActivationLayer, Add, Apply, BatchNormalization, Concatenate, Dense, Error,

@@ -2,6 +2,8 @@
 //! Sequential and Functional configs written by Keras 3 build in Kiln, or fail with
 //! `UnknownLayer` naming a layer class Kiln does not have yet.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use burn::tensor::Device;
 use kiln_model::{CustomObjects, Error, ModelConfig};
 
