@@ -501,6 +501,127 @@ fn functional_case(case: &Value, tol: &Tol) -> CaseResult {
     Ok(())
 }
 
+/// A 3-epoch `fit` of a Functional model with two outputs: one loss per output, loss weights
+/// and metrics per output, validation data; History, final weights and `evaluate` compared.
+fn functional_training_case(case: &Value, tol: &Tol) -> CaseResult {
+    let device = Device::flex();
+    let spec = kiln::model::Functional::from_config(&case["model"].to_string())
+        .map_err(kiln::error_chain_string)?;
+    let model = spec.build(&device).map_err(err)?;
+    let given: Vec<String> = case["weight_names"]
+        .as_array()
+        .ok_or("no weight_names")?
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    if model.weight_names() != given {
+        return Err(format!(
+            "weights {:?}, expected {given:?}",
+            model.weight_names()
+        ));
+    }
+    let model = model.set_weights(&arrays(&case["weights"])?).map_err(err)?;
+    let compile = &case["compile"];
+    let optimizer = Optimizer::from_keras(
+        compile["optimizer"]["class_name"]
+            .as_str()
+            .unwrap_or_default(),
+        &compile["optimizer"]["config"],
+    )
+    .map_err(err)?;
+    let mut outputs = Vec::new();
+    for (name, loss) in compile["loss"].as_object().ok_or("loss is not a map")? {
+        let metrics: Vec<&str> = compile["metrics"][name]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let weight = compile["loss_weights"][name].as_f64().unwrap_or(1.0) as f32;
+        outputs.push(
+            kiln::train::Output::new(name.clone(), loss.as_str().ok_or("loss name")?)
+                .map_err(err)?
+                .loss_weight(weight)
+                .metrics(metrics)
+                .map_err(err)?,
+        );
+    }
+    let mut model =
+        kiln::train::CompiledModel::compile_outputs(model, optimizer, outputs).map_err(err)?;
+    let x = tensor(&case["x"])?;
+    let ys: Vec<HostData> = case["y"]
+        .as_array()
+        .ok_or("no y")?
+        .iter()
+        .map(tensor)
+        .collect::<Result<_, _>>()?;
+    let vx = tensor(&case["validation"]["x"])?;
+    let vys: Vec<HostData> = case["validation"]["y"]
+        .as_array()
+        .ok_or("no validation y")?
+        .iter()
+        .map(tensor)
+        .collect::<Result<_, _>>()?;
+    let fit = &case["fit"];
+    let epochs = fit["epochs"].as_u64().ok_or("no epochs")? as usize;
+    let batch_size = fit["batch_size"].as_u64().ok_or("no batch_size")? as usize;
+    let history = model
+        .fit(
+            &x,
+            (&ys[0], &ys[1]),
+            FitOptions::new()
+                .epochs(epochs)
+                .batch_size(batch_size)
+                .shuffle(false)
+                .verbose(0)
+                .validation_data_many(&vx, (&vys[0], &vys[1])),
+        )
+        .map_err(err)?;
+    for (key, values) in case["history"].as_object().ok_or("no history")? {
+        let got = history.get(key).ok_or(format!("history has no `{key}`"))?;
+        let expected = values.as_array().ok_or("bad history")?;
+        if got.len() != expected.len() {
+            return Err(format!("history `{key}` has {} epochs", got.len()));
+        }
+        for (epoch, (g, e)) in got.iter().zip(expected).enumerate() {
+            tol.check_scalar(
+                &format!("history {key} epoch {}", epoch + 1),
+                *g,
+                e.as_f64().unwrap_or(f64::NAN),
+            )?;
+        }
+    }
+    let keys = case["history"].as_object().map_or(0, |h| h.len());
+    if history.history.len() != keys {
+        return Err(format!(
+            "history keys {:?}",
+            history.history.keys().collect::<Vec<_>>()
+        ));
+    }
+    let weights = model.get_weights().map_err(err)?;
+    for (i, (got, want)) in weights
+        .iter()
+        .zip(arrays(&case["weights_after"])?)
+        .enumerate()
+    {
+        tol.check_values(
+            &format!("weights_after[{i}]"),
+            got.as_slice().unwrap_or(&[]),
+            want.as_slice().unwrap_or(&[]),
+        )?;
+    }
+    let scores = model
+        .evaluate_many(&vx, (&vys[0], &vys[1]), batch_size)
+        .map_err(err)?;
+    for (key, value) in case["evaluate"].as_object().ok_or("no evaluate")? {
+        let got = scores.get(key).ok_or(format!("evaluate has no `{key}`"))?;
+        tol.check_scalar(
+            &format!("evaluate {key}"),
+            *got,
+            value.as_f64().unwrap_or(f64::NAN),
+        )?;
+    }
+    Ok(())
+}
+
 fn run_case(path: &Path) -> CaseResult {
     let text = std::fs::read_to_string(path).map_err(err)?;
     let case: Value = serde_json::from_str(&text).map_err(err)?;
@@ -515,6 +636,7 @@ fn run_case(path: &Path) -> CaseResult {
         Some("metric") => metric_case(&case, &tol),
         Some("optimizer") => optimizer_case(&case, &tol),
         Some("functional") => functional_case(&case, &tol),
+        Some("functional_training") => functional_training_case(&case, &tol),
         Some(kind) => Err(format!("kind `{kind}` is not supported yet")),
         None => Err("no kind".into()),
     }

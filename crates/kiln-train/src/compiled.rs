@@ -6,11 +6,12 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use kiln_model::{ArrayInput, Model, Samples, Summary};
 use ndarray::ArrayD;
 
+use crate::arrays::IntoArrays;
 use crate::error::{Error, Result};
 use crate::loss::{IntoLoss, LossConfig, Targets};
-use crate::metric::{Accumulator, CompiledMetric, IntoMetric};
+use crate::metric::{Accumulator, CompiledMetric, IntoMetric, MetricConfig};
 use crate::optimizer::{IntoOptimizer, Optimizer, OptimizerState};
-use crate::targets::{features, rows_features, targets};
+use crate::targets::{rows_features, targets};
 
 /// Keras's default batch size for `fit`, `evaluate` and `predict`.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -51,52 +52,120 @@ impl Compile for Model {
         loss: impl IntoLoss,
         metrics: impl IntoIterator<Item = M>,
     ) -> Result<CompiledModel> {
-        let (inputs, outputs) = (self.input_names(), self.output_names());
-        if inputs.len() != 1 || outputs.len() != 1 {
+        let loss = loss.into_loss()?;
+        let metrics: Vec<MetricConfig> = metrics
+            .into_iter()
+            .map(IntoMetric::into_metric)
+            .collect::<Result<_>>()?;
+        // Keras: one loss (and one metric list) for a model of several outputs applies to each.
+        let outputs = self
+            .output_names()
+            .into_iter()
+            .map(|name| Output::new(name, loss.clone())?.metrics(metrics.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        CompiledModel::compile_outputs(self, optimizer, outputs)
+    }
+}
+
+/// One output's loss, weight and metrics, for [`CompiledModel::compile_outputs`] (Keras's
+/// `loss={"name": ..}`, `loss_weights={"name": ..}`, `metrics={"name": [..]}`).
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Activation, Apply, Dense, Functional, Input};
+/// use kiln_train::{CompiledModel, Output};
+/// let x = Input::new([6]).tensor()?;
+/// let h = Dense::new(8).activation(Activation::Relu).apply(&x)?;
+/// let reg = Dense::new(1).name("reg").apply(&h)?;
+/// let cls = Dense::new(3).activation(Activation::Softmax).name("cls").apply(&h)?;
+/// let model = Functional::new(&x, [&reg, &cls])?.build(&burn::tensor::Device::flex())?;
+/// let model = CompiledModel::compile_outputs(model, "adam", [
+///     Output::new("reg", "mse")?.loss_weight(0.5).metrics(["mae"])?,
+///     Output::new("cls", "sparse_categorical_crossentropy")?.loss_weight(2.0).metrics(["accuracy"])?,
+/// ])?;
+/// assert_eq!(model.metrics_names(), ["loss", "reg_loss", "reg_mae", "cls_loss", "cls_accuracy"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Output {
+    name: String,
+    loss: LossConfig,
+    weight: f32,
+    metrics: Vec<MetricConfig>,
+}
+
+impl Output {
+    /// The output named `name` (its layer's name) trained with `loss`, weight 1, no metrics.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for an unknown loss name.
+    pub fn new(name: impl Into<String>, loss: impl IntoLoss) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            loss: loss.into_loss()?,
+            weight: 1.0,
+            metrics: Vec::new(),
+        })
+    }
+
+    /// Its weight in the total loss (Keras `loss_weights`).
+    pub fn loss_weight(mut self, weight: f32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Its metrics.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for an unknown metric name.
+    pub fn metrics<M: IntoMetric>(mut self, metrics: impl IntoIterator<Item = M>) -> Result<Self> {
+        self.metrics = metrics
+            .into_iter()
+            .map(IntoMetric::into_metric)
+            .collect::<Result<_>>()?;
+        Ok(self)
+    }
+}
+
+/// One output as training sees it: its loss, weight, metrics and the prefix of its log names.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    /// `""` for a model of one output, else `"<output>_"`.
+    pub(crate) prefix: String,
+    pub(crate) loss: LossConfig,
+    pub(crate) weight: f32,
+    pub(crate) metrics: Vec<CompiledMetric>,
+}
+
+/// The compiled metrics of one output, checked against its loss.
+fn compile_metrics(
+    metrics: Vec<MetricConfig>,
+    loss: &LossConfig,
+    units: usize,
+) -> Result<Vec<CompiledMetric>> {
+    let mut compiled = Vec::new();
+    for m in metrics {
+        let metric = CompiledMetric::new(m, loss, units);
+        if metric.rule.custom.is_none() && metric.rule.is_sparse() != loss.is_sparse() {
+            let sparse = metric.rule.is_sparse();
             return Err(Error::InvalidOption {
-                option: "model",
+                option: "metrics",
                 reason: format!(
-                    "compile takes a model of one input and one output for now; this one has \
-                     inputs {inputs:?} and outputs {outputs:?} (use `predict_many` for \
-                     inference)"
+                    "`{}` needs {} targets, but `{}` takes {}",
+                    metric.name,
+                    if sparse { "integer class id" } else { "float" },
+                    loss.name(),
+                    if loss.is_sparse() {
+                        "integer class ids"
+                    } else {
+                        "float targets"
+                    }
                 ),
             });
         }
-        let optimizer = optimizer.into_optimizer()?;
-        let loss = loss.into_loss()?;
-        let units = self.output_shape().last().unwrap_or(1);
-        let mut compiled = Vec::new();
-        for m in metrics {
-            let metric = CompiledMetric::new(m.into_metric()?, &loss, units);
-            if metric.rule.custom.is_none() && metric.rule.is_sparse() != loss.is_sparse() {
-                let sparse = metric.rule.is_sparse();
-                return Err(Error::InvalidOption {
-                    option: "metrics",
-                    reason: format!(
-                        "`{}` needs {} targets, but `{}` takes {}",
-                        metric.name,
-                        if sparse { "integer class id" } else { "float" },
-                        loss.name(),
-                        if loss.is_sparse() {
-                            "integer class ids"
-                        } else {
-                            "float targets"
-                        }
-                    ),
-                });
-            }
-            compiled.push(metric);
-        }
-        let device = self.device().clone().without_autodiff();
-        let train_device = device.clone().autodiff();
-        Ok(CompiledModel {
-            model: burn::module::Module::train(self.fork_to(&train_device)),
-            optimizer: OptimizerState::new(optimizer),
-            loss,
-            metrics: compiled,
-            device,
-        })
+        compiled.push(metric);
     }
+    Ok(compiled)
 }
 
 /// A model with its optimizer, loss and metrics: Keras's compiled model.
@@ -104,8 +173,8 @@ pub struct CompiledModel {
     /// The model, on the autodiff device.
     pub(crate) model: Model,
     pub(crate) optimizer: OptimizerState,
-    pub(crate) loss: LossConfig,
-    pub(crate) metrics: Vec<CompiledMetric>,
+    /// One per model output, in output order.
+    pub(crate) heads: Vec<Head>,
     /// The plain (non-autodiff) device data lives on.
     pub(crate) device: Device,
 }
@@ -115,7 +184,10 @@ impl std::fmt::Debug for CompiledModel {
         f.debug_struct("CompiledModel")
             .field("model", &self.model.name())
             .field("optimizer", &self.optimizer.config)
-            .field("loss", &self.loss)
+            .field(
+                "losses",
+                &self.heads.iter().map(|h| h.loss.name()).collect::<Vec<_>>(),
+            )
             .field("metrics", &self.metrics_names())
             .finish()
     }
@@ -125,6 +197,73 @@ impl std::fmt::Debug for CompiledModel {
 pub type Scores = BTreeMap<String, f64>;
 
 impl CompiledModel {
+    /// `model.compile(optimizer, loss={..}, loss_weights={..}, metrics={..})` for a model of
+    /// several outputs: one [`Output`] per model output, by name, in any order. The total loss
+    /// is the sum of each output's loss times its weight (plus weight penalties); logs are named
+    /// as Keras names them: `loss`, `<output>_loss`, `<output>_<metric>`, `val_...`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] when an output has no entry, or an entry names no output; a
+    /// metric that cannot apply to its output's loss.
+    pub fn compile_outputs(
+        model: Model,
+        optimizer: impl IntoOptimizer,
+        outputs: impl IntoIterator<Item = Output>,
+    ) -> Result<Self> {
+        let optimizer = optimizer.into_optimizer()?;
+        let given: Vec<Output> = outputs.into_iter().collect();
+        let names = model.output_names();
+        let shapes = model.output_shapes();
+        if let Some(extra) = given.iter().find(|o| !names.contains(&o.name)) {
+            return Err(Error::InvalidOption {
+                option: "loss",
+                reason: format!(
+                    "the model has no output `{}`; its outputs are {}",
+                    extra.name,
+                    names.join(", ")
+                ),
+            });
+        }
+        let mut heads = Vec::with_capacity(names.len());
+        for (name, shape) in names.iter().zip(&shapes) {
+            let mut matching = given.iter().filter(|o| &o.name == name);
+            let output = match (matching.next(), matching.next()) {
+                (Some(o), None) => o.clone(),
+                (None, _) => {
+                    return Err(Error::InvalidOption {
+                        option: "loss",
+                        reason: format!("output `{name}` has no loss"),
+                    });
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::InvalidOption {
+                        option: "loss",
+                        reason: format!("output `{name}` is given twice"),
+                    });
+                }
+            };
+            let units = shape.last().unwrap_or(1);
+            heads.push(Head {
+                prefix: if names.len() == 1 {
+                    String::new()
+                } else {
+                    format!("{name}_")
+                },
+                metrics: compile_metrics(output.metrics, &output.loss, units)?,
+                loss: output.loss,
+                weight: output.weight,
+            });
+        }
+        let device = model.device().clone().without_autodiff();
+        let train_device = device.clone().autodiff();
+        Ok(CompiledModel {
+            model: burn::module::Module::train(model.fork_to(&train_device)),
+            optimizer: OptimizerState::new(optimizer),
+            heads,
+            device,
+        })
+    }
+
     /// The model (its weights as trained so far), for inference.
     pub fn model(&self) -> Model {
         use burn::module::Module;
@@ -136,9 +275,9 @@ impl CompiledModel {
         self.model.summary()
     }
 
-    /// The loss and its options.
+    /// The loss and its options (the first output's, for a model of several).
     pub fn loss(&self) -> LossConfig {
-        self.loss.clone()
+        self.heads[0].loss.clone()
     }
 
     /// The optimizer's configuration.
@@ -156,11 +295,22 @@ impl CompiledModel {
         self.optimizer.iterations
     }
 
-    /// `["loss", metric names...]`, the keys of `evaluate` and `History`.
-    pub fn metrics_names(&self) -> Vec<&str> {
-        std::iter::once("loss")
-            .chain(self.metrics.iter().map(|m| m.name.as_str()))
-            .collect()
+    /// `["loss", metric names...]`, the keys of `evaluate` and `History`; for several outputs
+    /// `["loss", "<output>_loss", "<output>_<metric>", ...]` in output order.
+    pub fn metrics_names(&self) -> Vec<String> {
+        let mut out = vec!["loss".to_string()];
+        let several = self.heads.len() > 1;
+        for head in &self.heads {
+            if several {
+                out.push(format!("{}loss", head.prefix));
+            }
+            out.extend(
+                head.metrics
+                    .iter()
+                    .map(|m| format!("{}{}", head.prefix, m.name)),
+            );
+        }
+        out
     }
 
     /// The weights as host arrays in Keras order.
@@ -244,53 +394,133 @@ impl CompiledModel {
         y: &impl ArrayInput,
         batch_size: usize,
     ) -> Result<Scores> {
-        let model = self.model();
-        let (x, y) = (x.host_data(), y.host_data());
-        check_counts(x.len(), y.len(), "")?;
-        let ys = targets(&model, &self.loss, "y", &y, &self.device)?;
-        let xs = features(&model, "x", x, &self.device)?;
-        let (loss, values) = self.evaluate_tensors(&model, &xs, &ys, batch_size, None)?;
-        Ok(self.named(loss, &values, ""))
+        self.evaluate_many(x, y, batch_size)
     }
 
+    /// `evaluate` with one array per input and per output, by position or by name (Keras's
+    /// `model.evaluate([x1, x2], {"out": y})`).
+    ///
+    /// # Errors
+    /// As `evaluate`; a wrong number of arrays or an unknown name.
+    pub fn evaluate_many<'a>(
+        &self,
+        x: impl IntoArrays<'a>,
+        y: impl IntoArrays<'a>,
+        batch_size: usize,
+    ) -> Result<Scores> {
+        let model = self.model();
+        let xs = x.into_arrays().resolve(&model.input_names(), "x")?;
+        let ys = y.into_arrays().resolve(&model.output_names(), "y")?;
+        let xs = self.device_inputs(&model, "x", xs)?;
+        let ys = self.device_targets(&model, "y", &ys, xs[0].len())?;
+        let values = self.evaluate_tensors(&model, &xs, &ys, batch_size, None)?;
+        Ok(self.named(&values, ""))
+    }
+
+    /// Checks the inputs against the model and moves them to the device.
+    pub(crate) fn device_inputs(
+        &self,
+        model: &Model,
+        what: &str,
+        xs: Vec<kiln_model::HostData>,
+    ) -> Result<Vec<Samples>> {
+        let several = xs.len() > 1;
+        let n = xs.first().map_or(0, kiln_model::HostData::len);
+        xs.into_iter()
+            .enumerate()
+            .map(|(k, x)| {
+                let label = if several {
+                    format!("{what}[{k}]")
+                } else {
+                    what.to_string()
+                };
+                check_counts(n, x.len(), "")?;
+                model.check_input_at(k, &label, &x)?;
+                Ok(Samples::new(x, &self.device)?)
+            })
+            .collect()
+    }
+
+    /// Checks each output's targets against it and its loss and moves them to the device.
+    pub(crate) fn device_targets(
+        &self,
+        model: &Model,
+        what: &'static str,
+        ys: &[kiln_model::HostData],
+        n: usize,
+    ) -> Result<Vec<Targets>> {
+        ys.iter()
+            .zip(&self.heads)
+            .enumerate()
+            .map(|(k, (y, head))| {
+                check_counts(n, y.len(), "")?;
+                targets(model, k, &head.loss, what, y, &self.device)
+            })
+            .collect()
+    }
+
+    /// Loss and metrics over device data, in batches; `weights` (per target row) only for a
+    /// model of one output.
     pub(crate) fn evaluate_tensors(
         &self,
         model: &Model,
-        x: &Samples,
-        y: &Targets,
+        xs: &[Samples],
+        ys: &[Targets],
         batch_size: usize,
         weights: Option<&Tensor<1>>,
-    ) -> Result<(f64, Vec<f64>)> {
+    ) -> Result<Values> {
         if batch_size == 0 {
             return Err(Error::InvalidOption {
                 option: "batch_size",
                 reason: "must be at least 1".into(),
             });
         }
-        let n = x.len();
-        let mut acc = Accumulator::new(&self.metrics, &self.device);
-        let rows_per_sample = y.rows() / n.max(1);
+        let n = xs.first().map_or(0, Samples::len);
+        let mut tally = Tally::new(&self.heads, &self.device);
+        let per: Vec<usize> = ys.iter().map(|y| y.rows() / n.max(1)).collect();
         for start in (0..n).step_by(batch_size) {
             let len = batch_size.min(n - start);
-            let (z, act) = model.forward_pre_activation(x.range(start, len)?, false)?;
-            let z = rows_features(z);
-            let yb = y.narrow(start * rows_per_sample, len * rows_per_sample);
-            let rows = len * rows_per_sample;
-            let wb = weights.map(|w| w.clone().narrow(0, start * rows_per_sample, rows));
-            let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
-            if let Some(penalty) = model.regularization_loss() {
-                loss = loss + penalty;
+            let batch = xs
+                .iter()
+                .map(|x| x.range(start, len))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let (zs, acts) = model.forward_pre_activation_many(batch, false)?;
+            let mut total: Option<Tensor<1>> = model.regularization_loss();
+            let mut parts = Vec::with_capacity(self.heads.len());
+            for (k, (head, z)) in self.heads.iter().zip(zs).enumerate() {
+                let z = rows_features(z);
+                let yb = ys[k].narrow(start * per[k], len * per[k]);
+                let rows = len * per[k];
+                let wb = weights.map(|w| w.clone().narrow(0, start * per[k], rows));
+                let loss = head
+                    .loss
+                    .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+                let weighted = loss.clone() * head.weight;
+                total = Some(match total {
+                    Some(t) => t + weighted,
+                    None => weighted,
+                });
+                parts.push((loss, z, acts[k], yb, rows, wb));
             }
-            acc.update_weighted(loss, z, act, &yb, &self.metrics, rows, wb.as_ref());
+            if let Some(total) = total {
+                tally.update(total, len, parts, &self.heads);
+            }
         }
-        acc.read(&self.metrics)
+        tally.read(&self.heads)
     }
 
-    pub(crate) fn named(&self, loss: f64, values: &[f64], prefix: &str) -> Scores {
+    /// `{prefix}loss` and each output's `{prefix}{output}_loss`, `{prefix}{output}_{metric}`.
+    pub(crate) fn named(&self, values: &Values, prefix: &str) -> Scores {
         let mut out = Scores::new();
-        out.insert(format!("{prefix}loss"), loss);
-        for (m, v) in self.metrics.iter().zip(values) {
-            out.insert(format!("{prefix}{}", m.name), *v);
+        out.insert(format!("{prefix}loss"), values.loss);
+        let several = self.heads.len() > 1;
+        for (head, (loss, metrics)) in self.heads.iter().zip(&values.heads) {
+            if several {
+                out.insert(format!("{prefix}{}loss", head.prefix), *loss);
+            }
+            for (m, v) in head.metrics.iter().zip(metrics) {
+                out.insert(format!("{prefix}{}{}", head.prefix, m.name), *v);
+            }
         }
         out
     }
@@ -299,6 +529,69 @@ impl CompiledModel {
     pub(crate) fn order(&self, order: Vec<i64>) -> Tensor<1, Int> {
         let n = order.len();
         Tensor::<1, Int>::from_data(TensorData::new(order, [n]), &self.device)
+    }
+}
+
+/// The averages of one pass: the total loss, and each output's loss and metric values.
+#[derive(Debug, Clone)]
+pub(crate) struct Values {
+    pub(crate) loss: f64,
+    pub(crate) heads: Vec<(f64, Vec<f64>)>,
+}
+
+/// One output's batch: its loss (unweighted), outputs as rows, activation, targets, rows and
+/// row weights.
+pub(crate) type Part = (
+    Tensor<1>,
+    Tensor<2>,
+    kiln_model::Activation,
+    Targets,
+    usize,
+    Option<Tensor<1>>,
+);
+
+/// Running sums on the device: the total loss, and per output its loss and metrics.
+pub(crate) struct Tally {
+    total: Accumulator,
+    heads: Vec<Accumulator>,
+}
+
+impl Tally {
+    pub(crate) fn new(heads: &[Head], device: &Device) -> Self {
+        Self {
+            total: Accumulator::new(&[], device),
+            heads: heads
+                .iter()
+                .map(|h| Accumulator::new(&h.metrics, device))
+                .collect(),
+        }
+    }
+
+    /// Adds a batch of `samples` samples: the total loss and each output's part.
+    pub(crate) fn update(
+        &mut self,
+        total: Tensor<1>,
+        samples: usize,
+        parts: Vec<Part>,
+        heads: &[Head],
+    ) {
+        self.total.add_loss(total, samples);
+        for ((acc, head), (loss, z, act, y, rows, w)) in self.heads.iter_mut().zip(heads).zip(parts)
+        {
+            acc.update_weighted(loss, z, act, &y, &head.metrics, rows, w.as_ref());
+        }
+    }
+
+    /// The averages so far (read back from the device).
+    pub(crate) fn read(&self, heads: &[Head]) -> Result<Values> {
+        let (loss, _) = self.total.read(&[])?;
+        let heads = self
+            .heads
+            .iter()
+            .zip(heads)
+            .map(|(acc, head)| acc.read(&head.metrics))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Values { loss, heads })
     }
 }
 

@@ -1,21 +1,22 @@
 //! `fit`: Keras's training loop.
 
 use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
 use kiln_model::{ArrayInput, HostData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::arrays::{Arrays, IntoArrays};
 use crate::callbacks::{Callback, CallbackContext, Logs};
-use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, check_counts};
+use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, Tally, check_counts};
 use crate::error::{Error, Result};
 use crate::history::History;
-use crate::metric::Accumulator;
 use crate::progress::{Progress, Verbosity};
-use crate::targets::{features, rows_features, slice, targets};
+use crate::targets::{rows_features, slice};
 
 /// Where validation data comes from; the variants exclude each other by construction.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub enum Validation<'a> {
     /// No validation.
     #[default]
@@ -27,6 +28,8 @@ pub enum Validation<'a> {
     Data(&'a dyn ArrayInput, &'a dyn ArrayInput),
     /// Separate data with sample weights (Keras `validation_data=(x, y, sample_weight)`).
     WeightedData(&'a dyn ArrayInput, &'a dyn ArrayInput, &'a dyn ArrayInput),
+    /// Separate data for a model of several inputs or outputs, one array each.
+    Many(Arrays<'a>, Arrays<'a>),
 }
 
 impl std::fmt::Debug for Validation<'_> {
@@ -36,6 +39,7 @@ impl std::fmt::Debug for Validation<'_> {
             Validation::Split(s) => write!(f, "Split({s})"),
             Validation::Data(..) => write!(f, "Data(..)"),
             Validation::WeightedData(..) => write!(f, "WeightedData(..)"),
+            Validation::Many(..) => write!(f, "Many(..)"),
         }
     }
 }
@@ -208,6 +212,13 @@ impl<'a> FitOptions<'a> {
         self
     }
 
+    /// Validation data for a model of several inputs or outputs: one array per input and per
+    /// output, by position or by name (Keras `validation_data=([x1, x2], {"out": y})`).
+    pub fn validation_data_many(mut self, x: impl IntoArrays<'a>, y: impl IntoArrays<'a>) -> Self {
+        self.validation = Validation::Many(x.into_arrays(), y.into_arrays());
+        self
+    }
+
     /// Validates on separate data weighted per sample (Keras
     /// `validation_data=(x, y, sample_weight)`): the validation loss and metrics are weighted
     /// as the training ones are.
@@ -254,10 +265,14 @@ impl CompiledModel {
     /// assert_eq!(history.get("loss").map(|l| l.len()), Some(3));
     /// # Ok::<(), kiln_train::Error>(())
     /// ```
-    pub fn fit(
+    ///
+    /// A model of several inputs or outputs takes one array each, by position (`(&x1, &x2)`,
+    /// a slice of `&dyn ArrayInput`) or by name (`[("features", &x1 as &dyn ArrayInput), ..]`),
+    /// as Keras takes lists and dicts.
+    pub fn fit<'a>(
         &mut self,
-        x: &impl ArrayInput,
-        y: &impl ArrayInput,
+        x: impl IntoArrays<'a>,
+        y: impl IntoArrays<'a>,
         mut options: FitOptions<'_>,
     ) -> Result<History> {
         if options.batch_size == 0 {
@@ -266,18 +281,34 @@ impl CompiledModel {
                 reason: "must be at least 1".into(),
             });
         }
-        let (x, y) = (x.host_data(), y.host_data());
-        check_counts(x.len(), y.len(), "")?;
-        let all_weights = row_weights(&options, &y)?;
+        let several = self.heads.len() > 1;
+        if several && (options.sample_weight.is_some() || options.class_weight.is_some()) {
+            return Err(Error::InvalidOption {
+                option: "sample_weight",
+                reason: "sample and class weights take a model of one output for now".into(),
+            });
+        }
+        let xs = x.into_arrays().resolve(&self.model.input_names(), "x")?;
+        let ys = y.into_arrays().resolve(&self.model.output_names(), "y")?;
+        let n_all = xs.first().map_or(0, HostData::len);
+        for y in &ys {
+            check_counts(n_all, y.len(), "")?;
+        }
+        let all_weights = match ys.first() {
+            Some(y) if !several => row_weights(&options, y)?,
+            _ => None,
+        };
         // Keras weighs validation by `sample_weight` only (never `class_weight`): the split's
         // part of it with `validation_split`, or the third element of `validation_data`.
-        let val_weights: Option<Vec<f32>> = match options.validation {
+        let val_weights: Option<Vec<f32>> = match &options.validation {
             Validation::Split(_) => options.sample_weight.map(|w| w.host_data().values),
             Validation::WeightedData(_, _, w) => Some(w.host_data().values),
             _ => None,
         };
-        let (x, y, validation) = split_validation(x, y, options.validation)?;
-        if x.is_empty() {
+        let split = matches!(options.validation, Validation::Split(_));
+        let (xs, ys, validation) = self.split_validation(xs, ys, &options.validation)?;
+        let n = xs.first().map_or(0, HostData::len);
+        if n == 0 {
             return Err(Error::InvalidOption {
                 option: "x",
                 reason: "no training samples".into(),
@@ -285,19 +316,18 @@ impl CompiledModel {
         }
         // Everything is checked and on the device before the first step.
         let device = self.device.clone();
-        let n = x.len();
-        let ys = targets(&self.model, &self.loss, "y", &y, &device)?;
-        let per = ys.rows() / n.max(1);
+        let model = self.model.clone();
+        let ys = self.device_targets(&model, "y", &ys, n)?;
+        let per: Vec<usize> = ys.iter().map(|y| y.rows() / n.max(1)).collect();
         // The training part (validation_split keeps the first samples).
-        let weights = all_weights.map(|w| per_row_weights(&w[..n], per, &device));
+        let weights = all_weights.map(|w| per_row_weights(&w[..n], per[0], &device));
         let val = match validation {
             Some((vx, vy)) => {
-                let count = vx.len();
-                let vy = targets(&self.model, &self.loss, "validation y", &vy, &device)?;
+                let count = vx.first().map_or(0, HostData::len);
+                let vy = self.device_targets(&model, "validation y", &vy, count)?;
                 let vw = match val_weights {
                     Some(w) => {
                         // With a split the weights cover all samples; the validation ones are last.
-                        let split = matches!(options.validation, Validation::Split(_));
                         let w = if split {
                             &w[w.len().saturating_sub(count)..]
                         } else {
@@ -309,16 +339,16 @@ impl CompiledModel {
                                 reason: format!("has {} values for {count} samples", w.len()),
                             });
                         }
-                        Some(per_row_weights(w, vy.rows() / count.max(1), &device))
+                        Some(per_row_weights(w, vy[0].rows() / count.max(1), &device))
                     }
                     None => None,
                 };
-                Some((features(&self.model, "validation x", vx, &device)?, vy, vw))
+                Some((self.device_inputs(&model, "validation x", vx)?, vy, vw))
             }
             None => None,
         };
-        let xs = features(&self.model, "x", x, &device)?;
-        let mut logged: Vec<String> = self.metrics_names().iter().map(|n| n.to_string()).collect();
+        let xs = self.device_inputs(&model, "x", xs)?;
+        let mut logged: Vec<String> = self.metrics_names();
         if val.is_some() {
             logged.extend(self.metrics_names().iter().map(|n| format!("val_{n}")));
         }
@@ -333,7 +363,6 @@ impl CompiledModel {
             }
         }
         let terminate_on_nan = options.callbacks.iter().any(|c| c.terminates_on_nan());
-        let rows_per_sample = ys.rows() / n;
         let per_pass = n.div_ceil(options.batch_size);
         let steps = options.steps_per_epoch.unwrap_or(per_pass);
         if let Some(s) = options.steps_per_epoch {
@@ -403,70 +432,87 @@ impl CompiledModel {
                     None => (shuffled(&mut rng), 0),
                 };
                 let device_order = self.order(order.clone());
-                let mut acc = Accumulator::new(&self.metrics, &device);
+                let mut acc = Tally::new(&self.heads, &device);
                 let mut nan_stop = false;
                 for step in 0..steps {
                     let start = (first_step + step) * options.batch_size;
                     let len = options.batch_size.min(n - start);
                     let idx = device_order.clone().narrow(0, start, len);
-                    let xb = xs.rows(&order[start..start + len], idx.clone())?;
-                    let row_idx = if rows_per_sample == 1 {
-                        idx
-                    } else {
-                        row_indices(idx, rows_per_sample)
-                    };
-                    let wb = weights
-                        .as_ref()
-                        .map(|w| w.clone().select(0, row_idx.clone()));
-                    let yb = ys.select(row_idx);
+                    let xb = xs
+                        .iter()
+                        .map(|x| x.rows(&order[start..start + len], idx.clone()))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
                     let model = slot.take().ok_or_else(lost)?;
-                    let (z, act) = model.forward_pre_activation(xb, true)?;
-                    let z = rows_features(z);
-                    let mut loss = self.loss.compute_weighted(z.clone(), act, &yb, wb.as_ref());
+                    let (zs, acts) = model.forward_pre_activation_many(xb, true)?;
                     // Keras adds the weight penalties to the loss it minimizes and reports.
-                    if let Some(penalty) = model.regularization_loss() {
-                        loss = loss + penalty;
+                    let mut loss: Option<Tensor<1>> = model.regularization_loss();
+                    let mut parts = Vec::with_capacity(self.heads.len());
+                    for (k, (head, z)) in self.heads.iter().zip(zs).enumerate() {
+                        let row_idx = if per[k] == 1 {
+                            idx.clone()
+                        } else {
+                            row_indices(idx.clone(), per[k])
+                        };
+                        let wb = weights
+                            .as_ref()
+                            .map(|w| w.clone().select(0, row_idx.clone()));
+                        let yb = ys[k].select(row_idx);
+                        let z = rows_features(z);
+                        let head_loss =
+                            head.loss
+                                .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+                        let weighted = if several {
+                            head_loss.clone() * head.weight
+                        } else {
+                            head_loss.clone()
+                        };
+                        loss = Some(match loss {
+                            Some(total) => total + weighted,
+                            None => weighted,
+                        });
+                        parts.push((
+                            head_loss.detach().inner(),
+                            z.detach().inner(),
+                            acts[k],
+                            yb,
+                            len * per[k],
+                            wb,
+                        ));
                     }
+                    let loss = loss.ok_or_else(|| {
+                        Error::Readback("the model has no output to train".into())
+                    })?;
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    acc.update_weighted(
-                        loss.detach().inner(),
-                        z.detach().inner(),
-                        act,
-                        &yb,
-                        &self.metrics,
-                        len * rows_per_sample,
-                        wb.as_ref(),
-                    );
+                    acc.update(loss.detach().inner(), len, parts, &self.heads);
                     slot = Some(self.optimizer.apply_gradients(model, grads));
                     if progress.due(step + 1) {
-                        let (loss, values) = acc.read(&self.metrics)?;
-                        if !loss.is_finite() && terminate_on_nan {
+                        let values = acc.read(&self.heads)?;
+                        if !values.loss.is_finite() && terminate_on_nan {
                             nan_stop = true;
                             break;
                         }
-                        check_finite(loss, epoch)?;
-                        let logs: Vec<_> = self.named(loss, &values, "").into_iter().collect();
+                        check_finite(values.loss, epoch)?;
+                        let logs: Vec<_> = self.named(&values, "").into_iter().collect();
                         progress.draw(step + 1, &logs);
                     }
                 }
-                let (loss, values) = acc.read(&self.metrics)?;
+                let values = acc.read(&self.heads)?;
+                let loss = values.loss;
                 if !loss.is_finite() && terminate_on_nan {
                     nan_stop = true;
                 }
                 if !nan_stop {
                     check_finite(loss, epoch)?;
                 }
-                let mut logs: Vec<(String, f64)> =
-                    self.named(loss, &values, "").into_iter().collect();
+                let mut logs: Vec<(String, f64)> = self.named(&values, "").into_iter().collect();
                 let validate = (epoch + 1) % options.validation_freq == 0;
                 if let (Some((vx, vy, vw)), Some(model), false, true) =
                     (&val, &slot, nan_stop, validate)
                 {
                     use burn::module::Module;
                     let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
-                    let (vl, vv) =
-                        self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
-                    logs.extend(self.named(vl, &vv, "val_"));
+                    let vv = self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
+                    logs.extend(self.named(&vv, "val_"));
                 }
                 progress.end_epoch(&logs);
                 history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
@@ -588,35 +634,64 @@ fn check_finite(loss: f64, epoch: usize) -> Result<()> {
     }
 }
 
-type Split = (HostData, HostData, Option<(HostData, HostData)>);
+type Split = (
+    Vec<HostData>,
+    Vec<HostData>,
+    Option<(Vec<HostData>, Vec<HostData>)>,
+);
 
-fn split_validation(x: HostData, y: HostData, validation: Validation<'_>) -> Result<Split> {
-    match validation {
-        Validation::None => Ok((x, y, None)),
-        Validation::Data(vx, vy) | Validation::WeightedData(vx, vy, _) => {
-            let (vx, vy) = (vx.host_data(), vy.host_data());
-            check_counts(vx.len(), vy.len(), "validation ")?;
-            Ok((x, y, Some((vx, vy))))
-        }
-        Validation::Split(fraction) => {
-            if !(fraction > 0.0 && fraction < 1.0) {
-                return Err(Error::InvalidOption {
-                    option: "validation_split",
-                    reason: format!("must be in (0, 1), got {fraction}"),
-                });
+impl CompiledModel {
+    /// The training arrays and the validation ones (separate, or the last samples of each).
+    fn split_validation(
+        &self,
+        xs: Vec<HostData>,
+        ys: Vec<HostData>,
+        validation: &Validation<'_>,
+    ) -> Result<Split> {
+        let (inputs, outputs) = (self.model.input_names(), self.model.output_names());
+        let separate = |vx: Vec<HostData>, vy: Vec<HostData>| -> Result<Split> {
+            let count = vx.first().map_or(0, HostData::len);
+            for v in vx.iter().chain(&vy) {
+                check_counts(count, v.len(), "validation ")?;
             }
-            // Keras: the first ceil(n * (1 - split)) samples train, the rest validate.
-            let n = x.len();
-            let at = ((n as f64) * (1.0 - f64::from(fraction))).ceil() as usize;
-            let at = at.min(n);
-            let val = (slice(&x, at..n), slice(&y, at..n));
-            if val.0.is_empty() {
-                return Err(Error::InvalidOption {
-                    option: "validation_split",
-                    reason: format!("{fraction} of {n} samples leaves no validation sample"),
-                });
+            Ok((xs.clone(), ys.clone(), Some((vx, vy))))
+        };
+        match validation {
+            Validation::None => Ok((xs, ys, None)),
+            Validation::Data(vx, vy) | Validation::WeightedData(vx, vy, _) => {
+                separate(vec![vx.host_data()], vec![vy.host_data()])
             }
-            Ok((slice(&x, 0..at), slice(&y, 0..at), Some(val)))
+            Validation::Many(vx, vy) => separate(
+                vx.resolve(&inputs, "validation x")?,
+                vy.resolve(&outputs, "validation y")?,
+            ),
+            Validation::Split(fraction) => {
+                let fraction = *fraction;
+                if !(fraction > 0.0 && fraction < 1.0) {
+                    return Err(Error::InvalidOption {
+                        option: "validation_split",
+                        reason: format!("must be in (0, 1), got {fraction}"),
+                    });
+                }
+                // Keras: the first ceil(n * (1 - split)) samples train, the rest validate.
+                let n = xs.first().map_or(0, HostData::len);
+                let at = ((n as f64) * (1.0 - f64::from(fraction))).ceil() as usize;
+                let at = at.min(n);
+                if at == n {
+                    return Err(Error::InvalidOption {
+                        option: "validation_split",
+                        reason: format!("{fraction} of {n} samples leaves no validation sample"),
+                    });
+                }
+                let part = |arrays: &[HostData], range: std::ops::Range<usize>| -> Vec<HostData> {
+                    arrays.iter().map(|a| slice(a, range.clone())).collect()
+                };
+                Ok((
+                    part(&xs, 0..at),
+                    part(&ys, 0..at),
+                    Some((part(&xs, at..n), part(&ys, at..n))),
+                ))
+            }
         }
     }
 }

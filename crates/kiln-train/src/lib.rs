@@ -26,6 +26,7 @@
 //! # Ok::<(), kiln_train::Error>(())
 //! ```
 
+mod arrays;
 mod callbacks;
 mod compiled;
 mod custom;
@@ -40,11 +41,12 @@ mod progress;
 mod schedule;
 mod targets;
 
+pub use arrays::{Arrays, IntoArrays};
 pub use callbacks::{
     Callback, CallbackContext, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
     Logs, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
 };
-pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Scores};
+pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Output, Scores};
 pub use custom::{
     CustomLoss, CustomLossFn, CustomMetric, CustomMetricFn, CustomRule, CustomRuleFn, StepInfo,
 };

@@ -501,6 +501,12 @@ impl Accumulator {
         }
     }
 
+    /// Adds a batch's mean loss only, for `samples` samples.
+    pub fn add_loss(&mut self, loss: Tensor<1>, samples: usize) {
+        self.loss_sum = self.loss_sum.clone() + loss * samples as f32;
+        self.samples += samples;
+    }
+
     /// Adds a batch: its mean loss (detached) and the metric values of its predictions.
     pub fn update(
         &mut self,

@@ -1,7 +1,7 @@
 //! Checking host data against the model and the loss, then moving it to the device.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use kiln_model::{DynTensor, HostData, Model, Samples, format_dims};
+use kiln_model::{DynTensor, HostData, Model, format_dims};
 
 use crate::error::{Error, Result};
 use crate::loss::{Loss, LossConfig, Targets};
@@ -16,30 +16,26 @@ pub(crate) fn rows_features(z: DynTensor) -> Tensor<2> {
     }
 }
 
-fn output_layer(model: &Model) -> String {
+fn output_layer(model: &Model, output: usize) -> String {
     model
-        .summary()
-        .layers
-        .last()
-        .map_or_else(|| "output".to_string(), |l| l.name.clone())
-}
-
-/// Moves `x` to the device after checking it against the input shape.
-pub(crate) fn features(model: &Model, what: &str, x: HostData, device: &Device) -> Result<Samples> {
-    model.check_input(what, &x)?;
-    Ok(Samples::new(x, device)?)
+        .output_names()
+        .get(output)
+        .cloned()
+        .unwrap_or_else(|| "output".to_string())
 }
 
 /// Checks `y` against the output shape and the loss, then moves it to the device as
 /// `[rows, features]` floats or `[rows]` class ids.
 pub(crate) fn targets(
     model: &Model,
+    output: usize,
     loss: &LossConfig,
     what: &'static str,
     y: &HostData,
     device: &Device,
 ) -> Result<Targets> {
-    let out = model.output_shape();
+    let shapes = model.output_shapes();
+    let out = &shapes[output.min(shapes.len().saturating_sub(1))];
     let units = out.last().unwrap_or(1);
     let n = y.len();
     let lead: Vec<usize> = out.dims()[..out.rank().saturating_sub(1)].to_vec();
@@ -47,7 +43,7 @@ pub(crate) fn targets(
     let shape_error = |expected: String| Error::TargetShape {
         what,
         loss: loss.name().to_string(),
-        layer: output_layer(model),
+        layer: output_layer(model, output),
         expected,
         actual: format_dims(&y.dims),
     };
@@ -74,7 +70,7 @@ pub(crate) fn targets(
                     label: if v.is_finite() { id } else { i64::MIN },
                     index,
                     num_classes: units,
-                    layer: output_layer(model),
+                    layer: output_layer(model, output),
                 });
             }
             ids.push(id);
