@@ -121,8 +121,14 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                     json!({"args": [args], "kwargs": {}})
                 })
                 .collect();
-            entry["module"] = json!("keras.layers");
-            entry["registered_name"] = Value::Null;
+            // Where Keras finds the class (a nested model is not in `keras.layers`).
+            let (module, registered) = match spec.class_name() {
+                "Sequential" => ("keras", Value::Null),
+                "Functional" => ("keras.src.models.functional", json!("Functional")),
+                _ => ("keras.layers", Value::Null),
+            };
+            entry["module"] = json!(module);
+            entry["registered_name"] = registered;
             entry["name"] = json!(g.layer_name(i));
             entry["inbound_nodes"] = Value::Array(inbound);
             entry

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// ```
 /// use kiln_model::{Dense, Regularizer};
 /// let layer = Dense::new(64).kernel_regularizer(Regularizer::l2(1e-4));
-/// assert_eq!(layer.kernel_regularizer, Some(Regularizer { l1: 0.0, l2: 1e-4 }));
+/// assert_eq!(layer.kernel.kernel_regularizer, Some(Regularizer { l1: 0.0, l2: 1e-4 }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Regularizer {

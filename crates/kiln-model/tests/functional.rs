@@ -260,3 +260,92 @@ fn saved_functional_models_load_with_their_graph() {
     );
     assert_eq!(a, b);
 }
+
+/// The Functional configs Kiln writes, kept next to `check_in_keras.py`, which loads each in
+/// real Keras (`keras.models.model_from_json`) and checks the names and parameter count in
+/// `<name>.expect.json`. `KILN_BLESS=1` rewrites the files.
+#[test]
+fn kiln_writes_functional_configs_keras_reads() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kiln-configs");
+    let shared = {
+        let shared = LayerSpec::new(Dense::new(4).activation(Activation::Tanh)).name("shared");
+        let left = Input::new([3]).name("left").tensor().unwrap();
+        let right = Input::new([3]).name("right").tensor().unwrap();
+        let (l, r) = (shared.apply(&left).unwrap(), shared.apply(&right).unwrap());
+        let diff = Subtract::new().name("diff").apply([&l, &r]).unwrap();
+        let out = Dense::new(1)
+            .activation(Activation::Sigmoid)
+            .apply(&diff)
+            .unwrap();
+        Functional::new([&left, &right], &out)
+            .unwrap()
+            .name("siamese")
+    };
+    let multi = {
+        let a = Input::new([5]).name("features").tensor().unwrap();
+        let b = Input::new([3]).name("extra").tensor().unwrap();
+        let joined = Concatenate::new()
+            .apply([&Dense::new(4).apply(&a).unwrap(), &b])
+            .unwrap();
+        let normed = BatchNormalization::new().apply(&joined).unwrap();
+        let score = Dense::new(1).name("score").apply(&normed).unwrap();
+        let class = Dense::new(3)
+            .activation(Activation::Softmax)
+            .name("class")
+            .apply(&normed)
+            .unwrap();
+        Functional::new([&a, &b], [&score, &class])
+            .unwrap()
+            .name("multi_io")
+    };
+    let nested = {
+        let encoder = Sequential::new()
+            .name("encoder")
+            .add(Input::new([4]))
+            .add(Dense::new(6).activation(Activation::Relu));
+        let x = Input::new([4]).name("x").tensor().unwrap();
+        let z = encoder.apply(&x).unwrap();
+        let out = Dense::new(2).name("head").apply(&z).unwrap();
+        Functional::new(&x, &out).unwrap().name("nested")
+    };
+    let bless = std::env::var_os("KILN_BLESS").is_some();
+    for (name, spec) in [
+        ("residual", residual()),
+        ("siamese", shared),
+        ("multi_io", multi),
+        ("nested", nested),
+    ] {
+        let json = spec.to_json().unwrap();
+        let model = spec.build(&Device::flex()).unwrap();
+        let expect = serde_json::json!({
+            "layers": spec.layers().iter().map(|l| l.layer_name().unwrap_or("")).collect::<Vec<_>>(),
+            "input_names": spec.input_names(),
+            "output_names": spec.output_names(),
+            "params": model.count_params(),
+        });
+        let expect = serde_json::to_string_pretty(&expect).unwrap() + "\n";
+        let (json_path, expect_path) = (
+            dir.join(format!("{name}.json")),
+            dir.join(format!("{name}.expect.json")),
+        );
+        if bless {
+            std::fs::write(&json_path, &json).unwrap();
+            std::fs::write(&expect_path, &expect).unwrap();
+        }
+        let stored = std::fs::read_to_string(&json_path).unwrap();
+        // Equal as JSON; and what Kiln stored reads back to the same architecture.
+        let a: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            a, b,
+            "{name}: Kiln now writes another config (KILN_BLESS=1 to accept)"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&expect_path).unwrap(),
+            expect,
+            "{name}"
+        );
+        assert_eq!(Functional::from_config(&stored).unwrap(), spec, "{name}");
+    }
+}

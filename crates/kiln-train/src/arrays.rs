@@ -27,7 +27,7 @@ impl<'a> Arrays<'a> {
     }
 
     /// Adds an array for the next input or output by position.
-    pub fn add(mut self, array: &'a dyn ArrayInput) -> Self {
+    pub fn array(mut self, array: &'a dyn ArrayInput) -> Self {
         self.items.push((None, array));
         self
     }
@@ -114,31 +114,31 @@ impl<'a> IntoArrays<'a> for Arrays<'a> {
 
 impl<'a, T: ArrayInput> IntoArrays<'a> for &'a T {
     fn into_arrays(self) -> Arrays<'a> {
-        Arrays::new().add(self)
+        Arrays::new().array(self)
     }
 }
 
 impl<'a, A: ArrayInput, B: ArrayInput> IntoArrays<'a> for (&'a A, &'a B) {
     fn into_arrays(self) -> Arrays<'a> {
-        Arrays::new().add(self.0).add(self.1)
+        Arrays::new().array(self.0).array(self.1)
     }
 }
 
 impl<'a, A: ArrayInput, B: ArrayInput, C: ArrayInput> IntoArrays<'a> for (&'a A, &'a B, &'a C) {
     fn into_arrays(self) -> Arrays<'a> {
-        Arrays::new().add(self.0).add(self.1).add(self.2)
+        Arrays::new().array(self.0).array(self.1).array(self.2)
     }
 }
 
 impl<'a> IntoArrays<'a> for &[&'a dyn ArrayInput] {
     fn into_arrays(self) -> Arrays<'a> {
-        self.iter().fold(Arrays::new(), |a, x| a.add(*x))
+        self.iter().fold(Arrays::new(), |a, x| a.array(*x))
     }
 }
 
 impl<'a> IntoArrays<'a> for Vec<&'a dyn ArrayInput> {
     fn into_arrays(self) -> Arrays<'a> {
-        self.into_iter().fold(Arrays::new(), |a, x| a.add(x))
+        self.into_iter().fold(Arrays::new(), |a, x| a.array(x))
     }
 }
 

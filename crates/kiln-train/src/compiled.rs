@@ -72,7 +72,7 @@ impl Compile for Model {
 ///
 /// # Examples
 /// ```
-/// use kiln_model::{Activation, Apply, Dense, Functional, Input};
+/// use kiln_model::{Activation, Apply, Dense, Functional, Input, LayerExt};
 /// use kiln_train::{CompiledModel, Output};
 /// let x = Input::new([6]).tensor()?;
 /// let h = Dense::new(8).activation(Activation::Relu).apply(&x)?;
