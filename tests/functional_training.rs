@@ -143,3 +143,148 @@ fn transfer_learning_trains_the_head_and_leaves_the_frozen_base_alone() {
     // About what the pre-trained head reached on these features (0.81).
     assert!(after["accuracy"] > 0.75, "{before:?} -> {after:?}");
 }
+
+/// Two inputs (the top and bottom halves of each MNIST digit) and two outputs (the digit, and
+/// whether it is even), with one loss, weight and metric list per output, arrays by name, and
+/// Keras's log names.
+#[test]
+fn two_inputs_and_two_outputs_train_with_a_loss_each() {
+    use kiln::train::{CompiledModel, EarlyStopping, Output};
+    let (x, y) = mnist_subset(1200);
+    let top = x.slice_axis(Axis(1), Slice::from(..14)).to_owned();
+    let bottom = x.slice_axis(Axis(1), Slice::from(14..)).to_owned();
+    let even: Array1<f32> = y
+        .mapv(|d| f32::from(d % 2 == 0))
+        .into_shape_with_order(1200)
+        .unwrap();
+    let even = even.insert_axis(Axis(1));
+
+    let a = Input::new([14, 28]).name("top").tensor().unwrap();
+    let b = Input::new([14, 28]).name("bottom").tensor().unwrap();
+    let fa = Dense::new(32)
+        .activation(Activation::Relu)
+        .apply(&Flatten::new().apply(&a).unwrap())
+        .unwrap();
+    let fb = Dense::new(32)
+        .activation(Activation::Relu)
+        .apply(&Flatten::new().apply(&b).unwrap())
+        .unwrap();
+    let joined = Concatenate::new().apply([&fa, &fb]).unwrap();
+    let digit = Dense::new(10)
+        .activation(Activation::Softmax)
+        .name("digit")
+        .apply(&joined)
+        .unwrap();
+    let parity = Dense::new(1)
+        .activation(Activation::Sigmoid)
+        .name("parity")
+        .apply(&joined)
+        .unwrap();
+    let model = Functional::new([&a, &b], [&digit, &parity])
+        .unwrap()
+        .seed(21)
+        .build(&Device::flex())
+        .unwrap();
+    let mut model = CompiledModel::compile_outputs(
+        model,
+        "adam",
+        [
+            Output::new("parity", "binary_crossentropy")
+                .unwrap()
+                .loss_weight(0.5)
+                .metrics(["accuracy"])
+                .unwrap(),
+            Output::new("digit", "sparse_categorical_crossentropy")
+                .unwrap()
+                .metrics(["accuracy"])
+                .unwrap(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        model.metrics_names(),
+        [
+            "loss",
+            "digit_loss",
+            "digit_accuracy",
+            "parity_loss",
+            "parity_accuracy"
+        ]
+    );
+    let mut stop = EarlyStopping::new().monitor("val_parity_loss").patience(5);
+    let x_named = [
+        ("bottom", &bottom as &dyn kiln::model::ArrayInput),
+        ("top", &top),
+    ];
+    let y_named = [
+        ("digit", &y as &dyn kiln::model::ArrayInput),
+        ("parity", &even),
+    ];
+    let history = model
+        .fit(
+            x_named,
+            y_named,
+            FitOptions::new()
+                .epochs(4)
+                .verbose(0)
+                .seed(5)
+                .validation_split(0.2)
+                .callback(&mut stop),
+        )
+        .unwrap();
+    let mut keys: Vec<_> = history.history.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "digit_accuracy",
+            "digit_loss",
+            "loss",
+            "parity_accuracy",
+            "parity_loss",
+            "val_digit_accuracy",
+            "val_digit_loss",
+            "val_loss",
+            "val_parity_accuracy",
+            "val_parity_loss",
+        ]
+    );
+    // The total is the weighted sum of the two (no weight penalties here).
+    let (total, dl, pl) = (
+        history.get("loss").unwrap(),
+        history.get("digit_loss").unwrap(),
+        history.get("parity_loss").unwrap(),
+    );
+    for e in 0..total.len() {
+        assert!(
+            (total[e] - (dl[e] + 0.5 * pl[e])).abs() < 1e-4,
+            "epoch {e}: {total:?} {dl:?} {pl:?}"
+        );
+    }
+    assert!(dl[total.len() - 1] < dl[0], "{dl:?}");
+    // By position, in the model's order (top, bottom) / (digit, parity).
+    let scores = model
+        .evaluate_many((&top, &bottom), (&y, &even), 64)
+        .unwrap();
+    assert!(scores["digit_accuracy"] > 0.8, "{scores:?}");
+    assert!(scores["parity_accuracy"] > 0.8, "{scores:?}");
+    let outputs = model.predict_many((&top, &bottom), 100).unwrap();
+    assert_eq!(outputs[0].shape(), &[1200, 10]);
+    assert_eq!(outputs[1].shape(), &[1200, 1]);
+    let one = model.train_on_batch((&top, &bottom), (&y, &even)).unwrap();
+    assert!(one.contains_key("parity_loss"), "{one:?}");
+    // A wrong count or name is an error before training.
+    assert!(
+        model
+            .fit(&top, (&y, &even), FitOptions::new().verbose(0))
+            .is_err()
+    );
+    let wrong = [
+        ("digits", &y as &dyn kiln::model::ArrayInput),
+        ("parity", &even),
+    ];
+    let err = model
+        .fit((&top, &bottom), wrong, FitOptions::new().verbose(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("digits"), "{err}");
+}

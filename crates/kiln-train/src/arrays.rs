@@ -48,6 +48,11 @@ impl<'a> Arrays<'a> {
         self.items.is_empty()
     }
 
+    /// The samples in the first array (0 when there is none).
+    pub(crate) fn samples(&self) -> usize {
+        self.items.first().map_or(0, |(_, a)| a.samples())
+    }
+
     /// The arrays in the order of `names` (the model's inputs or outputs): by position when
     /// none is named, by name when all are.
     ///

@@ -343,7 +343,12 @@ impl CompiledModel {
     ///
     /// # Errors
     /// As `fit`.
-    pub fn train_on_batch(&mut self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
+    pub fn train_on_batch<'a>(
+        &mut self,
+        x: impl IntoArrays<'a>,
+        y: impl IntoArrays<'a>,
+    ) -> Result<Scores> {
+        let (x, y) = (x.into_arrays(), y.into_arrays());
         let n = x.samples().max(1);
         let options = crate::fit::FitOptions::new()
             .batch_size(n)
@@ -361,9 +366,30 @@ impl CompiledModel {
     ///
     /// # Errors
     /// As `evaluate`.
-    pub fn test_on_batch(&self, x: &impl ArrayInput, y: &impl ArrayInput) -> Result<Scores> {
+    pub fn test_on_batch<'a>(
+        &self,
+        x: impl IntoArrays<'a>,
+        y: impl IntoArrays<'a>,
+    ) -> Result<Scores> {
+        let x = x.into_arrays();
         let n = x.samples().max(1);
-        self.evaluate_with_batch_size(x, y, n)
+        self.evaluate_many(x, y, n)
+    }
+
+    /// One array per output for one array per input (Keras's `predict([x1, x2])`), in
+    /// batches of `batch_size`.
+    ///
+    /// # Errors
+    /// As `predict`; a wrong number of arrays or an unknown name.
+    pub fn predict_many<'a>(
+        &self,
+        x: impl IntoArrays<'a>,
+        batch_size: usize,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let model = self.model();
+        let xs = x.into_arrays().resolve(&model.input_names(), "x")?;
+        let refs: Vec<&dyn ArrayInput> = xs.iter().map(|x| x as &dyn ArrayInput).collect();
+        Ok(model.predict_many(&refs, batch_size)?)
     }
 
     /// Outputs for one batch (Keras's `predict_on_batch`).
