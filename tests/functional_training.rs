@@ -288,3 +288,41 @@ fn two_inputs_and_two_outputs_train_with_a_loss_each() {
         .unwrap_err();
     assert!(err.to_string().contains("digits"), "{err}");
 }
+
+/// BatchNormalization's moving statistics move during `fit` (towards the data's mean), so
+/// inference after training normalizes with them.
+#[test]
+fn fit_updates_batch_normalization_moving_statistics() {
+    let x = ndarray::Array2::from_shape_fn((256, 2), |(i, j)| 5.0 + ((i * 3 + j) % 7) as f32);
+    let y = ndarray::Array1::from_shape_fn(256, |i| (i % 2) as u8);
+    let mut model = Sequential::new()
+        .add(Input::new([2]))
+        .add(BatchNormalization::new().momentum(0.5))
+        .add(Dense::new(2).activation(Activation::Softmax))
+        .seed(1)
+        .build(&Device::flex())
+        .unwrap()
+        .compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .epochs(1)
+                .batch_size(32)
+                .verbose(0)
+                .shuffle(false),
+        )
+        .unwrap();
+    let moving_mean = &model.get_weights().unwrap()[2];
+    // The inference copy (`evaluate`, `predict`) sees the same statistics.
+    assert_eq!(&model.model().get_weights().unwrap()[2], moving_mean);
+    let mean = x.mean_axis(Axis(0)).unwrap();
+    for j in 0..2 {
+        assert!(
+            (moving_mean[[j]] - mean[j]).abs() < 1.0,
+            "{moving_mean} vs {mean}"
+        );
+    }
+}

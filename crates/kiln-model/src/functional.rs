@@ -602,7 +602,7 @@ pub(crate) fn nested_call(
         .map(|i| weights.sublayer(i))
         .collect::<Result<Vec<_>, String>>()?;
     let (mut outputs, _) = plan
-        .run(inputs, training, weights.trainable(), false, |i| {
+        .run(inputs, training, weights.trainable(), false, false, |i| {
             subs[i].vars
         })
         .map_err(|e| e.to_string())?;

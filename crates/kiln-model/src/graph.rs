@@ -138,16 +138,18 @@ impl Plan {
     }
 
     /// Runs the graph. `vars(i)` gives layer `i`'s stored weights; `trainable` is false inside a
-    /// frozen model. With `split_activation`, each output node's layer stops before its final
+    /// frozen model; `host_checked` says the inputs were checked on the host (`check_input`). With `split_activation`, each output node's layer stops before its final
     /// activation (returned), so a loss can fuse it.
     ///
     /// # Errors
     /// A layer's own error, naming it; a wrong number of inputs.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run<'v>(
         &self,
         inputs: Vec<DynTensor>,
         training: bool,
         trainable: bool,
+        host_checked: bool,
         split_activation: bool,
         vars: impl Fn(usize) -> &'v [Variable],
     ) -> Result<Outputs> {
@@ -197,6 +199,8 @@ impl Plan {
                 vars: vars(node.layer),
                 spec: &self.weights[node.layer],
                 trainable: trainable && spec.trainable,
+                host_checked: host_checked
+                    && node.inputs.iter().all(|j| g.nodes[*j].inputs.is_empty()),
             };
             let call_error = |reason: String| Error::LayerCall {
                 layer: g.node_name(i).to_string(),

@@ -202,8 +202,12 @@ impl Model {
         training: bool,
         split_activation: bool,
     ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
+        // Data reaches the model through `check_input` (predict, fit) or the caller's own
+        // checks (`forward`): layers fed by inputs trust them.
         self.plan()
-            .run(inputs, training, true, split_activation, |i| &self.vars[i])
+            .run(inputs, training, true, true, split_activation, |i| {
+                &self.vars[i]
+            })
     }
 
     /// Runs a single-input, single-output model on a batch in inference mode.

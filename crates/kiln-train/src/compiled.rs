@@ -145,6 +145,7 @@ fn compile_metrics(
 ) -> Result<Vec<CompiledMetric>> {
     let mut compiled = Vec::new();
     for m in metrics {
+        m.validate()?;
         let metric = CompiledMetric::new(m, loss, units);
         if metric.rule.custom.is_none() && metric.rule.is_sparse() != loss.is_sparse() {
             let sparse = metric.rule.is_sparse();
@@ -211,6 +212,7 @@ impl CompiledModel {
         outputs: impl IntoIterator<Item = Output>,
     ) -> Result<Self> {
         let optimizer = optimizer.into_optimizer()?;
+        optimizer.validate()?;
         let given: Vec<Output> = outputs.into_iter().collect();
         let names = model.output_names();
         let shapes = model.output_shapes();

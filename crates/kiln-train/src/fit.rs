@@ -281,6 +281,12 @@ impl CompiledModel {
                 reason: "must be at least 1".into(),
             });
         }
+        if options.validation_freq == 0 {
+            return Err(Error::InvalidOption {
+                option: "validation_freq",
+                reason: "must be at least 1 (validate every that many epochs)".into(),
+            });
+        }
         let several = self.heads.len() > 1;
         if several && (options.sample_weight.is_some() || options.class_weight.is_some()) {
             return Err(Error::InvalidOption {
@@ -366,8 +372,10 @@ impl CompiledModel {
         let per_pass = n.div_ceil(options.batch_size);
         let steps = options.steps_per_epoch.unwrap_or(per_pass);
         if let Some(s) = options.steps_per_epoch {
-            let needed = s * options.epochs.saturating_sub(options.initial_epoch);
-            if s == 0 || needed > per_pass {
+            let needed = s.checked_mul(options.epochs.saturating_sub(options.initial_epoch));
+            if s == 0 || needed.is_none_or(|needed| needed > per_pass) {
+                let needed =
+                    needed.map_or_else(|| "more than usize::MAX".into(), |n| n.to_string());
                 return Err(Error::InvalidOption {
                     option: "steps_per_epoch",
                     reason: format!(
@@ -665,6 +673,8 @@ impl CompiledModel {
                 vx.resolve(&inputs, "validation x")?,
                 vy.resolve(&outputs, "validation y")?,
             ),
+            // Keras treats a split of 0 as no split.
+            Validation::Split(fraction) if *fraction == 0.0 => Ok((xs, ys, None)),
             Validation::Split(fraction) => {
                 let fraction = *fraction;
                 if !(fraction > 0.0 && fraction < 1.0) {

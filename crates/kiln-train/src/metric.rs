@@ -283,6 +283,42 @@ pub trait IntoMetric {
     fn into_metric(self) -> Result<MetricConfig>;
 }
 
+impl MetricConfig {
+    /// Checks the options: AUC needs at least 2 thresholds, top-k a `k` of at least 1, a
+    /// threshold must be a number.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if self.metric == Metric::Auc && self.num_thresholds < 2 {
+            return Err(Error::InvalidOption {
+                option: "num_thresholds",
+                reason: format!(
+                    "AUC needs at least 2 thresholds, got {}",
+                    self.num_thresholds
+                ),
+            });
+        }
+        let top_k = matches!(
+            self.metric,
+            Metric::TopKCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy
+        );
+        if top_k && self.k == 0 {
+            return Err(Error::InvalidOption {
+                option: "k",
+                reason: "top-k accuracy needs k >= 1".into(),
+            });
+        }
+        if !self.threshold.is_finite() {
+            return Err(Error::InvalidOption {
+                option: "threshold",
+                reason: format!("must be a number, got {}", self.threshold),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl IntoMetric for Metric {
     fn into_metric(self) -> Result<MetricConfig> {
         Ok(self.config())

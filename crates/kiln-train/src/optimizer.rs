@@ -510,6 +510,60 @@ impl IntoOptimizer for &str {
     }
 }
 
+impl Optimizer {
+    /// Checks the options `compile` would otherwise accept silently: a learning rate or
+    /// epsilon that is negative or not a number, a clip bound or weight decay that is not
+    /// positive (a zero `clipnorm` freezes training), momentum outside `[0, 1)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the option and its value.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |option: &'static str, reason: String| Err(Error::InvalidOption { option, reason });
+        if let LearningRate::Constant(lr) = self.learning_rate
+            && !(lr.is_finite() && lr >= 0.0)
+        {
+            return bad("learning_rate", format!("must be a number >= 0, got {lr}"));
+        }
+        for (option, value) in [
+            ("clipnorm", self.clipnorm),
+            ("clipvalue", self.clipvalue),
+            ("global_clipnorm", self.global_clipnorm),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && v > 0.0)
+            {
+                return bad(option, format!("must be a number > 0, got {v}"));
+            }
+        }
+        if let Some(wd) = self.weight_decay
+            && !(wd.is_finite() && wd >= 0.0)
+        {
+            return bad("weight_decay", format!("must be a number >= 0, got {wd}"));
+        }
+        let epsilon = match self.rule {
+            Rule::Adam { epsilon, .. }
+            | Rule::RmsProp { epsilon, .. }
+            | Rule::Adagrad { epsilon, .. }
+            | Rule::Adadelta { epsilon, .. }
+            | Rule::Adamax { epsilon, .. }
+            | Rule::Nadam { epsilon, .. } => Some(epsilon),
+            Rule::Sgd { .. } | Rule::Lion { .. } => None,
+        };
+        if let Some(e) = epsilon
+            && !(e.is_finite() && e >= 0.0)
+        {
+            return bad("epsilon", format!("must be a number >= 0, got {e}"));
+        }
+        if let Rule::Sgd { momentum, .. } | Rule::RmsProp { momentum, .. } = self.rule
+            && !(0.0..=1.0).contains(&momentum)
+        {
+            return bad("momentum", format!("must be in [0, 1], got {momentum}"));
+        }
+        Ok(())
+    }
+}
+
 /// The per-parameter slots of an optimizer (moments, velocities), on the device.
 #[derive(Clone, Default)]
 struct Slots<const D: usize> {

@@ -101,7 +101,27 @@ impl Layer for Embedding {
         let x = only(inputs)?;
         let dims = x.dims();
         let n: usize = dims.iter().product();
-        let ids: Tensor<1, Int> = x.flatten().reshape([n]).int();
+        let values = x.flatten().reshape([n]);
+        if !weights.inputs_checked() && n > 0 {
+            // Ids computed by earlier layers: check them before the gather (one read-back).
+            let range = Tensor::cat(vec![values.clone().min(), values.clone().max()], 0);
+            let bounds = range
+                .try_into_data()
+                .map_err(|e| e.to_string())?
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            let limit = self.input_dim as f32;
+            if let [low, high] = bounds.as_slice()
+                && !(*low >= 0.0 && *high < limit)
+            {
+                return Err(format!(
+                    "ids must be in 0..{}, got values from {low} to {high}",
+                    self.input_dim
+                ));
+            }
+        }
+        let ids: Tensor<1, Int> = values.int();
         let vectors = weights.at::<2>(0)?.select(0, ids);
         let mut out = dims;
         out.push(self.output_dim);

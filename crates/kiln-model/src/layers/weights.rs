@@ -270,6 +270,8 @@ pub struct Weights<'a> {
     pub(crate) vars: &'a [Variable],
     pub(crate) spec: &'a WeightBuilder,
     pub(crate) trainable: bool,
+    /// Whether every input of this call is model input data, checked on the host.
+    pub(crate) host_checked: bool,
 }
 
 impl fmt::Debug for Weights<'_> {
@@ -362,6 +364,13 @@ impl<'a> Weights<'a> {
         self.trainable
     }
 
+    /// Whether the inputs of this call are the model's input data, which
+    /// [`Layer::id_limit`] had checked on the host; otherwise a layer that indexes by its input
+    /// checks the values itself.
+    pub fn inputs_checked(&self) -> bool {
+        self.host_checked
+    }
+
     /// The weights of the `i`-th sublayer declared with [`WeightBuilder::add_sublayer`], and
     /// its declaration.
     ///
@@ -386,6 +395,7 @@ impl<'a> Weights<'a> {
             vars,
             spec: sub,
             trainable: self.trainable && !sub.frozen,
+            host_checked: false,
         })
     }
 }
