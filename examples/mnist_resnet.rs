@@ -114,7 +114,7 @@ fn run(args: Args) -> kiln::Result<()> {
     let x_test = normalize(&x_test).insert_axis(Axis(3));
 
     let spec = resnet(args.seed)?;
-    println!("{}", spec.summary());
+    println!("{}", spec.summary().line_length(108)); // Keras's width in a wide terminal
     let mut model =
         spec.build(&device)?
             .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;

@@ -349,3 +349,118 @@ fn kiln_writes_functional_configs_keras_reads() {
         assert_eq!(Functional::from_config(&stored).unwrap(), spec, "{name}");
     }
 }
+
+/// A user layer with what built-ins have: two inputs, a sublayer, and non-trainable state it
+/// updates in training calls. `y = dense(a) * b`, and `calls` counts training calls.
+#[derive(Debug)]
+struct GatedDense {
+    inner: Dense,
+}
+
+impl kiln_model::Layer for GatedDense {
+    fn class_name(&self) -> &str {
+        "GatedDense"
+    }
+
+    fn output_shape(&self, inputs: &[kiln_model::Shape]) -> Result<kiln_model::Shape, String> {
+        match inputs {
+            [a, b] if b.dims() == [self.inner.units] && a.rank() == 1 => Ok(b.clone()),
+            _ => Err("GatedDense takes (None, features) and (None, units)".into()),
+        }
+    }
+
+    fn build(
+        &self,
+        inputs: &[kiln_model::Shape],
+        weights: &mut kiln_model::WeightBuilder,
+    ) -> Result<(), String> {
+        let calls = kiln_model::WeightSpec::new("calls", [1], kiln_model::Initializer::Zeros);
+        weights.add_weight(calls.non_trainable())?;
+        weights.add_sublayer("inner", &self.inner, &inputs[..1])?;
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<kiln_model::DynTensor>,
+        weights: &kiln_model::Weights<'_>,
+        training: bool,
+    ) -> Result<kiln_model::DynTensor, String> {
+        let mut it = inputs.into_iter();
+        let (Some(a), Some(kiln_model::DynTensor::R2(b))) = (it.next(), it.next()) else {
+            return Err("expected two matrices".into());
+        };
+        if training {
+            let calls = weights.get::<1>("calls")?;
+            weights.assign("calls", calls + 1.0)?;
+        }
+        let kiln_model::DynTensor::R2(h) =
+            self.inner.call(vec![a], &weights.sublayer(0)?, training)?
+        else {
+            return Err("expected a matrix".into());
+        };
+        Ok(kiln_model::DynTensor::R2(h * b))
+    }
+}
+
+#[test]
+fn a_user_layer_takes_two_inputs_and_holds_a_sublayer_and_state() {
+    let a = Input::new([3]).tensor().unwrap();
+    let b = Input::new([2]).tensor().unwrap();
+    let y = GatedDense {
+        inner: Dense::new(2),
+    }
+    .apply([&a, &b])
+    .unwrap();
+    let model = Functional::new([&a, &b], &y)
+        .unwrap()
+        .seed(1)
+        .build(&Device::flex())
+        .unwrap();
+    assert_eq!(
+        model.weight_names(),
+        [
+            "gated_dense/calls",
+            "gated_dense/inner/kernel",
+            "gated_dense/inner/bias"
+        ]
+    );
+    assert_eq!(model.weight_trainable(), [false, true, true]);
+    let summary = model.summary();
+    assert_eq!(
+        (summary.trainable_params(), summary.non_trainable_params()),
+        (8, 1)
+    );
+    let (xa, xb) = (ones(4, 3), Array2::<f32>::zeros((4, 2)));
+    // A zero gate zeroes the output; two training calls count two.
+    let out = model.call_many(&[&xa, &xb], true).unwrap();
+    assert!(out[0].iter().all(|v| *v == 0.0));
+    model.call_many(&[&xa, &xb], true).unwrap();
+    model.call_many(&[&xa, &xb], false).unwrap();
+    assert_eq!(model.get_weights().unwrap()[0][[0]], 2.0);
+}
+
+#[test]
+fn activations_of_rank_five_flow_between_layers() {
+    // (None, depth, height, width, channels), as Conv3D and video need.
+    let x = Input::new([2, 3, 4, 5]).tensor().unwrap();
+    let h = Dense::new(6)
+        .activation(Activation::Relu)
+        .apply(&x)
+        .unwrap();
+    let h = BatchNormalization::new().apply(&h).unwrap();
+    assert_eq!(h.shape().dims(), &[2, 3, 4, 6]);
+    let out = Dense::new(1)
+        .apply(&kiln_model::Flatten::new().apply(&h).unwrap())
+        .unwrap();
+    let model = Functional::new(&x, [&h, &out])
+        .unwrap()
+        .build(&Device::flex())
+        .unwrap();
+    let data = ndarray::Array5::<f32>::from_shape_fn((3, 2, 3, 4, 5), |(a, b, c, d, e)| {
+        (a + b + c + d + e) as f32 / 10.0
+    });
+    let y = model.predict_many(&[&data], 2).unwrap();
+    assert_eq!(y[0].shape(), &[3, 2, 3, 4, 6]);
+    assert_eq!(y[1].shape(), &[3, 1]);
+}
