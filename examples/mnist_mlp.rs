@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example mnist_mlp                 # 10 epochs on flex
 //! cargo run --release --example mnist_mlp -- --epochs 2 --backend ndarray
+//! cargo run --release --example mnist_mlp -- --save mnist_mlp.keras   # opens in Keras
 //! ```
 //!
 //! The Keras program it mirrors:
@@ -35,6 +36,9 @@ struct Args {
     /// Seed for weights and shuffling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Saves the trained model here (`.keras` opens in Keras, `.safetensors` is Kiln's).
+    #[arg(long)]
+    save: Option<std::path::PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -94,5 +98,9 @@ fn run(args: Args) -> kiln::Result<()> {
         scores["accuracy"],
         seconds / args.epochs.max(1) as f64
     );
+    if let Some(path) = &args.save {
+        model.model().save(path)?;
+        println!("saved {}", path.display());
+    }
     Ok(())
 }

@@ -116,7 +116,7 @@ fn a_model_with_a_custom_layer_saves_and_loads_with_its_constructor() {
     // Without the constructor: a typed error that says what to do.
     let err = load_model(&path, &Device::flex()).unwrap_err();
     assert!(
-        matches!(&err, Error::UnknownLayer { class_name } if class_name == "ResidualDense"),
+        matches!(&err, Error::UnknownLayer { class_name, .. } if class_name == "ResidualDense"),
         "{err}"
     );
     assert!(err.to_string().contains("CustomObjects"), "{err}");

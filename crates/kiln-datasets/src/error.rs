@@ -15,6 +15,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `.npy` or `.npz` file that cannot be read.
+    #[error("{path}: {reason}")]
+    Npy {
+        /// The file (or `archive.npz/entry.npy`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A gzip stream could not be decompressed (corrupt or cut short).
     #[error("{path} is not a valid gzip stream")]
     Gzip {

@@ -24,6 +24,7 @@ mod download;
 mod error;
 pub mod idx;
 pub mod mnist;
+pub mod npy;
 mod preprocessing;
 
 pub use cache::{DATA_DIR_ENV, cache_dir, search_dirs, write_atomic};

@@ -42,6 +42,11 @@ pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<
             _ => {
                 let make = builtin(class).ok_or_else(|| Error::UnknownLayer {
                     class_name: class.to_string(),
+                    layer: config
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 })?;
                 LayerSpec::from_arc(make(config).map_err(bad)?)
             }

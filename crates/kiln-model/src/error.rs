@@ -123,13 +123,15 @@ pub enum Error {
     },
     /// A config names a layer class that is neither Kiln's nor a registered custom layer.
     #[error(
-        "unknown layer class `{class_name}`: Kiln has no such layer; for a custom layer, register \
-         its constructor in `CustomObjects` and read with `Sequential::from_config_with` or \
-         `load_model_with`"
+        "layer `{layer}`: unknown layer class `{class_name}`: Kiln has no such layer; for a \
+         custom layer, register its constructor in `CustomObjects` and read with \
+         `Sequential::from_config_with` or `load_model_with`"
     )]
     UnknownLayer {
         /// The class name in the config.
         class_name: String,
+        /// The layer's name in the config (empty when it has none).
+        layer: String,
     },
     /// A weight given to the model does not have the shape the model expects.
     #[error("weight `{weight}` has shape {actual:?}, expected {expected:?}")]
@@ -163,6 +165,40 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A path whose extension names no format Kiln reads or writes there.
+    #[error("{}: unknown file format; use {supported}", path.display())]
+    UnsupportedFormat {
+        /// The path.
+        path: PathBuf,
+        /// The extensions that work there (`.keras, .safetensors`).
+        supported: &'static str,
+    },
+    /// A Keras file (`.keras`, `.weights.h5`, `.h5`) that does not hold what Keras writes.
+    #[error("{}: {reason}", path.display())]
+    KerasFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An HDF5 file (or the one inside a `.keras` zip) that cannot be read.
+    #[error("{} is not a readable HDF5 file", path.display())]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// What the HDF5 reader found.
+        #[source]
+        source: hdf5_pure::Error,
+    },
+    /// A `.keras` file that is not a readable zip archive.
+    #[error("{} is not a readable .keras (zip) archive", path.display())]
+    Zip {
+        /// The file.
+        path: PathBuf,
+        /// What the zip reader found.
+        #[source]
+        source: zip::result::ZipError,
     },
     /// A tensor could not be read back from the device.
     #[error("reading a tensor back from the device failed: {0}")]

@@ -528,7 +528,11 @@ impl Layer for Nested {
     }
 
     fn build(&self, _inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
-        nested_build(self.plan()?, weights)
+        nested_build(
+            self.plan()?,
+            matches!(self.config, ModelConfig::Sequential(_)),
+            weights,
+        )
     }
 
     fn call(
@@ -581,10 +585,20 @@ pub(crate) fn nested_output_shape(
     }
 }
 
-pub(crate) fn nested_build(plan: &Plan, weights: &mut WeightBuilder) -> Result<(), String> {
+pub(crate) fn nested_build(
+    plan: &Plan,
+    sequential: bool,
+    weights: &mut WeightBuilder,
+) -> Result<(), String> {
+    let groups = crate::keras_weights::layer_groups(&plan.graph, sequential);
     for (i, declared) in plan.weights.iter().enumerate() {
         let mut sub = declared.clone();
         sub.frozen = !plan.graph.layers[i].trainable;
+        sub.keras_group = Some(groups[i].clone().unwrap_or_default());
+        let vars = plan.graph.layers[i].layer().keras_vars_path();
+        if vars != "vars" {
+            sub.keras_vars = Some(vars.to_string());
+        }
         weights
             .sublayers
             .push((plan.graph.layer_name(i).to_string(), sub));

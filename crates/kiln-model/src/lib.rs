@@ -26,8 +26,11 @@ mod error;
 mod functional;
 mod graph;
 mod initializer;
+mod keras_file;
 mod keras_object;
+mod keras_weights;
 mod layers;
+mod legacy_h5;
 mod model;
 mod regularizer;
 mod samples;
@@ -46,6 +49,7 @@ pub use initializer::Initializer;
 /// user layers.
 pub use layers::Layer as CustomLayer;
 // Every layer type, the `Layer` trait and its helpers (see `layers/mod.rs`).
+pub use keras_file::{KERAS_VERSION, KerasArchive, MAX_ENTRY_BYTES};
 pub use layers::*;
 pub use model::{Model, ModelConfig};
 pub use regularizer::Regularizer;
@@ -54,4 +58,4 @@ pub use sequential::Sequential;
 pub use shape::{Shape, format_dims};
 pub use summary::{LayerInfo, Summary, readable_bytes, thousands};
 pub use tensor::{DynTensor, DynTensors, MAX_RANK};
-pub use weights_file::{CONFIG_KEY, load_model, load_model_with};
+pub use weights_file::{CONFIG_KEY, load_keras, load_model, load_model_with};

@@ -110,7 +110,7 @@ impl Model {
         }
     }
 
-    fn plan(&self) -> &Plan {
+    pub(crate) fn plan(&self) -> &Plan {
         &self.info.plan
     }
 
@@ -163,6 +163,21 @@ impl Model {
         g.inputs
             .iter()
             .map(|&n| g.node_name(n).to_string())
+            .collect()
+    }
+
+    /// The element type each input takes, as Keras names it (`"float32"` unless its
+    /// [`Input`](crate::Input) says otherwise, e.g. `"int32"` for token ids), in input order.
+    pub fn input_dtypes(&self) -> Vec<String> {
+        let g = &self.plan().graph;
+        g.inputs
+            .iter()
+            .map(|&n| {
+                g.layers[g.nodes[n].layer].layer().config()["dtype"]
+                    .as_str()
+                    .unwrap_or("float32")
+                    .to_string()
+            })
             .collect()
     }
 
@@ -523,6 +538,22 @@ impl Model {
     /// `encoder/dense/kernel`), in [`get_weights`](Model::get_weights) order.
     pub fn weight_names(&self) -> Vec<String> {
         self.variables().into_iter().map(|(n, _, _)| n).collect()
+    }
+
+    /// Each weight's shape, in [`get_weights`](Model::get_weights) order.
+    pub fn weight_shapes(&self) -> Vec<Vec<usize>> {
+        self.variables().into_iter().map(|(_, _, s)| s).collect()
+    }
+
+    /// Whether each weight was declared trainable (Keras's `add_weight(trainable=...)`; true
+    /// for a frozen layer's kernel, false for moving statistics), in
+    /// [`get_weights`](Model::get_weights) order.
+    pub(crate) fn weight_declared_trainable(&self) -> Vec<bool> {
+        self.plan()
+            .weights
+            .iter()
+            .flat_map(|w| w.flat().into_iter().map(|(_, spec)| spec.trainable))
+            .collect()
     }
 
     /// Whether each weight is trained by `fit`, in [`get_weights`](Model::get_weights) order

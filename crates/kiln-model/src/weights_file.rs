@@ -1,5 +1,6 @@
-//! Weights and whole models on disk: safetensors files with Keras-style names
-//! (`dense/kernel`), written atomically.
+//! Weights and whole models on disk, the format chosen by the extension: Kiln's safetensors
+//! (`.safetensors`, Keras-style names `dense/kernel`), Keras 3's `.keras` and `.weights.h5`, and
+//! legacy Keras 2 `.h5` (read). Every file is written atomically.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -38,6 +39,43 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         source: e.error,
     })?;
     Ok(())
+}
+
+/// The file formats, told apart by the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Kiln's own: safetensors, the architecture in its metadata.
+    Safetensors,
+    /// Keras 3's zip.
+    Keras,
+    /// Keras 3's weights file.
+    WeightsH5,
+    /// Keras 2 / tf.keras HDF5 (read only).
+    LegacyH5,
+}
+
+impl Format {
+    pub(crate) fn of(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".weights.h5") {
+            Some(Format::WeightsH5)
+        } else if name.ends_with(".keras") {
+            Some(Format::Keras)
+        } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
+            Some(Format::LegacyH5)
+        } else if name.ends_with(".safetensors") {
+            Some(Format::Safetensors)
+        } else {
+            None
+        }
+    }
+}
+
+fn unsupported(path: &Path, supported: &'static str) -> Error {
+    Error::UnsupportedFormat {
+        path: path.to_path_buf(),
+        supported,
+    }
 }
 
 fn serialize(model: &Model, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
@@ -103,51 +141,126 @@ fn weights_from(model: &Model, path: &Path, file: &SafeTensors<'_>) -> Result<Ve
 }
 
 impl Model {
-    /// Saves the weights to a safetensors file, named as Keras names them (`dense/kernel`),
-    /// in Keras's layouts. The file is written atomically.
+    /// Saves the weights, atomically, in the format the extension names: `.safetensors`
+    /// (Kiln's, names as Keras names them, `dense/kernel`) or `.weights.h5` (Keras 3's
+    /// `model.save_weights` layout, which Keras's `model.load_weights` reads).
     ///
     /// # Errors
-    /// [`Error::Io`] naming the path when it cannot be written.
+    /// [`Error::UnsupportedFormat`] for another extension; [`Error::Io`] naming the path when
+    /// it cannot be written.
     ///
     /// # Examples
     /// ```
     /// use kiln_model::{Dense, Input, Sequential};
     /// let device = burn::tensor::Device::flex();
     /// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build(&device)?;
-    /// let path = std::env::temp_dir().join("kiln-doc-weights.safetensors");
-    /// model.save_weights(&path)?;
-    /// let copy = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build(&device)?
-    ///     .load_weights(&path)?;
-    /// assert_eq!(copy.get_weights()?, model.get_weights()?);
+    /// let dir = tempfile::tempdir().expect("a temporary folder");
+    /// for name in ["w.safetensors", "w.weights.h5"] {
+    ///     model.save_weights(dir.path().join(name))?;
+    ///     let copy = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build(&device)?
+    ///         .load_weights(dir.path().join(name))?;
+    ///     assert_eq!(copy.get_weights()?, model.get_weights()?);
+    /// }
     /// # Ok::<(), kiln_model::Error>(())
     /// ```
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), &serialize(self, None)?)
+        let path = path.as_ref();
+        let bytes = match Format::of(path) {
+            Some(Format::Safetensors) => serialize(self, None)?,
+            Some(Format::WeightsH5) => crate::keras_weights::write_weights(self, &[], Vec::new())?,
+            _ => return Err(unsupported(path, ".safetensors or .weights.h5")),
+        };
+        write_atomic(path, &bytes)
     }
 
-    /// Loads weights saved by [`save_weights`](Model::save_weights) (or any safetensors file
-    /// with the same names and shapes), checking every name and shape first.
+    /// Loads weights saved by [`save_weights`](Model::save_weights) or by Keras's
+    /// `model.save_weights` (`.weights.h5`), or taken from a `.keras` file, checking every name
+    /// and shape first.
     ///
     /// # Errors
     /// [`Error::MissingWeight`] or [`Error::WeightMismatch`] naming the weight;
-    /// [`Error::WeightsFile`] for a truncated or corrupt file; [`Error::Io`].
+    /// [`Error::WeightsFile`], [`Error::Hdf5`], [`Error::KerasFile`] for a truncated or
+    /// corrupt file; [`Error::UnsupportedFormat`]; [`Error::Io`].
     pub fn load_weights(self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let format = Format::of(path);
+        if !matches!(
+            format,
+            Some(Format::Safetensors | Format::WeightsH5 | Format::Keras | Format::LegacyH5)
+        ) {
+            return Err(unsupported(
+                path,
+                ".safetensors, .weights.h5, .keras or .h5",
+            ));
+        }
         let bytes = read(path)?;
-        let file = parse(path, &bytes)?;
-        let weights = weights_from(&self, path, &file)?;
+        let weights = match format {
+            Some(Format::WeightsH5) => {
+                let file = crate::keras_weights::open(path, bytes)?;
+                crate::keras_weights::read_weights(&self, &file, path)?
+            }
+            Some(Format::Keras) => {
+                let archive =
+                    crate::keras_file::read(path, &bytes, self.device(), &CustomObjects::new())?;
+                archive.model.get_weights()?
+            }
+            Some(Format::LegacyH5) => crate::legacy_h5::read_weights(&self, path, bytes)?,
+            _ => {
+                let file = parse(path, &bytes)?;
+                weights_from(&self, path, &file)?
+            }
+        };
         self.set_weights(&weights)
     }
 
-    /// Saves architecture and weights in one safetensors file (the architecture JSON in its
-    /// metadata), atomically; [`load_model`] reads it back.
+    /// Saves architecture and weights in one file, atomically, in the format the extension
+    /// names: `.keras` (Keras 3's zip, which `keras.saving.load_model` reads) or `.safetensors`
+    /// (Kiln's, the architecture in its metadata). [`load_model`] reads both back.
     ///
     /// # Errors
-    /// As [`save_weights`](Model::save_weights).
+    /// [`Error::UnsupportedFormat`] for another extension (legacy `.h5` is read only); as
+    /// [`save_weights`](Model::save_weights).
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_model::{Dense, Input, Sequential, load_model};
+    /// let device = burn::tensor::Device::flex();
+    /// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build(&device)?;
+    /// let path = tempfile::tempdir().expect("a temporary folder").keep().join("m.keras");
+    /// model.save(&path)?;
+    /// assert_eq!(load_model(&path, &device)?.get_weights()?, model.get_weights()?);
+    /// # Ok::<(), kiln_model::Error>(())
+    /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let config = self.config().to_json()?;
-        let metadata = HashMap::from([(CONFIG_KEY.to_string(), config)]);
-        write_atomic(path.as_ref(), &serialize(self, Some(metadata))?)
+        let path = path.as_ref();
+        match Format::of(path) {
+            Some(Format::Keras) => self.save_keras(path, None, None),
+            Some(Format::Safetensors) => {
+                let config = self.config().to_json()?;
+                let metadata = HashMap::from([(CONFIG_KEY.to_string(), config)]);
+                write_atomic(path, &serialize(self, Some(metadata))?)
+            }
+            _ => Err(unsupported(path, ".keras or .safetensors")),
+        }
+    }
+
+    /// Saves a `.keras` file with a training setup: Keras's `compile_config` (optimizer, loss,
+    /// metrics) and the optimizer's variables under `optimizer_name` (`"adam"`), in Keras's
+    /// order, so that Keras (or Kiln) resumes training where it stopped.
+    ///
+    /// # Errors
+    /// As [`save`](Model::save).
+    pub fn save_keras(
+        &self,
+        path: impl AsRef<Path>,
+        compile_config: Option<serde_json::Value>,
+        optimizer: Option<(&str, Vec<ArrayD<f32>>)>,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        write_atomic(
+            path,
+            &crate::keras_file::write(self, compile_config, optimizer)?,
+        )
     }
 }
 
@@ -171,6 +284,16 @@ pub fn load_model_with(
     custom: &CustomObjects,
 ) -> Result<Model> {
     let path = path.as_ref();
+    let format = Format::of(path);
+    if format == Some(Format::Keras) {
+        return Ok(load_keras(path, device, custom)?.model);
+    }
+    if format == Some(Format::LegacyH5) {
+        return crate::legacy_h5::load_model(path, device, custom);
+    }
+    if format != Some(Format::Safetensors) {
+        return Err(unsupported(path, ".keras, .h5 or .safetensors"));
+    }
     let bytes = read(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
         Error::WeightsFile(format!(
@@ -192,4 +315,21 @@ pub fn load_model_with(
     let file = parse(path, &bytes)?;
     let weights = weights_from(&model, path, &file)?;
     model.set_weights(&weights)
+}
+
+/// Reads a `.keras` file onto `device` with what it holds besides the model: the training
+/// setup (`compile_config`) and the optimizer's variables (`kiln_train` resumes from them).
+///
+/// # Errors
+/// [`Error::Zip`] for a file that is not a zip; [`Error::KerasFile`] for one without
+/// `config.json` or `model.weights.h5`, or whose weights do not fit the architecture;
+/// [`Error::Hdf5`]; [`Error::UnknownLayer`] naming a class Kiln lacks; [`Error::Io`].
+pub fn load_keras(
+    path: impl AsRef<Path>,
+    device: &Device,
+    custom: &CustomObjects,
+) -> Result<crate::keras_file::KerasArchive> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    crate::keras_file::read(path, &bytes, device, custom)
 }

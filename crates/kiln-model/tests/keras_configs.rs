@@ -71,7 +71,7 @@ fn layers_kiln_lacks_are_named_in_the_error() {
         ("transformer_block", "MultiHeadAttention"),
     ] {
         match read(case) {
-            Err(Error::UnknownLayer { class_name }) => assert_eq!(class_name, class, "{case}"),
+            Err(Error::UnknownLayer { class_name, .. }) => assert_eq!(class_name, class, "{case}"),
             other => panic!("{case}: expected UnknownLayer({class}), got {other:?}"),
         }
     }

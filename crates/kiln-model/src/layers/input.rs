@@ -24,6 +24,11 @@ pub struct Input {
     /// The shape with the batch axis first, as Keras stores it (`[null, 28, 28]`).
     #[serde(alias = "batch_input_shape")]
     pub batch_shape: Vec<Option<usize>>,
+    /// The element type the model takes here, as Keras names it (`"int32"` for token ids);
+    /// `None` is Keras's default, `float32`. Kiln computes in `f32` whatever it is; it tells a
+    /// caller (and Keras, reading the config) what to feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 impl Input {
@@ -35,7 +40,14 @@ impl Input {
             batch_shape: std::iter::once(None)
                 .chain(shape.0.into_iter().map(Some))
                 .collect(),
+            dtype: None,
         }
+    }
+
+    /// Sets the element type the model takes (Keras `keras.Input(..., dtype="int32")`).
+    pub fn dtype(mut self, dtype: impl Into<String>) -> Self {
+        self.dtype = Some(dtype.into());
+        self
     }
 
     /// Sets the layer name (the input's name in `fit`/`predict` by name).
@@ -61,6 +73,7 @@ impl From<Input> for LayerSpec {
     fn from(input: Input) -> Self {
         let spec = LayerSpec::new(InputLayer {
             batch_shape: input.batch_shape,
+            dtype: input.dtype,
         });
         match input.name {
             Some(name) => spec.name(name),
@@ -76,6 +89,9 @@ pub struct InputLayer {
     /// The shape with the batch axis first (`[null, 28, 28]`).
     #[serde(alias = "batch_input_shape")]
     pub batch_shape: Vec<Option<usize>>,
+    /// The element type (`"int32"`); `None` for Keras's default, `float32`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 impl InputLayer {
@@ -84,6 +100,7 @@ impl InputLayer {
         Input {
             name: None,
             batch_shape: self.batch_shape.clone(),
+            dtype: None,
         }
         .shape()
     }

@@ -127,6 +127,15 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Where Keras's weights file (`model.weights.h5` in a `.keras` file, or a `.weights.h5`)
+    /// keeps this layer's own weights, relative to the layer's group: `vars` for most layers
+    /// (`layers/dense/vars/0` is the kernel, `.../1` the bias: trainable weights first, each in
+    /// the order `build` declared them); a recurrent layer keeps them in its cell
+    /// (`cell/vars`). Sublayers follow under their names.
+    fn keras_vars_path(&self) -> &str {
+        "vars"
+    }
+
     /// The automatic name stem: the class name in snake case (`ScaledLinear` →
     /// `scaled_linear`, `Conv2D` → `conv2d`).
     fn base_name(&self) -> String {

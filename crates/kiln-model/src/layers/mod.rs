@@ -66,6 +66,7 @@ pub use conv_utils::Padding;
 pub use custom::CustomObjects;
 pub use input::{Input, InputLayer};
 pub use kernel::KernelOptions;
+pub(crate) use layer::snake_case;
 pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
 pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;

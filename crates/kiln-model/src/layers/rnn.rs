@@ -210,6 +210,11 @@ macro_rules! rnn_layer {
                     .declare(only(inputs)?, cell, unit_forget_bias, weights)
             }
 
+            /// Keras keeps a recurrent layer's weights in its cell: `layers/lstm/cell/vars`.
+            fn keras_vars_path(&self) -> &str {
+                "cell/vars"
+            }
+
             fn call(
                 &self,
                 inputs: Vec<DynTensor>,

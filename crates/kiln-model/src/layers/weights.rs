@@ -118,6 +118,12 @@ pub struct WeightBuilder {
     pub(crate) sublayers: Vec<(String, WeightBuilder)>,
     /// A frozen sublayer (a layer of a nested model with `trainable(false)`).
     pub(crate) frozen: bool,
+    /// Where Keras's weights file keeps this sublayer, relative to its parent's group, when it
+    /// is not its name (a nested model's layers: `layers/dense_1`).
+    pub(crate) keras_group: Option<String>,
+    /// Where Keras's weights file keeps this sublayer's own weights, relative to its group,
+    /// when it is not `vars` ([`Layer::keras_vars_path`]).
+    pub(crate) keras_vars: Option<String>,
 }
 
 impl WeightBuilder {
@@ -163,6 +169,9 @@ impl WeightBuilder {
         layer
             .build(inputs, &mut sub)
             .map_err(|e| format!("{name}: {e}"))?;
+        if layer.keras_vars_path() != "vars" {
+            sub.keras_vars = Some(layer.keras_vars_path().to_string());
+        }
         self.sublayers.push((name, sub));
         Ok(out)
     }

@@ -1,0 +1,220 @@
+//! Keras 3's `.keras` file: a zip of `metadata.json`, `config.json` (the architecture, as
+//! `keras.saving.serialize_keras_object` writes it, with `compile_config`) and
+//! `model.weights.h5` (the weights in Keras's layout, see [`crate::keras_weights`]).
+
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
+
+use burn::tensor::Device;
+use ndarray::ArrayD;
+use serde_json::{Value, json};
+use zip::write::SimpleFileOptions;
+
+use crate::error::{Error, Result};
+use crate::keras_weights::{self, ExtraDatasets};
+use crate::layers::CustomObjects;
+use crate::model::{Model, ModelConfig};
+
+/// The Keras version whose file format Kiln reads and writes.
+pub const KERAS_VERSION: &str = "3.15.1";
+
+/// The most bytes one entry of a `.keras` zip may hold once unpacked (16 GiB: the weights of
+/// [`MAX_WEIGHT_VALUES`](crate::MAX_WEIGHT_VALUES) values), checked while reading so that a
+/// zip claiming less cannot unpack to more.
+pub const MAX_ENTRY_BYTES: u64 = 1 << 34;
+
+/// What a `.keras` file holds besides the built model: the training setup Keras saved
+/// (`compile_config`: optimizer, loss, metrics) and the optimizer's variables, in Keras's order
+/// (`optimizer/vars/0`, `1`, ...: the iteration count, then each variable's slots).
+#[derive(Debug)]
+pub struct KerasArchive {
+    /// The model, with its weights.
+    pub model: Model,
+    /// `compile_config` from `config.json`, when the model was compiled (`null` or `{}`
+    /// otherwise are `None`).
+    pub compile_config: Option<Value>,
+    /// The optimizer's variables, when the file holds them.
+    pub optimizer_variables: Vec<ArrayD<f32>>,
+}
+
+fn zip_error(path: &Path) -> impl FnOnce(zip::result::ZipError) -> Error + '_ {
+    move |source| Error::Zip {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, reason: impl Into<String>) -> Error {
+    Error::KerasFile {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads one zip entry, refusing more than [`MAX_ENTRY_BYTES`] whatever its header says.
+fn entry(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, path: &Path, name: &str) -> Result<Vec<u8>> {
+    let file = match archive.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => {
+            return Err(invalid(path, format!("the archive has no `{name}`")));
+        }
+        Err(e) => return Err(zip_error(path)(e)),
+    };
+    let mut out = Vec::new();
+    file.take(MAX_ENTRY_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| invalid(path, format!("cannot unpack `{name}`: {e}")))?;
+    if out.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(invalid(
+            path,
+            format!("`{name}` unpacks to more than {MAX_ENTRY_BYTES} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a `.keras` file's bytes (`path` names it in errors) onto `device`.
+pub(crate) fn read(
+    path: &Path,
+    bytes: &[u8],
+    device: &Device,
+    custom: &CustomObjects,
+) -> Result<KerasArchive> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(zip_error(path))?;
+    let config = entry(&mut archive, path, "config.json")?;
+    let config =
+        String::from_utf8(config).map_err(|_| invalid(path, "`config.json` is not UTF-8 text"))?;
+    let value: Value = serde_json::from_str(&config).map_err(Error::Config)?;
+    let model = ModelConfig::from_json_with(&config, custom)?.build(device)?;
+    let weights = entry(&mut archive, path, "model.weights.h5")?;
+    let h5_path = path.join("model.weights.h5");
+    let file = keras_weights::open(&h5_path, weights)?;
+    let weights = keras_weights::read_weights(&model, &file, &h5_path)?;
+    let model = model.set_weights(&weights)?;
+    let compile_config = match value.get("compile_config") {
+        Some(Value::Object(m)) if !m.is_empty() => Some(Value::Object(m.clone())),
+        _ => None,
+    };
+    let optimizer_variables = optimizer_variables(&file, &h5_path)?;
+    Ok(KerasArchive {
+        model,
+        compile_config,
+        optimizer_variables,
+    })
+}
+
+/// The datasets of `optimizer/vars`, in Keras's numeric order (`0`, `1`, ..., `10`).
+fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<ArrayD<f32>>> {
+    let Ok(group) = file.group("optimizer/vars") else {
+        return Ok(Vec::new());
+    };
+    let names = group.datasets().map_err(|source| Error::Hdf5 {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut indices: Vec<usize> = Vec::with_capacity(names.len());
+    for name in &names {
+        let i = name.parse().map_err(|_| {
+            invalid(
+                path,
+                format!("`optimizer/vars/{name}` is not a numbered variable"),
+            )
+        })?;
+        indices.push(i);
+    }
+    indices.sort_unstable();
+    indices
+        .iter()
+        .map(|i| {
+            let dataset = format!("optimizer/vars/{i}");
+            let ds = file.dataset(&dataset).map_err(|source| Error::Hdf5 {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let shape: Vec<usize> = ds
+                .shape()
+                .map_err(|source| Error::Hdf5 {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                .collect();
+            keras_weights::read_dataset(file, path, &dataset, &dataset, &shape)
+        })
+        .collect()
+}
+
+/// `config.json` for `model`, as `keras.saving.serialize_keras_object` writes it.
+pub(crate) fn config_value(model: &Model, compile_config: Option<Value>) -> Result<Value> {
+    let compile_config = compile_config.unwrap_or(Value::Object(Default::default()));
+    Ok(match model.config() {
+        ModelConfig::Sequential(s) => {
+            let input = model.input_shape();
+            let mut batch: Vec<Value> = vec![Value::Null];
+            batch.extend(input.dims().iter().map(|&d| json!(d)));
+            json!({
+                "module": "keras",
+                "class_name": "Sequential",
+                "config": s.to_value(),
+                "registered_name": null,
+                "build_config": {"input_shape": batch},
+                "compile_config": compile_config,
+            })
+        }
+        ModelConfig::Functional(f) => {
+            let mut value: Value = serde_json::from_str(&f.to_json()?).map_err(Error::Config)?;
+            value["build_config"] = json!({"input_shape": null});
+            value["compile_config"] = compile_config;
+            value
+        }
+    })
+}
+
+/// `model` as the bytes of a `.keras` file, with `compile_config` and the optimizer's
+/// variables when given.
+pub(crate) fn write(
+    model: &Model,
+    compile_config: Option<Value>,
+    optimizer: Option<(&str, Vec<ArrayD<f32>>)>,
+) -> Result<Vec<u8>> {
+    let config = serde_json::to_string_pretty(&config_value(model, compile_config)?)
+        .map_err(Error::Config)?;
+    let metadata = json!({
+        "keras_version": KERAS_VERSION,
+        "kiln_version": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string();
+    let (groups, extra): (Vec<(String, String)>, ExtraDatasets) = match optimizer {
+        Some((name, vars)) => (
+            vec![("optimizer/vars".to_string(), name.to_string())],
+            vars.into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("optimizer/vars/{i}"), v))
+                .collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let weights = keras_weights::write_weights(model, &groups, extra)?;
+    let out = Path::new("model.keras");
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    // The JSON deflated; the weights stored, as Keras stores them, so that h5py seeks in
+    // them without unpacking.
+    let deflated =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let stored = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(weights.len() as u64 >= u64::from(u32::MAX));
+    for (name, bytes, options) in [
+        ("metadata.json", metadata.as_bytes(), deflated),
+        ("config.json", config.as_bytes(), deflated),
+        ("model.weights.h5", weights.as_slice(), stored),
+    ] {
+        zip.start_file(name, options).map_err(zip_error(out))?;
+        zip.write_all(bytes).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(zip.finish().map_err(zip_error(out))?.into_inner())
+}
