@@ -99,7 +99,8 @@ fn run(args: Args) -> kiln::Result<()> {
         seconds / args.epochs.max(1) as f64
     );
     if let Some(path) = &args.save {
-        model.model().save(path)?;
+        // `.keras` keeps the training setup too: Keras's load_model resumes it.
+        model.save(path)?;
         println!("saved {}", path.display());
     }
     Ok(())

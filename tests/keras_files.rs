@@ -452,3 +452,188 @@ fn the_command_line_reports_bad_input_without_panicking() {
         "{err}"
     );
 }
+
+fn resume_data() -> (ArrayD<f32>, ArrayD<i32>) {
+    let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[16, 4]), |i| {
+        ((i[0] * 7 + i[1] * 3) % 11) as f32 / 11.0 - 0.5
+    });
+    let y = ArrayD::from_shape_fn(ndarray::IxDyn(&[16]), |i| (i[0] % 3) as i32);
+    (x, y)
+}
+
+/// Kiln saves a compiled model as `.keras` mid-training; `load_compiled` resumes it, and the
+/// next steps equal those of the model that never stopped (for each optimizer whose state
+/// Keras keeps differently: interleaved Adam, separate RMSprop groups, SGD momentum, Nadam).
+#[test]
+fn a_kiln_compiled_keras_file_resumes_training_exactly() {
+    use kiln::train::{Compile, Optimizer, load_compiled};
+    let device = Device::flex();
+    let (x, y) = resume_data();
+    let dir = tempfile::tempdir().unwrap();
+    let optimizers = [
+        Optimizer::adam().learning_rate(0.01),
+        Optimizer::adam().amsgrad(true),
+        Optimizer::rmsprop().momentum(0.5).centered(true),
+        Optimizer::sgd().momentum(0.9),
+        Optimizer::nadam(),
+        Optimizer::adagrad(),
+    ];
+    for (k, optimizer) in optimizers.into_iter().enumerate() {
+        let what = format!("{optimizer:?}");
+        let mut model = Sequential::new()
+            .add(Input::new([4]))
+            .add(Dense::new(5).activation(kiln::model::Activation::Relu))
+            .add(Dense::new(3).activation(kiln::model::Activation::Softmax))
+            .seed(3)
+            .build(&device)
+            .unwrap()
+            .compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
+            .unwrap();
+        for _ in 0..3 {
+            model.train_on_batch(&x, &y).unwrap();
+        }
+        let path = dir.path().join(format!("resume-{k}.keras"));
+        model.save(&path).unwrap();
+        let mut resumed = load_compiled(&path, &device).unwrap();
+        assert_eq!(resumed.metrics_names(), model.metrics_names(), "{what}");
+        let a = model.train_on_batch(&x, &y).unwrap();
+        let b = resumed.train_on_batch(&x, &y).unwrap();
+        assert_eq!(a, b, "{what}: the resumed step's loss");
+        let (wa, wb) = (
+            model.model().get_weights().unwrap(),
+            resumed.model().get_weights().unwrap(),
+        );
+        for (i, (p, q)) in wa.iter().zip(&wb).enumerate() {
+            assert_close(&format!("{what} weight {i}"), q, p, 0.0, 1e-7);
+        }
+    }
+}
+
+#[test]
+fn a_file_saved_uncompiled_does_not_resume() {
+    let device = Device::flex();
+    let path = tempfile::tempdir().unwrap().keep().join("plain.keras");
+    small(2).build(&device).unwrap().save(&path).unwrap();
+    let err = kiln::train::load_compiled(&path, &device).unwrap_err();
+    assert!(err.to_string().contains("compile"), "{err}");
+}
+
+fn extra() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras-extra")
+}
+
+fn npz_f32(path: &Path) -> Vec<ArrayD<f32>> {
+    read_npz(path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, a)| match a {
+            NpyArray::F32(a) => a,
+            NpyArray::I32(a) => a.mapv(|v| v as f32),
+            other => panic!("{n}: {}", other.dtype()),
+        })
+        .collect()
+}
+
+/// A file Keras 3.15.1 saved after 4 steps of `fit`, resumed in Kiln: the next
+/// `train_on_batch` gives Keras's loss, Keras's weights and Keras's optimizer variables.
+#[test]
+fn a_keras_compiled_file_resumes_from_keras_optimizer_state() {
+    use kiln::train::load_compiled;
+    let device = Device::flex();
+    for case in ["resume", "resume_sgd", "resume_rmsprop"] {
+        let dir = extra().join(case);
+        let meta: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("next_batch.json")).unwrap())
+                .unwrap();
+        let NpyArray::F32(x) = read_npy(dir.join("x.npy")).unwrap() else {
+            panic!("x")
+        };
+        let NpyArray::I32(y) = read_npy(dir.join("y.npy")).unwrap() else {
+            panic!("y")
+        };
+        let (x, y) = (
+            x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..16))
+                .to_owned(),
+            y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..16))
+                .to_owned(),
+        );
+        let mut model = load_compiled(dir.join("model.keras"), &device).unwrap();
+        let (rtol, atol) = (
+            meta["rtol"].as_f64().unwrap() as f32,
+            meta["atol"].as_f64().unwrap() as f32,
+        );
+        let scores = model.train_on_batch(&x, &y).unwrap();
+        let want = meta["loss"].as_f64().unwrap();
+        assert!(
+            (scores["loss"] - want).abs() < 1e-5,
+            "{case}: loss {} vs {want}",
+            scores["loss"]
+        );
+        let weights = model.model().get_weights().unwrap();
+        for (i, (got, want)) in weights
+            .iter()
+            .zip(npz_f32(&dir.join("weights_after.npz")))
+            .enumerate()
+        {
+            assert_close(&format!("{case} weight {i}"), got, &want, rtol, atol);
+        }
+        // Kiln's state after the step, saved, holds Keras's optimizer variables after it.
+        let path = tempfile::tempdir().unwrap().keep().join("after.keras");
+        model.save(&path).unwrap();
+        let archive = kiln::model::load_keras(&path, &device, &Default::default()).unwrap();
+        let want = npz_f32(&dir.join("optimizer_after.npz"));
+        assert_eq!(archive.optimizer_variables.len(), want.len(), "{case}");
+        for (i, (got, want)) in archive.optimizer_variables.iter().zip(&want).enumerate() {
+            let got = match got {
+                kiln::model::OptimizerVariable::Float(a) => a.clone(),
+                kiln::model::OptimizerVariable::Int(a) => a.mapv(|v| v as f32),
+            };
+            assert_close(
+                &format!("{case} optimizer variable {i}"),
+                &got,
+                want,
+                rtol,
+                atol,
+            );
+        }
+    }
+}
+
+/// Legacy HDF5 files: Keras 3's `legacy_h5_format` of the three cases, their weights-only
+/// files, and a genuine Keras 2 (tf.keras 2.15) file.
+#[test]
+fn legacy_h5_files_load_and_predict_keras_numbers() {
+    let device = Device::flex();
+    let dir = extra().join("legacy_h5");
+    for name in LOADABLE {
+        let case = case(name);
+        let model = load_model(dir.join(format!("{name}.h5")), &device).unwrap();
+        check_predictions(&model, &case, &format!("{name}.h5"));
+        let fresh = load_model(case.dir.join("model.keras"), &device)
+            .unwrap()
+            .config()
+            .build(&device)
+            .unwrap()
+            .load_weights(dir.join(format!("{name}.weights-only.h5")))
+            .unwrap();
+        check_predictions(&fresh, &case, &format!("{name}.weights-only.h5"));
+        let err = load_model(dir.join(format!("{name}.weights-only.h5")), &device).unwrap_err();
+        assert!(err.to_string().contains("load_weights"), "{err}");
+    }
+    let tf = Case {
+        dir: dir.join("tf_keras_mlp"),
+        rtol: 1e-4,
+        atol: 1e-5,
+        inputs: vec![read_npy(dir.join("tf_keras_mlp/input_0.npy")).unwrap()],
+        expected: read_npz(dir.join("tf_keras_mlp/expected.npz"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, a)| match a {
+                NpyArray::F32(a) => (n, a),
+                other => panic!("{n}: {}", other.dtype()),
+            })
+            .collect(),
+    };
+    let model = load_model(dir.join("tf_keras_mlp.h5"), &device).unwrap();
+    check_predictions(&model, &tf, "tf_keras_mlp.h5 (Keras 2)");
+}

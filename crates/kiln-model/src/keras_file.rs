@@ -23,6 +23,26 @@ pub const KERAS_VERSION: &str = "3.15.1";
 /// zip claiming less cannot unpack to more.
 pub const MAX_ENTRY_BYTES: u64 = 1 << 34;
 
+/// One optimizer variable as a Keras file holds it: `iterations` is an integer, the learning
+/// rate and the per-variable slots are floats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptimizerVariable {
+    /// An integer variable (`iterations`, int64 in Keras).
+    Int(ArrayD<i64>),
+    /// A float variable.
+    Float(ArrayD<f32>),
+}
+
+impl OptimizerVariable {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            OptimizerVariable::Int(a) => a.shape(),
+            OptimizerVariable::Float(a) => a.shape(),
+        }
+    }
+}
+
 /// What a `.keras` file holds besides the built model: the training setup Keras saved
 /// (`compile_config`: optimizer, loss, metrics) and the optimizer's variables, in Keras's order
 /// (`optimizer/vars/0`, `1`, ...: the iteration count, then each variable's slots).
@@ -34,7 +54,7 @@ pub struct KerasArchive {
     /// otherwise are `None`).
     pub compile_config: Option<Value>,
     /// The optimizer's variables, when the file holds them.
-    pub optimizer_variables: Vec<ArrayD<f32>>,
+    pub optimizer_variables: Vec<OptimizerVariable>,
 }
 
 fn zip_error(path: &Path) -> impl FnOnce(zip::result::ZipError) -> Error + '_ {
@@ -104,7 +124,7 @@ pub(crate) fn read(
 }
 
 /// The datasets of `optimizer/vars`, in Keras's numeric order (`0`, `1`, ..., `10`).
-fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<ArrayD<f32>>> {
+fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<OptimizerVariable>> {
     let Ok(group) = file.group("optimizer/vars") else {
         return Ok(Vec::new());
     };
@@ -131,16 +151,35 @@ fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<ArrayD
                 path: path.to_path_buf(),
                 source,
             })?;
+            let h5 = |source| Error::Hdf5 {
+                path: path.to_path_buf(),
+                source,
+            };
             let shape: Vec<usize> = ds
                 .shape()
-                .map_err(|source| Error::Hdf5 {
-                    path: path.to_path_buf(),
-                    source,
-                })?
+                .map_err(h5)?
                 .iter()
                 .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
                 .collect();
-            keras_weights::read_dataset(file, path, &dataset, &dataset, &shape)
+            let integer = matches!(
+                ds.dtype().map_err(h5)?,
+                hdf5_pure::DType::I64
+                    | hdf5_pure::DType::I32
+                    | hdf5_pure::DType::U32
+                    | hdf5_pure::DType::U64
+            );
+            if !integer {
+                return keras_weights::read_dataset(file, path, &dataset, &dataset, &shape)
+                    .map(OptimizerVariable::Float);
+            }
+            let size = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if size.is_none_or(|n| n > crate::MAX_WEIGHT_VALUES) {
+                return Err(invalid(path, format!("`{dataset}` is too large")));
+            }
+            let values = ds.read_i64().map_err(h5)?;
+            ArrayD::from_shape_vec(shape, values)
+                .map(OptimizerVariable::Int)
+                .map_err(|e| invalid(path, format!("`{dataset}`: {e}")))
         })
         .collect()
 }
@@ -176,7 +215,7 @@ pub(crate) fn config_value(model: &Model, compile_config: Option<Value>) -> Resu
 pub(crate) fn write(
     model: &Model,
     compile_config: Option<Value>,
-    optimizer: Option<(&str, Vec<ArrayD<f32>>)>,
+    optimizer: Option<(&str, Vec<OptimizerVariable>)>,
 ) -> Result<Vec<u8>> {
     let config = serde_json::to_string_pretty(&config_value(model, compile_config)?)
         .map_err(Error::Config)?;

@@ -17,6 +17,7 @@ use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Plan};
+use crate::keras_file::OptimizerVariable;
 use crate::layers::{MAX_WEIGHT_VALUES, WeightBuilder, snake_case};
 use crate::model::{Model, ModelConfig};
 
@@ -220,7 +221,7 @@ pub(crate) fn read_weights(
 #[derive(Default)]
 struct Node {
     name: Option<String>,
-    datasets: Vec<(String, Vec<f32>, Vec<u64>)>,
+    datasets: Vec<(String, OptimizerVariable)>,
     groups: BTreeMap<String, Node>,
 }
 
@@ -237,11 +238,24 @@ impl Node {
         if let Some(name) = self.name {
             group.set_attr("name", AttrValue::VarLenString(name));
         }
-        for (name, values, shape) in &self.datasets {
-            group
-                .create_dataset(name)
-                .with_f32_data(values)
-                .with_shape(shape);
+        for (name, values) in &self.datasets {
+            let dataset = group.create_dataset(name);
+            let shape: Vec<u64> = match values {
+                OptimizerVariable::Float(a) => {
+                    dataset.with_f32_data(&a.iter().copied().collect::<Vec<_>>());
+                    a.shape().iter().map(|&d| d as u64).collect()
+                }
+                // Keras 3's `iteration` is int32.
+                OptimizerVariable::Int(a) => {
+                    let values: Vec<i32> = a
+                        .iter()
+                        .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
+                        .collect();
+                    dataset.with_i32_data(&values);
+                    a.shape().iter().map(|&d| d as u64).collect()
+                }
+            };
+            dataset.with_shape(&shape);
         }
         for (name, node) in self.groups {
             let child = group.create_group(&name);
@@ -257,7 +271,7 @@ fn split(path: &str) -> (&str, &str) {
 }
 
 /// Extra datasets to write beside a model's weights (an optimizer's variables).
-pub(crate) type ExtraDatasets = Vec<(String, ArrayD<f32>)>;
+pub(crate) type ExtraDatasets = Vec<(String, OptimizerVariable)>;
 
 /// `model`'s weights as a Keras 3 weights file (HDF5 bytes), plus `extra` datasets and the
 /// named groups they belong to (`optimizer/vars` named `adam`).
@@ -275,15 +289,14 @@ pub(crate) fn write_weights(
     for (path, name) in extra_groups {
         root.at(path).name = Some(name.clone());
     }
-    let weights = model.get_weights()?;
+    let weights = model
+        .get_weights()?
+        .into_iter()
+        .map(OptimizerVariable::Float);
     let all = layout.weights.into_iter().zip(weights).chain(extra);
-    for (path, array) in all {
+    for (path, values) in all {
         let (group, name) = split(&path);
-        let shape = array.shape().iter().map(|&d| d as u64).collect();
-        let values = array.iter().copied().collect();
-        root.at(group)
-            .datasets
-            .push((name.to_string(), values, shape));
+        root.at(group).datasets.push((name.to_string(), values));
     }
     let mut file = FileBuilder::new();
     for (name, node) in root.groups {

@@ -49,7 +49,7 @@ pub use initializer::Initializer;
 /// user layers.
 pub use layers::Layer as CustomLayer;
 // Every layer type, the `Layer` trait and its helpers (see `layers/mod.rs`).
-pub use keras_file::{KERAS_VERSION, KerasArchive, MAX_ENTRY_BYTES};
+pub use keras_file::{KERAS_VERSION, KerasArchive, MAX_ENTRY_BYTES, OptimizerVariable};
 pub use layers::*;
 pub use model::{Model, ModelConfig};
 pub use regularizer::Regularizer;

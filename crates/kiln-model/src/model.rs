@@ -540,6 +540,20 @@ impl Model {
         self.variables().into_iter().map(|(n, _, _)| n).collect()
     }
 
+    /// The parameters `fit` trains (Keras's `model.trainable_variables`: declared trainable,
+    /// not frozen), with their shapes, in [`get_weights`](Model::get_weights) order: what an
+    /// optimizer's per-variable state follows.
+    pub fn trainable_params(&self) -> Vec<(burn::module::ParamId, Vec<usize>)> {
+        self.variables()
+            .into_iter()
+            .zip(self.weight_trainable())
+            .filter_map(|((_, v, shape), trained)| match v {
+                Variable::Trainable(p) if trained => Some((p.id, shape)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Each weight's shape, in [`get_weights`](Model::get_weights) order.
     pub fn weight_shapes(&self) -> Vec<Vec<usize>> {
         self.variables().into_iter().map(|(_, _, s)| s).collect()

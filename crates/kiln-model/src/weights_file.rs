@@ -254,7 +254,7 @@ impl Model {
         &self,
         path: impl AsRef<Path>,
         compile_config: Option<serde_json::Value>,
-        optimizer: Option<(&str, Vec<ArrayD<f32>>)>,
+        optimizer: Option<(&str, Vec<crate::keras_file::OptimizerVariable>)>,
     ) -> Result<()> {
         let path = path.as_ref();
         write_atomic(

@@ -33,6 +33,7 @@ mod custom;
 mod error;
 mod fit;
 mod history;
+mod keras_file;
 mod loss;
 mod metric;
 mod optimizer;
@@ -53,6 +54,7 @@ pub use custom::{
 pub use error::{Error, Result};
 pub use fit::{FitOptions, Validation};
 pub use history::History;
+pub use keras_file::{load_compiled, load_compiled_with};
 pub use loss::{IntoLoss, Loss, LossConfig, Targets};
 pub use metric::{Accumulator, CompiledMetric, IntoMetric, Metric, MetricConfig};
 pub use optimizer::{IntoOptimizer, Optimizer, OptimizerState, Rule};

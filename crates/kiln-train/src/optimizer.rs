@@ -16,6 +16,7 @@ use crate::schedule::LearningRate;
 
 #[cfg(feature = "flex")]
 mod fused;
+mod keras_state;
 
 /// The update rule of an optimizer, with its own options (Keras's defaults in the
 /// constructors of [`Optimizer`]).
@@ -286,6 +287,14 @@ impl Optimizer {
     pub fn nesterov(mut self, value: bool) -> Self {
         if let Rule::Sgd { nesterov, .. } = &mut self.rule {
             *nesterov = value;
+        }
+        self
+    }
+
+    /// Sets the centered variant (RMSprop: divides by the gradient's estimated variance).
+    pub fn centered(mut self, value: bool) -> Self {
+        if let Rule::RmsProp { centered, .. } = &mut self.rule {
+            *centered = value;
         }
         self
     }

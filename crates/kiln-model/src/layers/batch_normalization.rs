@@ -47,7 +47,10 @@ fn ones() -> Initializer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchNormalization {
     /// The feature axis; only the last (`-1`, Keras's default) is supported.
-    #[serde(default = "minus_one")]
+    #[serde(
+        default = "minus_one",
+        deserialize_with = "super::conv_utils::single_axis"
+    )]
     pub axis: i64,
     /// How much of the old moving statistics each training step keeps (default 0.99).
     #[serde(default = "momentum")]

@@ -102,6 +102,19 @@ pub(crate) fn single<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
     })
 }
 
+/// Reads an axis as Keras 3 (`-1`) or Keras 2 (`[3]`, a built layer's list) writes it.
+pub(crate) fn single_axis<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(i64),
+        List([i64; 1]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(v) | Repr::List([v]) => v,
+    })
+}
+
 /// As [`single`], where `null` means "same as the pool size" (`None`).
 pub(crate) fn optional_single<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
     #[derive(Deserialize)]
