@@ -56,6 +56,17 @@ impl KernelOptions {
         shape: Vec<usize>,
     ) -> Result<(), String> {
         let units = shape.last().copied().unwrap_or(0);
+        self.declare_units(weights, shape, units)
+    }
+
+    /// Declares the kernel of `shape` and a bias of `units` (a transposed convolution's
+    /// kernel ends with its input channels, not its filters).
+    pub(crate) fn declare_units(
+        &self,
+        weights: &mut WeightBuilder,
+        shape: Vec<usize>,
+        units: usize,
+    ) -> Result<(), String> {
         let kernel = WeightSpec::new("kernel", shape, self.kernel_initializer);
         weights.add_weight(kernel.regularizer(self.kernel_regularizer))?;
         if self.use_bias {
@@ -66,7 +77,6 @@ impl KernelOptions {
     }
 }
 
-/// The output of a layer whose `call_pre_activation` left its activation out: with it applied.
 pub(crate) fn activated(
     parts: Result<(DynTensor, Activation), String>,
 ) -> Result<DynTensor, String> {

@@ -32,6 +32,7 @@ builtin_layers! {
     concatenate::{Concatenate => "Concatenate"},
     conv1d::{Conv1d => "Conv1D"},
     conv2d::{Conv2d => "Conv2D"},
+    conv2d_transpose::{Conv2dTranspose => "Conv2DTranspose"},
     dense::{Dense => "Dense"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
