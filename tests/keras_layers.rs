@@ -58,3 +58,39 @@ fn conv2d_transpose_matches_keras() {
         assert!(worst <= 0.0, "{name}: off by {worst}");
     }
 }
+
+/// Bidirectional: every merge mode, LSTM, GRU and SimpleRNN, sequences and last states, the
+/// backward layer built from the forward one.
+#[test]
+fn bidirectional_matches_keras() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras-extra/bidirectional");
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let device = Device::flex();
+    for (name, case) in cases.as_object().unwrap() {
+        let a = arrays(&dir.join(format!("{name}.npz")));
+        let x = &a["x"];
+        let config = json!({"class_name": "Sequential", "config": {"name": name, "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [null, 5, 3]}},
+            {"class_name": "Bidirectional", "config": case["config"]},
+        ]}});
+        let n = case["weights"].as_u64().unwrap() as usize;
+        let weights: Vec<ArrayD<f32>> = (0..n).map(|i| a[&format!("w{i}")].clone()).collect();
+        let model = Sequential::from_config(&config.to_string())
+            .unwrap()
+            .build(&device)
+            .unwrap()
+            .set_weights(&weights)
+            .unwrap();
+        let y = model.predict(x, 32).unwrap();
+        let want = &a["y"];
+        assert_eq!(y.shape(), want.shape(), "{name}");
+        let worst = y
+            .iter()
+            .zip(want)
+            .map(|(g, w)| (g - w).abs() - (1e-5 + 1e-4 * w.abs()))
+            .fold(f32::NEG_INFINITY, f32::max);
+        assert!(worst <= 0.0, "{name}: off by {worst}");
+    }
+}

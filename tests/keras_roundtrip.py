@@ -86,7 +86,11 @@ def main():
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for case_dir in sorted(p for p in FIXTURES.iterdir() if (p / "model.keras").exists()):
-            status, detail = check_case(args.kiln, case_dir, Path(tmp))
+            try:
+                status, detail = check_case(args.kiln, case_dir, Path(tmp))
+            except Exception as e:  # noqa: BLE001 - report every case
+                status, detail = "FAIL", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+
             failed += status == "FAIL"
             print(f"{status:8} {case_dir.name:18} {detail}")
 

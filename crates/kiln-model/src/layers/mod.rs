@@ -29,6 +29,7 @@ macro_rules! builtin_layers {
 builtin_layers! {
     activation_layer::{ActivationLayer => "Activation"},
     batch_normalization::{BatchNormalization => "BatchNormalization"},
+    bidirectional::{Bidirectional => "Bidirectional"},
     concatenate::{Concatenate => "Concatenate"},
     conv1d::{Conv1d => "Conv1D"},
     conv2d::{Conv2d => "Conv2D"},
@@ -63,6 +64,7 @@ builtin_layers! {
     zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
 }
 
+pub use bidirectional::MergeMode;
 pub use conv_utils::Padding;
 pub use custom::CustomObjects;
 pub use input::{Input, InputLayer};

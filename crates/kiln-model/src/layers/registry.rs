@@ -47,6 +47,10 @@ mod tests {
             "SimpleRNN" | "LSTM" | "GRU" => serde_json::json!({"units": 3}),
             "ZeroPadding2D" => serde_json::json!({"padding": 1}),
             "Dot" => serde_json::json!({"axes": 1}),
+            "Bidirectional" => {
+                serde_json::json!({"layer": {"class_name": "LSTM", "config": {"units": 3}}})
+            }
+            "Conv2DTranspose" => serde_json::json!({"filters": 2, "kernel_size": 3}),
             _ => serde_json::json!({}),
         }
     }

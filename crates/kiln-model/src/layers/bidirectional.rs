@@ -1,0 +1,234 @@
+//! `Bidirectional`: a recurrent layer run forwards and backwards over a sequence, its two
+//! outputs merged (Keras `Bidirectional`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Layer, LayerSpec, WeightBuilder, Weights, only};
+use crate::layers::CustomObjects;
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// How the forward and backward outputs combine (Keras `merge_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMode {
+    /// Side by side on the last axis (Keras's default): twice the units.
+    #[default]
+    Concat,
+    /// Added.
+    Sum,
+    /// Multiplied.
+    Mul,
+    /// Averaged.
+    Ave,
+}
+
+/// Runs a recurrent layer (SimpleRNN, LSTM, GRU) over the sequence and a copy of it over the
+/// sequence reversed (`go_backwards`), and merges the two (Keras `Bidirectional`). With
+/// `return_sequences`, the backward outputs are flipped back so that step `t` of both sees
+/// the same position. Weights: the forward layer's, then the backward layer's (Keras keeps
+/// them in `forward_layer/cell/vars` and `backward_layer/cell/vars`).
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Bidirectional, Input, Lstm, Sequential};
+/// let model = Sequential::new()
+///     .add(Input::new([10, 4]))
+///     .add(Bidirectional::new(Lstm::new(8).return_sequences(true)))
+///     .build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 10, 16)");
+/// assert_eq!(model.count_params(), 2 * 4 * (4 * 8 + 8 * 8 + 8));
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Config", into = "Config")]
+pub struct Bidirectional {
+    forward: LayerSpec,
+    backward: LayerSpec,
+    /// How the two outputs combine.
+    pub merge_mode: MergeMode,
+}
+
+/// Keras's config: the forward layer, the backward one (optional), the merge mode.
+#[derive(Serialize, Deserialize)]
+struct Config {
+    layer: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backward_layer: Option<Value>,
+    /// Absent is Keras's default, `concat`; `null` asks for two outputs.
+    #[serde(default = "concat")]
+    merge_mode: Option<MergeMode>,
+}
+
+fn concat() -> Option<MergeMode> {
+    Some(MergeMode::Concat)
+}
+
+fn recurrent(spec: &LayerSpec) -> Result<(), String> {
+    match spec.class_name() {
+        "SimpleRNN" | "LSTM" | "GRU" => Ok(()),
+        other => Err(format!(
+            "Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {other}"
+        )),
+    }
+}
+
+fn flag(spec: &LayerSpec, key: &str) -> bool {
+    spec.layer().config()[key].as_bool().unwrap_or(false)
+}
+
+/// The same layer with `go_backwards` flipped and the name Keras gives it.
+fn backward_of(forward: &LayerSpec) -> Result<LayerSpec, String> {
+    let mut value = forward.to_value();
+    let go = flag(forward, "go_backwards");
+    value["config"]["go_backwards"] = Value::Bool(!go);
+    if let Some(name) = forward.layer_name() {
+        value["config"]["name"] = Value::String(format!("backward_{name}"));
+    }
+    crate::config::layer_from_value(&value, &CustomObjects::new()).map_err(|e| e.to_string())
+}
+
+impl TryFrom<Config> for Bidirectional {
+    type Error = String;
+
+    fn try_from(c: Config) -> Result<Self, String> {
+        let custom = CustomObjects::new();
+        let forward =
+            crate::config::layer_from_value(&c.layer, &custom).map_err(|e| e.to_string())?;
+        recurrent(&forward)?;
+        let backward = match &c.backward_layer {
+            Some(v) => crate::config::layer_from_value(v, &custom).map_err(|e| e.to_string())?,
+            None => backward_of(&forward)?,
+        };
+        recurrent(&backward)?;
+        Ok(Self {
+            forward,
+            backward,
+            merge_mode: c.merge_mode.ok_or(
+                "merge_mode None (two outputs) is not supported; use concat, sum, mul or ave",
+            )?,
+        })
+    }
+}
+
+/// A wrapped layer as Keras serializes it (Keras finds the class by its `module`).
+fn keras_value(spec: &LayerSpec) -> Value {
+    let mut value = spec.to_value();
+    value["module"] = Value::String("keras.layers".into());
+    value["registered_name"] = Value::Null;
+    value
+}
+
+impl From<Bidirectional> for Config {
+    fn from(b: Bidirectional) -> Self {
+        Config {
+            layer: keras_value(&b.forward),
+            backward_layer: Some(keras_value(&b.backward)),
+            merge_mode: Some(b.merge_mode),
+        }
+    }
+}
+
+impl Bidirectional {
+    /// Wraps `layer` (a SimpleRNN, LSTM or GRU); the backward copy has `go_backwards`
+    /// flipped; the outputs are concatenated. A layer that is not recurrent is reported when
+    /// the model is built.
+    pub fn new(layer: impl Into<LayerSpec>) -> Self {
+        let forward = layer.into();
+        let backward = backward_of(&forward).unwrap_or_else(|_| forward.clone());
+        Self {
+            forward,
+            backward,
+            merge_mode: MergeMode::Concat,
+        }
+    }
+
+    /// Sets how the outputs combine.
+    pub fn merge_mode(mut self, mode: MergeMode) -> Self {
+        self.merge_mode = mode;
+        self
+    }
+
+    /// Sets the backward layer (Keras `backward_layer`), which must have the same output.
+    pub fn backward_layer(mut self, layer: impl Into<LayerSpec>) -> Self {
+        self.backward = layer.into();
+        self
+    }
+}
+
+impl Layer for Bidirectional {
+    fn class_name(&self) -> &str {
+        "Bidirectional"
+    }
+
+    fn config(&self) -> Value {
+        super::config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        recurrent(&self.forward)?;
+        recurrent(&self.backward)?;
+        let forward = self.forward.layer().output_shape(inputs)?;
+        let backward = self.backward.layer().output_shape(inputs)?;
+        if forward != backward {
+            return Err(format!(
+                "the forward layer gives {forward}, the backward one {backward}"
+            ));
+        }
+        if flag(&self.forward, "return_state") {
+            return Err("return_state inside Bidirectional is not supported".into());
+        }
+        let mut dims = forward.0;
+        if self.merge_mode == MergeMode::Concat
+            && let Some(last) = dims.last_mut()
+        {
+            *last *= 2;
+        }
+        Ok(Shape(dims))
+    }
+
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        weights.add_sublayer("forward_layer", self.forward.layer(), inputs)?;
+        weights.add_sublayer("backward_layer", self.backward.layer(), inputs)?;
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
+        let forward = self
+            .forward
+            .layer()
+            .call(vec![x.clone()], &weights.sublayer(0)?, training)?;
+        let mut backward = self
+            .backward
+            .layer()
+            .call(vec![x], &weights.sublayer(1)?, training)?;
+        if flag(&self.backward, "return_sequences") {
+            backward = match backward {
+                DynTensor::R3(t) => DynTensor::R3(t.flip([1])),
+                other => other,
+            };
+        }
+        Ok(match (self.merge_mode, forward, backward) {
+            (MergeMode::Concat, DynTensor::R2(a), DynTensor::R2(b)) => {
+                DynTensor::R2(burn::tensor::Tensor::cat(vec![a, b], 1))
+            }
+            (MergeMode::Concat, DynTensor::R3(a), DynTensor::R3(b)) => {
+                DynTensor::R3(burn::tensor::Tensor::cat(vec![a, b], 2))
+            }
+            (MergeMode::Sum, DynTensor::R2(a), DynTensor::R2(b)) => DynTensor::R2(a + b),
+            (MergeMode::Sum, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3(a + b),
+            (MergeMode::Mul, DynTensor::R2(a), DynTensor::R2(b)) => DynTensor::R2(a * b),
+            (MergeMode::Mul, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3(a * b),
+            (MergeMode::Ave, DynTensor::R2(a), DynTensor::R2(b)) => DynTensor::R2((a + b) / 2.0),
+            (MergeMode::Ave, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3((a + b) / 2.0),
+            _ => return Err("the forward and backward outputs differ in rank".into()),
+        })
+    }
+}
