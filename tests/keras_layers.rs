@@ -94,3 +94,60 @@ fn bidirectional_matches_keras() {
         assert!(worst <= 0.0, "{name}: off by {worst}");
     }
 }
+
+/// MultiHeadAttention: self- and cross-attention, sequences of different lengths, a separate
+/// key of its own width, output_shape, no bias; built from Keras's config as a Functional model.
+#[test]
+fn multi_head_attention_matches_keras() {
+    use kiln::model::{Functional, Input, LayerSpec};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras-extra/multi_head_attention");
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let device = Device::flex();
+    for (name, case) in cases.as_object().unwrap() {
+        let a = arrays(&dir.join(format!("{name}.npz")));
+        let separate = case["separate_key"].as_bool().unwrap();
+        let dims = |x: &ArrayD<f32>| x.shape()[1..].to_vec();
+        let q = Input::new(dims(&a["q"])).name("q").tensor().unwrap();
+        let v = Input::new(dims(&a["v"])).name("v").tensor().unwrap();
+        let k = Input::new(dims(a.get("k").unwrap_or(&a["v"])))
+            .name("k")
+            .tensor()
+            .unwrap();
+        let spec: LayerSpec =
+            serde_json::from_value::<kiln::model::MultiHeadAttention>(case["config"].clone())
+                .unwrap()
+                .into();
+        let (inputs, y) = if separate {
+            (
+                vec![q.clone(), v.clone(), k.clone()],
+                spec.apply([&q, &v, &k]).unwrap(),
+            )
+        } else {
+            (vec![q.clone(), v.clone()], spec.apply([&q, &v]).unwrap())
+        };
+        let n = case["weights"].as_u64().unwrap() as usize;
+        let weights: Vec<ArrayD<f32>> = (0..n).map(|i| a[&format!("w{i}")].clone()).collect();
+        let model = Functional::new(inputs, &y)
+            .unwrap()
+            .build(&device)
+            .unwrap()
+            .set_weights(&weights)
+            .unwrap();
+        let xs: Vec<&dyn kiln::model::ArrayInput> = if separate {
+            vec![&a["q"], &a["v"], &a["k"]]
+        } else {
+            vec![&a["q"], &a["v"]]
+        };
+        let out = model.predict_many(&xs, 32).unwrap().remove(0);
+        let want = &a["y"];
+        assert_eq!(out.shape(), want.shape(), "{name}");
+        let worst = out
+            .iter()
+            .zip(want)
+            .map(|(g, w)| (g - w).abs() - (1e-5 + 1e-4 * w.abs()))
+            .fold(f32::NEG_INFINITY, f32::max);
+        assert!(worst <= 0.0, "{name}: off by {worst}");
+    }
+}

@@ -120,10 +120,13 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                 .filter(|n| n.layer == i && !n.inputs.is_empty())
                 .map(|n| {
                     let args = match n.inputs.as_slice() {
-                        [one] => tensor(*one),
-                        many => Value::Array(many.iter().map(|&j| tensor(j)).collect()),
+                        [one] => vec![tensor(*one)],
+                        many if spec.layer().inputs_as_list() => {
+                            vec![Value::Array(many.iter().map(|&j| tensor(j)).collect())]
+                        }
+                        many => many.iter().map(|&j| tensor(j)).collect(),
                     };
-                    json!({"args": [args], "kwargs": {}})
+                    json!({"args": args, "kwargs": {}})
                 })
                 .collect();
             // Where Keras finds the class (a nested model is not in `keras.layers`).

@@ -136,6 +136,13 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         "vars"
     }
 
+    /// How Keras calls this layer on several inputs, for the config Kiln writes: on one list
+    /// (`Add()([a, b])`, the default) or on separate arguments
+    /// (`MultiHeadAttention(...)(query, value)`).
+    fn inputs_as_list(&self) -> bool {
+        true
+    }
+
     /// The automatic name stem: the class name in snake case (`ScaledLinear` →
     /// `scaled_linear`, `Conv2D` → `conv2d`).
     fn base_name(&self) -> String {

@@ -46,6 +46,7 @@ builtin_layers! {
         GlobalMaxPooling2d => "GlobalMaxPooling2D",
     },
     layer_normalization::{LayerNormalization => "LayerNormalization"},
+    multi_head_attention::{MultiHeadAttention => "MultiHeadAttention"},
     merge::{
         Add => "Add",
         Average => "Average",

@@ -51,6 +51,7 @@ mod tests {
                 serde_json::json!({"layer": {"class_name": "LSTM", "config": {"units": 3}}})
             }
             "Conv2DTranspose" => serde_json::json!({"filters": 2, "kernel_size": 3}),
+            "MultiHeadAttention" => serde_json::json!({"num_heads": 2, "key_dim": 4}),
             _ => serde_json::json!({}),
         }
     }

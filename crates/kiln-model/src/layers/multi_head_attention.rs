@@ -1,0 +1,298 @@
+//! `MultiHeadAttention`: scaled dot-product attention over several heads (Keras
+//! `MultiHeadAttention`), on sequences `[batch, steps, features]`.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, setters};
+use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// Attention of a query sequence over a value sequence, `num_heads` times in parallel (Keras
+/// `MultiHeadAttention`; "Attention Is All You Need"). Called on `[query, value]` or
+/// `[query, value, key]` (the key defaults to the value); self-attention is
+/// `attention.apply([&x, &x])`. Each head projects the query and key to `key_dim` and the
+/// value to `value_dim` (Keras's `EinsumDense` sublayers `query`, `key`, `value`: kernels
+/// `[features, heads, dim]`, biases `[heads, dim]`), takes `softmax(q·kᵀ / √key_dim)` over
+/// the key steps (with dropout in training), and the output projection (`attention_output`,
+/// kernel `[heads, value_dim, out]`) maps the heads back to the query's features (or
+/// `output_shape`).
+///
+/// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs); masks
+/// and `use_gate` are not supported yet.
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Apply, Functional, Input, MultiHeadAttention};
+/// let x = Input::new([12, 16]).tensor()?;
+/// let y = MultiHeadAttention::new(2, 8).apply([&x, &x])?;
+/// let model = Functional::new(&x, &y)?.build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 12, 16)");
+/// assert_eq!(model.count_params(), 3 * (16 * 2 * 8 + 2 * 8) + 2 * 8 * 16 + 16);
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiHeadAttention {
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Size of each head's query and key.
+    pub key_dim: usize,
+    /// Size of each head's value (`None`: `key_dim`).
+    #[serde(default)]
+    pub value_dim: Option<usize>,
+    /// Dropout on the attention probabilities in training (default 0).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Whether the projections have biases (default true).
+    #[serde(default = "crate::layers::yes")]
+    pub use_bias: bool,
+    /// The output's last dimension (`None`: the query's features).
+    #[serde(default, deserialize_with = "super::conv_utils::optional_single")]
+    pub output_shape: Option<usize>,
+    /// The axes attention runs over; only the steps axis (`None` or `[1]`).
+    #[serde(default)]
+    pub attention_axes: Option<Vec<i64>>,
+    /// Keras's gated attention (`false` only).
+    #[serde(default)]
+    pub use_gate: bool,
+    /// Initializer of the projection kernels (default glorot_uniform).
+    #[serde(default = "crate::layers::glorot")]
+    pub kernel_initializer: Initializer,
+    /// Initializer of the projection biases (default zeros).
+    #[serde(default)]
+    pub bias_initializer: Initializer,
+    /// Penalty on the projection kernels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the projection biases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+}
+
+impl MultiHeadAttention {
+    /// `num_heads` heads of size `key_dim`, Keras's defaults otherwise.
+    pub fn new(num_heads: usize, key_dim: usize) -> Self {
+        Self {
+            num_heads,
+            key_dim,
+            value_dim: None,
+            dropout: 0.0,
+            use_bias: true,
+            output_shape: None,
+            attention_axes: None,
+            use_gate: false,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+        }
+    }
+
+    fn value_size(&self) -> usize {
+        self.value_dim.unwrap_or(self.key_dim)
+    }
+
+    /// `(query, value, key)` features, checked.
+    fn check(&self, inputs: &[Shape]) -> Result<(usize, usize, usize, usize), String> {
+        let (q, v, k) = match inputs {
+            [q, v] => (q, v, v),
+            [q, v, k] => (q, v, k),
+            other => {
+                return Err(format!(
+                    "MultiHeadAttention takes [query, value] or [query, value, key], got {} \
+                     inputs",
+                    other.len()
+                ));
+            }
+        };
+        let (&[tq, dq], &[tv, dv], &[tk, dk]) = (q.dims(), v.dims(), k.dims()) else {
+            return Err(format!(
+                "MultiHeadAttention needs sequences (None, steps, features), got {}",
+                inputs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+        };
+        if tv != tk {
+            return Err(format!("the value has {tv} steps, the key {tk}"));
+        }
+        if self.num_heads == 0 || self.key_dim == 0 || self.value_size() == 0 {
+            return Err("num_heads, key_dim and value_dim must be at least 1".into());
+        }
+        if self.use_gate {
+            return Err("use_gate is not supported yet".into());
+        }
+        if !matches!(self.attention_axes.as_deref(), None | Some([1]) | Some([-2])) {
+            return Err(format!(
+                "attention over axes {:?} is not supported yet; only the steps axis",
+                self.attention_axes
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if tq == 0 || tv == 0 {
+            return Err("the sequences need at least one step".into());
+        }
+        Ok((dq, dv, dk, self.output_shape.unwrap_or(dq)))
+    }
+}
+
+setters!(MultiHeadAttention {
+    /// Sets the value size per head.
+    value_dim: Option<usize>,
+    /// Sets the attention dropout.
+    dropout: f64,
+    /// Sets whether the projections have biases.
+    use_bias: bool,
+    /// Sets the output's last dimension.
+    output_shape: Option<usize>,
+    /// Sets the kernel initializer.
+    kernel_initializer: Initializer,
+    /// Sets the bias initializer.
+    bias_initializer: Initializer,
+    /// Adds a penalty on the kernels.
+    kernel_regularizer: Option<Regularizer>,
+    /// Adds a penalty on the biases.
+    bias_regularizer: Option<Regularizer>,
+});
+
+/// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
+#[derive(Debug)]
+struct Projection {
+    kernel: Vec<usize>,
+    bias: Vec<usize>,
+    options: MultiHeadAttention,
+}
+
+impl Layer for Projection {
+    fn class_name(&self) -> &str {
+        "EinsumDense"
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        Ok(inputs.first().cloned().unwrap_or_default())
+    }
+
+    fn build(&self, _inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let o = &self.options;
+        let kernel = WeightSpec::new("kernel", self.kernel.clone(), o.kernel_initializer);
+        weights.add_weight(kernel.regularizer(o.kernel_regularizer))?;
+        if o.use_bias {
+            let bias = WeightSpec::new("bias", self.bias.clone(), o.bias_initializer);
+            weights.add_weight(bias.regularizer(o.bias_regularizer))?;
+        }
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        super::only(inputs)
+    }
+}
+
+/// `x [batch, steps, features]` times a kernel flattened to `[features, rest]`, plus the bias.
+fn project(x: Tensor<3>, weights: &Weights<'_>, rows: usize, cols: usize) -> Result<Tensor<3>, String> {
+    let [b, t, d] = x.dims();
+    let kernel = weights.at::<3>(0)?.reshape([rows, cols]);
+    let mut y = x.reshape([b * t, d]).matmul(kernel);
+    if let Some(bias) = weights.optional::<2>("bias")? {
+        y = y + bias.reshape([1, cols]);
+    }
+    Ok(y.reshape([b, t, cols]))
+}
+
+impl Layer for MultiHeadAttention {
+    fn class_name(&self) -> &str {
+        "MultiHeadAttention"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    /// Keras calls it as `attention(query, value, key)`.
+    fn inputs_as_list(&self) -> bool {
+        false
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let (_, _, _, out) = self.check(inputs)?;
+        Ok(Shape(vec![inputs[0].dims()[0], out]))
+    }
+
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let (dq, dv, dk, out) = self.check(inputs)?;
+        let (h, kd, vd) = (self.num_heads, self.key_dim, self.value_size());
+        let projection = |kernel: Vec<usize>, bias: Vec<usize>| Projection {
+            kernel,
+            bias,
+            options: self.clone(),
+        };
+        // Keras's attribute names, which its weights file uses.
+        let q = projection(vec![dq, h, kd], vec![h, kd]);
+        weights.add_sublayer("query_dense", &q, &inputs[..1])?;
+        let k = projection(vec![dk, h, kd], vec![h, kd]);
+        weights.add_sublayer("key_dense", &k, &inputs[..1])?;
+        let v = projection(vec![dv, h, vd], vec![h, vd]);
+        weights.add_sublayer("value_dense", &v, &inputs[..1])?;
+        let o = projection(vec![h, vd, out], vec![out]);
+        weights.add_sublayer("output_dense", &o, &inputs[..1])?;
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        let mut tensors = Vec::with_capacity(3);
+        for t in inputs {
+            let DynTensor::R3(t) = t else {
+                return Err("MultiHeadAttention needs sequences [batch, steps, features]".into());
+            };
+            tensors.push(t);
+        }
+        let (query, value, key) = match tensors.len() {
+            2 => (tensors[0].clone(), tensors[1].clone(), tensors[1].clone()),
+            3 => (tensors[0].clone(), tensors[1].clone(), tensors[2].clone()),
+            n => return Err(format!("takes 2 or 3 inputs, got {n}")),
+        };
+        let (h, kd, vd) = (self.num_heads, self.key_dim, self.value_size());
+        let [b, tq, dq] = query.dims();
+        let [_, tv, dv] = value.dims();
+        let dk = key.dims()[2];
+        let out = self.output_shape.unwrap_or(dq);
+        let heads = |x: Tensor<3>, steps: usize, size: usize| {
+            x.reshape([b, steps, h, size]).swap_dims(1, 2)
+        };
+        let q = heads(project(query, &weights.sublayer(0)?, dq, h * kd)?, tq, kd);
+        let k = heads(project(key, &weights.sublayer(1)?, dk, h * kd)?, tv, kd);
+        let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
+        let q = q * (1.0 / (kd as f32).sqrt());
+        let mut attention = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+        if training && self.dropout > 0.0 {
+            let keep = 1.0 - self.dropout;
+            let mask = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &attention.device());
+            attention = attention * mask * (1.0 / keep) as f32;
+        }
+        let context = attention.matmul(v).swap_dims(1, 2).reshape([b, tq, h * vd]);
+        let output = weights.sublayer(3)?;
+        let kernel = output.at::<3>(0)?.reshape([h * vd, out]);
+        let mut y = context.reshape([b * tq, h * vd]).matmul(kernel);
+        if let Some(bias) = output.optional::<1>("bias")? {
+            y = y + bias.reshape([1, out]);
+        }
+        Ok(DynTensor::R3(y.reshape([b, tq, out])))
+    }
+}
