@@ -301,12 +301,10 @@ impl fmt::Display for Summary {
         table.row(f, '┃', &header)?;
         table.rule(f, ['┡', '━', '╇', '┩'])?;
         for (i, layer) in self.layers.iter().enumerate() {
+            // rich wraps every cell at spaces (a word too long for its column ends in `…`).
             let mut cells = vec![
-                vec![fit_cell(
-                    format!("{} ({})", layer.name, layer.class_name),
-                    inner(0),
-                )],
-                vec![fit_cell(layer.output_shape.to_string(), inner(1))],
+                wrap(&format!("{} ({})", layer.name, layer.class_name), inner(0)),
+                wrap(&layer.output_shape.to_string(), inner(1)),
                 vec![thousands(layer.trainable + layer.non_trainable)],
             ];
             if connected {

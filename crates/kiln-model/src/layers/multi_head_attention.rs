@@ -16,7 +16,8 @@ use crate::tensor::DynTensor;
 /// `[query, value, key]` (the key defaults to the value); self-attention is
 /// `attention.apply([&x, &x])`. Each head projects the query and key to `key_dim` and the
 /// value to `value_dim` (Keras's `EinsumDense` sublayers `query`, `key`, `value`: kernels
-/// `[features, heads, dim]`, biases `[heads, dim]`), takes `softmax(q·kᵀ / √key_dim)` over
+/// `[features, heads, dim]`, biases `[heads, dim]`; weights `attention/query/kernel`, ...;
+/// in Keras's weights file `query_dense/vars`, ...), takes `softmax(q·kᵀ / √key_dim)` over
 /// the key steps (with dropout in training), and the output projection (`attention_output`,
 /// kernel `[heads, value_dim, out]`) maps the heads back to the query's features (or
 /// `output_shape`).
@@ -238,15 +239,20 @@ impl Layer for MultiHeadAttention {
             bias,
             options: self.clone(),
         };
-        // Keras's attribute names, which its weights file uses.
-        let q = projection(vec![dq, h, kd], vec![h, kd]);
-        weights.add_sublayer("query_dense", &q, &inputs[..1])?;
-        let k = projection(vec![dk, h, kd], vec![h, kd]);
-        weights.add_sublayer("key_dense", &k, &inputs[..1])?;
-        let v = projection(vec![dv, h, vd], vec![h, vd]);
-        weights.add_sublayer("value_dense", &v, &inputs[..1])?;
-        let o = projection(vec![h, vd, out], vec![out]);
-        weights.add_sublayer("output_dense", &o, &inputs[..1])?;
+        // Keras's sublayer names (its weights are `query/kernel`, ...), kept in its weights
+        // file under the attribute names (`query_dense/vars`).
+        let parts = [
+            ("query", "query_dense", vec![dq, h, kd], vec![h, kd]),
+            ("key", "key_dense", vec![dk, h, kd], vec![h, kd]),
+            ("value", "value_dense", vec![dv, h, vd], vec![h, vd]),
+            ("attention_output", "output_dense", vec![h, vd, out], vec![out]),
+        ];
+        for (name, group, kernel, bias) in parts {
+            weights.add_sublayer(name, &projection(kernel, bias), &inputs[..1])?;
+            if let Some((_, sub)) = weights.sublayers.last_mut() {
+                sub.keras_group = Some(group.to_string());
+            }
+        }
         Ok(())
     }
 
