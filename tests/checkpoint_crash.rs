@@ -4,6 +4,7 @@
 //! The test starts a child process (this test binary, running the ignored helper below) that
 //! trains a model of ~33 MB of weights and checkpoints it after every epoch, and kills it with
 //! SIGKILL as soon as a temporary checkpoint file appears: a real crash in the middle of a write.
+//! The next save to the same path removes the temporary file the crash left.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,7 +36,7 @@ fn temp_files(dir: &Path) -> Vec<(String, u64)> {
             let name = e.file_name().to_string_lossy().into_owned();
             (name, e.metadata().map(|m| m.len()).unwrap_or(0))
         })
-        .filter(|(name, _)| name.starts_with(".tmp"))
+        .filter(|(name, _)| name.contains(".kiln-tmp-"))
         .collect()
 }
 
@@ -121,4 +122,9 @@ fn a_crash_mid_write_leaves_the_previous_checkpoint_intact() {
     assert_eq!(std::fs::read(&path).unwrap(), old_bytes);
     let loaded = load_model(&path, &Device::flex()).unwrap();
     assert_eq!(loaded.get_weights().unwrap(), old.get_weights().unwrap());
+
+    // The next save to the same path removes the temporary file the killed write left.
+    assert!(!temp_files(dir.path()).is_empty());
+    loaded.save(&path).unwrap();
+    assert_eq!(temp_files(dir.path()), Vec::<(String, u64)>::new());
 }

@@ -38,8 +38,29 @@ pub fn cache_dir() -> Option<PathBuf> {
     Some(base.join("kiln").join("datasets"))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk,
-/// then renamed over `path`. A crash leaves either the old file or the new one, never half.
+/// The name stem of `path`'s temporary files: `.<file name>.kiln-tmp-`.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    format!(".{name}.kiln-tmp-")
+}
+
+/// Removes what an interrupted write to the same path left (best effort).
+fn remove_stale(dir: &Path, prefix: &str) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder
+/// (`.<name>.kiln-tmp-XXXXXX`), flushed to disk, then renamed over `path`. A crash leaves either
+/// the old file or the new one, never half; the next write to the same path removes the
+/// temporary file a killed write left behind.
 ///
 /// # Errors
 /// [`Error::Io`] naming the path that failed.
@@ -53,7 +74,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let prefix = temp_prefix(path);
+    remove_stale(dir, &prefix);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -24,14 +24,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed
-/// over `path`: a crash leaves the old file or the new one, never a half-written one.
+/// Writes `bytes` to `path` through a temporary file in the same folder
+/// (`.<name>.kiln-tmp-XXXXXX`), synced, then renamed over `path`: a crash leaves the old file or
+/// the new one, never a half-written one, and the next write to the same path removes the
+/// temporary file the crash left.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(path))?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    // What an interrupted write to the same path left behind goes first (best effort).
+    let prefix = format!(".{name}.kiln-tmp-");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .map_err(io(path))?;
     tmp.write_all(bytes).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| Error::Io {
