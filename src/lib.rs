@@ -61,8 +61,8 @@ pub mod prelude {
         Dot, Dropout, Embedding, Flatten, Functional, GlobalAveragePooling1d,
         GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, Gru, Initializer, Input,
         LayerExt, LayerNormalization, LayerSpec, Lstm, MaxPooling1d, MaxPooling2d, Maximum,
-        Minimum, Model, Multiply, Padding, Regularizer, Rescaling, Reshape, Sequential, Shape,
-        SimpleRnn, Subtract, SymbolicTensor,
+        Minimum, Model, MultiHeadAttention, Multiply, Padding, Regularizer, Rescaling, Reshape,
+        Sequential, Shape, SimpleRnn, Subtract, SymbolicTensor,
     };
     pub use kiln_train::{
         Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation, Verbosity,
