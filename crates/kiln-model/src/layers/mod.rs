@@ -37,6 +37,7 @@ builtin_layers! {
     dense::{Dense => "Dense"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
+    elu::{Elu => "ELU"},
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},
     global_pooling::{
@@ -46,6 +47,7 @@ builtin_layers! {
         GlobalMaxPooling2d => "GlobalMaxPooling2D",
     },
     layer_normalization::{LayerNormalization => "LayerNormalization"},
+    leaky_relu::{LeakyRelu => "LeakyReLU"},
     multi_head_attention::{MultiHeadAttention => "MultiHeadAttention"},
     merge::{
         Add => "Add",
@@ -57,10 +59,13 @@ builtin_layers! {
     },
     pooling1d::{AveragePooling1d => "AveragePooling1D", MaxPooling1d => "MaxPooling1D"},
     pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
+    permute::{Permute => "Permute"},
     relu::{Relu => "ReLU"},
+    repeat_vector::{RepeatVector => "RepeatVector"},
     rescaling::{Rescaling => "Rescaling"},
     reshape::{Reshape => "Reshape"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
+    softmax::{Softmax => "Softmax"},
     up_sampling2d::{UpSampling2d => "UpSampling2D"},
     zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
 }

@@ -1,0 +1,90 @@
+//! `Softmax`: softmax over an axis, as a layer (Keras `Softmax`).
+
+use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, Weights, config_of, only, setters};
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// `exp(x) / Σ exp(x)` along `axis` (Keras `layers.Softmax`, the last axis by default; the
+/// batch axis is axis 0, so `1` is the first axis of a sample). Masks are not supported.
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Input, Sequential, Softmax};
+/// let model = Sequential::new().add(Input::new([2, 3])).add(Softmax::new().axis(1))
+///     .build(&burn::tensor::Device::flex())?;
+/// let y = model.predict(&ndarray::Array3::<f32>::zeros((1, 2, 3)), 32)?;
+/// assert!(y.iter().all(|v| (v - 0.5).abs() < 1e-6));
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Softmax {
+    /// The axis (default -1, the last), counting the batch axis as 0.
+    #[serde(default = "last", deserialize_with = "super::conv_utils::single_axis")]
+    pub axis: i64,
+}
+
+fn last() -> i64 {
+    -1
+}
+
+impl Default for Softmax {
+    fn default() -> Self {
+        Self { axis: last() }
+    }
+}
+
+impl Softmax {
+    /// Over the last axis.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The axis in a tensor of `rank` (batch included), checked.
+    fn resolve(&self, rank: usize) -> Result<usize, String> {
+        let r = rank as i64;
+        let a = if self.axis < 0 { self.axis + r } else { self.axis };
+        if a <= 0 || a >= r {
+            return Err(format!(
+                "axis {} is not an axis of a sample of rank {} (the batch axis is 0)",
+                self.axis,
+                rank - 1
+            ));
+        }
+        Ok(a as usize)
+    }
+}
+
+setters!(Softmax {
+    /// Sets the axis.
+    axis: i64,
+});
+
+impl Layer for Softmax {
+    fn class_name(&self) -> &str {
+        "Softmax"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let shape = only(inputs)?;
+        self.resolve(shape.rank() + 1)?;
+        Ok(shape.clone())
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let x = only(inputs)?;
+        let axis = self.resolve(x.rank())?;
+        Ok(crate::dyn_map!(x, t => softmax(t, axis)))
+    }
+}
