@@ -34,12 +34,14 @@ builtin_layers! {
     conv1d::{Conv1d => "Conv1D"},
     conv2d::{Conv2d => "Conv2D"},
     conv2d_transpose::{Conv2dTranspose => "Conv2DTranspose"},
+    cropping::{Cropping1d => "Cropping1D", Cropping2d => "Cropping2D"},
     dense::{Dense => "Dense"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
     elu::{Elu => "ELU"},
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},
+    identity::{Identity => "Identity"},
     global_pooling::{
         GlobalAveragePooling1d => "GlobalAveragePooling1D",
         GlobalAveragePooling2d => "GlobalAveragePooling2D",
@@ -66,6 +68,7 @@ builtin_layers! {
     reshape::{Reshape => "Reshape"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
     softmax::{Softmax => "Softmax"},
+    unit_normalization::{UnitNormalization => "UnitNormalization"},
     up_sampling2d::{UpSampling2d => "UpSampling2D"},
     zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
 }

@@ -1,0 +1,182 @@
+//! `Cropping1d`, `Cropping2d`: rows cut off the edges of sequences and images (Keras
+//! `Cropping1D`, `Cropping2D`).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::conv_utils::{channels_last, default_format};
+use super::{Layer, Weights, config_of, only};
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[usize; 2], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Two([usize; 2]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(p) => [p, p],
+        Repr::Two(p) => p,
+    })
+}
+
+fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<[[usize; 2]; 2], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Two([usize; 2]),
+        Four([[usize; 2]; 2]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(p) => [[p, p], [p, p]],
+        Repr::Two([h, w]) => [[h, h], [w, w]],
+        Repr::Four(p) => p,
+    })
+}
+
+fn keep(size: usize, [a, b]: [usize; 2], what: &str) -> Result<usize, String> {
+    size.checked_sub(a)
+        .and_then(|n| n.checked_sub(b))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("cropping {a} + {b} leaves nothing of the {size} {what}"))
+}
+
+/// Cuts `cropping = [start, end]` steps off each sequence `(None, steps, features)` (Keras
+/// `layers.Cropping1D`, default `(1, 1)`).
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Cropping1d, Input, Sequential};
+/// let model = Sequential::new().add(Input::new([10, 3])).add(Cropping1d::new([2, 1]))
+///     .build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 7, 3)");
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[doc(alias = "Cropping1D")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cropping1d {
+    /// Steps cut at the start and at the end.
+    #[serde(default = "ones", deserialize_with = "pair")]
+    pub cropping: [usize; 2],
+}
+
+fn ones() -> [usize; 2] {
+    [1, 1]
+}
+
+impl Cropping1d {
+    /// Cuts `cropping[0]` steps at the start, `cropping[1]` at the end.
+    pub fn new(cropping: [usize; 2]) -> Self {
+        Self { cropping }
+    }
+}
+
+impl Layer for Cropping1d {
+    fn class_name(&self) -> &str {
+        "Cropping1D"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
+        let &[steps, features] = input.dims() else {
+            return Err(format!(
+                "Cropping1D needs sequences (None, steps, features), got {input}"
+            ));
+        };
+        Ok(Shape(vec![keep(steps, self.cropping, "steps")?, features]))
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let DynTensor::R3(x) = only(inputs)? else {
+            return Err("Cropping1D needs a batch of sequences [batch, steps, features]".into());
+        };
+        let [b, t, f] = x.dims();
+        let n = keep(t, self.cropping, "steps")?;
+        let start = self.cropping[0];
+        Ok(DynTensor::R3(x.slice([0..b, start..start + n, 0..f])))
+    }
+}
+
+/// Cuts `[[top, bottom], [left, right]]` rows and columns off each image (Keras
+/// `layers.Cropping2D`; a number or a pair is symmetric).
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Cropping2d, Input, Sequential};
+/// let model = Sequential::new().add(Input::new([28, 28, 1])).add(Cropping2d::new([[2, 2], [4, 0]]))
+///     .build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 24, 24, 1)");
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[doc(alias = "Cropping2D")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cropping2d {
+    /// `[[top, bottom], [left, right]]`.
+    #[serde(default, deserialize_with = "pairs")]
+    pub cropping: [[usize; 2]; 2],
+    /// Only `channels_last`.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
+}
+
+impl Cropping2d {
+    /// Cuts `[[top, bottom], [left, right]]`.
+    pub fn new(cropping: [[usize; 2]; 2]) -> Self {
+        Self {
+            cropping,
+            data_format: default_format(),
+        }
+    }
+}
+
+impl Layer for Cropping2d {
+    fn class_name(&self) -> &str {
+        "Cropping2D"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
+        let &[h, w, c] = input.dims() else {
+            return Err(format!(
+                "Cropping2D needs images (None, height, width, channels), got {input}"
+            ));
+        };
+        let [rows, cols] = self.cropping;
+        Ok(Shape(vec![keep(h, rows, "rows")?, keep(w, cols, "columns")?, c]))
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let DynTensor::R4(x) = only(inputs)? else {
+            return Err("Cropping2D needs a batch of images [batch, h, w, c]".into());
+        };
+        let [b, h, w, c] = x.dims();
+        let [rows, cols] = self.cropping;
+        let (nh, nw) = (keep(h, rows, "rows")?, keep(w, cols, "columns")?);
+        Ok(DynTensor::R4(x.slice([
+            0..b,
+            rows[0]..rows[0] + nh,
+            cols[0]..cols[0] + nw,
+            0..c,
+        ])))
+    }
+}
