@@ -57,12 +57,13 @@ pub mod prelude {
     pub use kiln_datasets::{normalize, to_categorical, train_test_split};
     pub use kiln_model::{
         Activation, ActivationLayer, Add, Apply, Average, AveragePooling1d, AveragePooling2d,
-        BatchNormalization, Bidirectional, Concatenate, Conv1d, Conv2d, Conv2dTranspose, Dense,
-        Dot, Dropout, Embedding, Flatten, Functional, GlobalAveragePooling1d,
-        GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d, Gru, Initializer, Input,
-        LayerExt, LayerNormalization, LayerSpec, Lstm, MaxPooling1d, MaxPooling2d, Maximum,
-        Minimum, Model, MultiHeadAttention, Multiply, Padding, Regularizer, Rescaling, Reshape,
-        Sequential, Shape, SimpleRnn, Subtract, SymbolicTensor,
+        BatchNormalization, Bidirectional, Concatenate, Conv1d, Conv2d, Conv2dTranspose,
+        Cropping1d, Cropping2d, Dense, Dot, Dropout, Elu, Embedding, Flatten, Functional,
+        GlobalAveragePooling1d, GlobalAveragePooling2d, GlobalMaxPooling1d, GlobalMaxPooling2d,
+        GroupNormalization, Gru, Identity, Initializer, Input, LayerExt, LayerNormalization,
+        LayerSpec, LeakyRelu, Lstm, MaxPooling1d, MaxPooling2d, Maximum, MergeMode, Minimum, Model,
+        MultiHeadAttention, Multiply, Padding, Regularizer, Rescaling, Reshape, Sequential, Shape,
+        SimpleRnn, Subtract, SymbolicTensor, UnitNormalization,
     };
     pub use kiln_train::{
         Compile, CompiledModel, FitOptions, History, Loss, Metric, Optimizer, Validation, Verbosity,

@@ -41,6 +41,7 @@ builtin_layers! {
     elu::{Elu => "ELU"},
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},
+    group_normalization::{GroupNormalization => "GroupNormalization"},
     identity::{Identity => "Identity"},
     global_pooling::{
         GlobalAveragePooling1d => "GlobalAveragePooling1D",
@@ -62,6 +63,7 @@ builtin_layers! {
     pooling1d::{AveragePooling1d => "AveragePooling1D", MaxPooling1d => "MaxPooling1D"},
     pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
     permute::{Permute => "Permute"},
+    prelu::{PRelu => "PReLU"},
     relu::{Relu => "ReLU"},
     repeat_vector::{RepeatVector => "RepeatVector"},
     rescaling::{Rescaling => "Rescaling"},

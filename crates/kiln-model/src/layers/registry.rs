@@ -53,6 +53,7 @@ mod tests {
             "Conv2DTranspose" => serde_json::json!({"filters": 2, "kernel_size": 3}),
             "MultiHeadAttention" => serde_json::json!({"num_heads": 2, "key_dim": 4}),
             "RepeatVector" => serde_json::json!({"n": 3}),
+            "GroupNormalization" => serde_json::json!({"groups": 2}),
             "Permute" => serde_json::json!({"dims": [1]}),
             _ => serde_json::json!({}),
         }
