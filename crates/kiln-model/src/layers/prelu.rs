@@ -77,9 +77,15 @@ impl PRelu {
 setters!(PRelu {
     /// Sets how alpha starts.
     alpha_initializer: Initializer,
-    /// Shares alpha along these axes (1-based).
-    shared_axes: Option<Vec<usize>>,
 });
+
+impl PRelu {
+    /// Shares alpha along these axes (1-based: `[1, 2]` on images gives one per channel).
+    pub fn shared_axes(mut self, axes: impl Into<Vec<usize>>) -> Self {
+        self.shared_axes = Some(axes.into());
+        self
+    }
+}
 
 impl Layer for PRelu {
     fn class_name(&self) -> &str {
