@@ -102,6 +102,42 @@ pub(crate) fn single<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
     })
 }
 
+/// Reads Keras's `1`, `[1, 2]` (rows, columns) or `[[top, bottom], [left, right]]` as
+/// `[[top, bottom], [left, right]]` (ZeroPadding2D's `padding`, Cropping2D's `cropping`).
+pub(crate) fn padding_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<[[usize; 2]; 2], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Two([usize; 2]),
+        Four([[usize; 2]; 2]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(p) => [[p, p], [p, p]],
+        Repr::Two([h, w]) => [[h, h], [w, w]],
+        Repr::Four(p) => p,
+    })
+}
+
+/// Keras's `axis` (negative from the end, the batch axis 0) in a tensor of `rank` (batch
+/// included), checked to be an axis of a sample.
+pub(crate) fn sample_axis(axis: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a <= 0 || a >= r {
+        return Err(format!(
+            "axis {axis} is not an axis of a sample of rank {} (the batch axis is 0)",
+            rank.saturating_sub(1)
+        ));
+    }
+    Ok(a as usize)
+}
+
+/// The last axis, Keras's default `axis=-1`.
+pub(crate) fn last_axis() -> i64 {
+    -1
+}
+
 /// Reads an axis as Keras 3 (`-1`) or Keras 2 (`[3]`, a built layer's list) writes it.
 pub(crate) fn single_axis<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     #[derive(Deserialize)]

@@ -1,40 +1,12 @@
 //! `Cropping1d`, `Cropping2d`: rows cut off the edges of sequences and images (Keras
 //! `Cropping1D`, `Cropping2D`).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use super::conv_utils::{channels_last, default_format};
+use super::conv_utils::{channels_last, default_format, ones, padding_pairs, pair};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
-
-fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[usize; 2], D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        One(usize),
-        Two([usize; 2]),
-    }
-    Ok(match Repr::deserialize(d)? {
-        Repr::One(p) => [p, p],
-        Repr::Two(p) => p,
-    })
-}
-
-fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<[[usize; 2]; 2], D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        One(usize),
-        Two([usize; 2]),
-        Four([[usize; 2]; 2]),
-    }
-    Ok(match Repr::deserialize(d)? {
-        Repr::One(p) => [[p, p], [p, p]],
-        Repr::Two([h, w]) => [[h, h], [w, w]],
-        Repr::Four(p) => p,
-    })
-}
 
 fn keep(size: usize, [a, b]: [usize; 2], what: &str) -> Result<usize, String> {
     size.checked_sub(a)
@@ -60,10 +32,6 @@ pub struct Cropping1d {
     /// Steps cut at the start and at the end.
     #[serde(default = "ones", deserialize_with = "pair")]
     pub cropping: [usize; 2],
-}
-
-fn ones() -> [usize; 2] {
-    [1, 1]
 }
 
 impl Cropping1d {
@@ -123,7 +91,7 @@ impl Layer for Cropping1d {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cropping2d {
     /// `[[top, bottom], [left, right]]`.
-    #[serde(default, deserialize_with = "pairs")]
+    #[serde(default, deserialize_with = "padding_pairs")]
     pub cropping: [[usize; 2]; 2],
     /// Only `channels_last`.
     #[serde(default = "default_format", deserialize_with = "channels_last")]

@@ -3,6 +3,7 @@
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
+use super::conv_utils::{last_axis, sample_axis};
 use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -22,17 +23,13 @@ use crate::tensor::DynTensor;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Softmax {
     /// The axis (default -1, the last), counting the batch axis as 0.
-    #[serde(default = "last", deserialize_with = "super::conv_utils::single_axis")]
+    #[serde(default = "last_axis", deserialize_with = "super::conv_utils::single_axis")]
     pub axis: i64,
-}
-
-fn last() -> i64 {
-    -1
 }
 
 impl Default for Softmax {
     fn default() -> Self {
-        Self { axis: last() }
+        Self { axis: last_axis() }
     }
 }
 
@@ -40,20 +37,6 @@ impl Softmax {
     /// Over the last axis.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The axis in a tensor of `rank` (batch included), checked.
-    fn resolve(&self, rank: usize) -> Result<usize, String> {
-        let r = rank as i64;
-        let a = if self.axis < 0 { self.axis + r } else { self.axis };
-        if a <= 0 || a >= r {
-            return Err(format!(
-                "axis {} is not an axis of a sample of rank {} (the batch axis is 0)",
-                self.axis,
-                rank - 1
-            ));
-        }
-        Ok(a as usize)
     }
 }
 
@@ -73,7 +56,7 @@ impl Layer for Softmax {
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let shape = only(inputs)?;
-        self.resolve(shape.rank() + 1)?;
+        sample_axis(self.axis, shape.rank() + 1)?;
         Ok(shape.clone())
     }
 
@@ -84,7 +67,7 @@ impl Layer for Softmax {
         _training: bool,
     ) -> Result<DynTensor, String> {
         let x = only(inputs)?;
-        let axis = self.resolve(x.rank())?;
+        let axis = sample_axis(self.axis, x.rank())?;
         Ok(crate::dyn_map!(x, t => softmax(t, axis)))
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::conv_utils::{last_axis, sample_axis};
 use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -21,17 +22,13 @@ use crate::tensor::DynTensor;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitNormalization {
     /// The axis (default -1), counting the batch axis as 0.
-    #[serde(default = "last", deserialize_with = "super::conv_utils::single_axis")]
+    #[serde(default = "last_axis", deserialize_with = "super::conv_utils::single_axis")]
     pub axis: i64,
-}
-
-fn last() -> i64 {
-    -1
 }
 
 impl Default for UnitNormalization {
     fn default() -> Self {
-        Self { axis: last() }
+        Self { axis: last_axis() }
     }
 }
 
@@ -39,19 +36,6 @@ impl UnitNormalization {
     /// Along the last axis.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn resolve(&self, rank: usize) -> Result<usize, String> {
-        let r = rank as i64;
-        let a = if self.axis < 0 { self.axis + r } else { self.axis };
-        if a <= 0 || a >= r {
-            return Err(format!(
-                "axis {} is not an axis of a sample of rank {} (the batch axis is 0)",
-                self.axis,
-                rank - 1
-            ));
-        }
-        Ok(a as usize)
     }
 }
 
@@ -71,7 +55,7 @@ impl Layer for UnitNormalization {
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let shape = only(inputs)?;
-        self.resolve(shape.rank() + 1)?;
+        sample_axis(self.axis, shape.rank() + 1)?;
         Ok(shape.clone())
     }
 
@@ -82,7 +66,7 @@ impl Layer for UnitNormalization {
         _training: bool,
     ) -> Result<DynTensor, String> {
         let x = only(inputs)?;
-        let axis = self.resolve(x.rank())?;
+        let axis = sample_axis(self.axis, x.rank())?;
         Ok(crate::dyn_map!(x, t => {
             let norm = t.clone().square().sum_dim(axis).clamp_min(1e-12).sqrt();
             t / norm

@@ -1,7 +1,7 @@
 //! `ZeroPadding2d`: zeros around images.
 
 use burn::tensor::ops::PadMode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
@@ -23,26 +23,11 @@ use crate::tensor::DynTensor;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZeroPadding2d {
     /// `[[top, bottom], [left, right]]`.
-    #[serde(deserialize_with = "padding_pairs")]
+    #[serde(deserialize_with = "super::conv_utils::padding_pairs")]
     pub padding: [[usize; 2]; 2],
     /// Only `channels_last`.
     #[serde(default = "default_format", deserialize_with = "channels_last")]
     pub data_format: String,
-}
-
-fn padding_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<[[usize; 2]; 2], D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        One(usize),
-        Two([usize; 2]),
-        Four([[usize; 2]; 2]),
-    }
-    Ok(match Repr::deserialize(d)? {
-        Repr::One(p) => [[p, p], [p, p]],
-        Repr::Two([h, w]) => [[h, h], [w, w]],
-        Repr::Four(p) => p,
-    })
 }
 
 impl ZeroPadding2d {
