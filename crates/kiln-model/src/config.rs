@@ -52,6 +52,16 @@ pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<
             }
         }
     };
+    // Options Kiln does not have yet must be left at Keras's default (null), not dropped.
+    let kept = spec.layer().config();
+    for (key, value) in config.as_object().into_iter().flatten() {
+        let unsupported = key == "activity_regularizer"
+            || ((key.ends_with("_constraint") || key.ends_with("_regularizer"))
+                && kept.get(key).is_none());
+        if unsupported && !value.is_null() {
+            return Err(bad(format!("the option `{key}` is not supported yet")));
+        }
+    }
     if let Some(name) = config.get("name").and_then(Value::as_str) {
         spec.name = Some(name.to_string());
     }
@@ -173,6 +183,22 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
         ))
     }
     let bad = || Error::InvalidModel(format!("cannot read the inbound node {node}"));
+    // Call options Kiln would otherwise drop: a tensor passed by keyword (`key=`,
+    // `attention_mask=`), a mask, or a switch that changes the result. `training` is accepted
+    // (Kiln's `fit` and `predict` decide the mode) and so are Keras's null defaults.
+    if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
+        for (key, value) in kwargs {
+            let harmless = match key.as_str() {
+                "training" => true,
+                _ => value.is_null() || *value == Value::Bool(false),
+            };
+            if !harmless {
+                return Err(Error::InvalidModel(format!(
+                    "a layer call passes `{key}={value}`, which Kiln does not support yet"
+                )));
+            }
+        }
+    }
     if let Some(args) = node.get("args").and_then(Value::as_array) {
         let mut out = Vec::new();
         for arg in args {

@@ -93,6 +93,27 @@ fn entry(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, path: &Path, name: &str) 
     Ok(out)
 }
 
+fn open_archive<'a>(path: &Path, bytes: &'a [u8]) -> Result<zip::ZipArchive<Cursor<&'a [u8]>>> {
+    zip::ZipArchive::new(Cursor::new(bytes)).map_err(zip_error(path))
+}
+
+/// The archive's `model.weights.h5`, opened, and the path that names it in errors.
+fn weights_file(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    path: &Path,
+) -> Result<(hdf5_pure::File, std::path::PathBuf)> {
+    let bytes = entry(archive, path, "model.weights.h5")?;
+    let h5_path = path.join("model.weights.h5");
+    Ok((keras_weights::open(&h5_path, bytes)?, h5_path))
+}
+
+/// `model`'s weights from a `.keras` file's bytes, without building its architecture.
+pub(crate) fn read_weights(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<ArrayD<f32>>> {
+    let mut archive = open_archive(path, bytes)?;
+    let (file, h5_path) = weights_file(&mut archive, path)?;
+    keras_weights::read_weights(model, &file, &h5_path)
+}
+
 /// Reads a `.keras` file's bytes (`path` names it in errors) onto `device`.
 pub(crate) fn read(
     path: &Path,
@@ -100,15 +121,13 @@ pub(crate) fn read(
     device: &Device,
     custom: &CustomObjects,
 ) -> Result<KerasArchive> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(zip_error(path))?;
+    let mut archive = open_archive(path, bytes)?;
     let config = entry(&mut archive, path, "config.json")?;
     let config =
         String::from_utf8(config).map_err(|_| invalid(path, "`config.json` is not UTF-8 text"))?;
     let value: Value = serde_json::from_str(&config).map_err(Error::Config)?;
     let model = ModelConfig::from_json_with(&config, custom)?.build(device)?;
-    let weights = entry(&mut archive, path, "model.weights.h5")?;
-    let h5_path = path.join("model.weights.h5");
-    let file = keras_weights::open(&h5_path, weights)?;
+    let (file, h5_path) = weights_file(&mut archive, path)?;
     let weights = keras_weights::read_weights(&model, &file, &h5_path)?;
     let model = model.set_weights(&weights)?;
     let compile_config = match value.get("compile_config") {

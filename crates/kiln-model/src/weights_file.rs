@@ -216,11 +216,7 @@ impl Model {
                 let file = crate::keras_weights::open(path, bytes)?;
                 crate::keras_weights::read_weights(&self, &file, path)?
             }
-            Some(Format::Keras) => {
-                let archive =
-                    crate::keras_file::read(path, &bytes, self.device(), &CustomObjects::new())?;
-                archive.model.get_weights()?
-            }
+            Some(Format::Keras) => crate::keras_file::read_weights(&self, path, &bytes)?,
             Some(Format::LegacyH5) => crate::legacy_h5::read_weights(&self, path, bytes)?,
             _ => {
                 let file = parse(path, &bytes)?;

@@ -124,3 +124,32 @@ fn a_keras_functional_config_round_trips() {
     // Layers in Keras's `model.layers` order.
     assert_eq!(names(&ours), names(&keras));
 }
+
+/// An option or a call argument Kiln does not have is an error naming it, not dropped.
+#[test]
+fn options_and_call_arguments_kiln_lacks_are_errors() {
+    let text = config("multi_io").replacen(
+        "\"kernel_constraint\": null",
+        "\"kernel_constraint\": {\"class_name\": \"NonNeg\", \"config\": {}}",
+        1,
+    );
+    let err = ModelConfig::from_json_with(&text, &CustomObjects::new()).unwrap_err();
+    assert!(
+        matches!(&err, Error::LayerConfig { reason, .. } if reason.contains("kernel_constraint")),
+        "{err}"
+    );
+    let text = config("multi_io").replacen(
+        "\"kwargs\": {}",
+        "\"kwargs\": {\"use_causal_mask\": true}",
+        1,
+    );
+    let err = ModelConfig::from_json_with(&text, &CustomObjects::new()).unwrap_err();
+    assert!(err.to_string().contains("use_causal_mask"), "{err}");
+    // Keras's null defaults and `training` are fine.
+    let text = config("multi_io").replacen(
+        "\"kwargs\": {}",
+        "\"kwargs\": {\"training\": false, \"mask\": null}",
+        1,
+    );
+    ModelConfig::from_json_with(&text, &CustomObjects::new()).unwrap();
+}

@@ -39,6 +39,16 @@ pub struct GroupNormalization {
     /// Whether to learn a scale `gamma` (default true).
     #[serde(default = "crate::layers::yes")]
     pub scale: bool,
+    /// How `beta` starts (default zeros).
+    #[serde(default)]
+    pub beta_initializer: Initializer,
+    /// How `gamma` starts (default ones).
+    #[serde(default = "ones")]
+    pub gamma_initializer: Initializer,
+}
+
+fn ones() -> Initializer {
+    Initializer::Ones
 }
 
 fn thirty_two() -> usize {
@@ -62,6 +72,8 @@ impl GroupNormalization {
             epsilon: epsilon(),
             center: true,
             scale: true,
+            beta_initializer: Initializer::Zeros,
+            gamma_initializer: Initializer::Ones,
         }
     }
 
@@ -133,10 +145,10 @@ impl Layer for GroupNormalization {
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let c = only(inputs)?.last().unwrap_or(0);
         if self.scale {
-            weights.add_weight(WeightSpec::new("gamma", [c], Initializer::Ones))?;
+            weights.add_weight(WeightSpec::new("gamma", [c], self.gamma_initializer))?;
         }
         if self.center {
-            weights.add_weight(WeightSpec::new("beta", [c], Initializer::Zeros))?;
+            weights.add_weight(WeightSpec::new("beta", [c], self.beta_initializer))?;
         }
         Ok(())
     }

@@ -59,6 +59,9 @@ pub struct MultiHeadAttention {
     /// Keras's gated attention (`false` only).
     #[serde(default)]
     pub use_gate: bool,
+    /// Keras's sliding-window attention (`None` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
     /// Initializer of the projection kernels (default glorot_uniform).
     #[serde(default = "crate::layers::glorot")]
     pub kernel_initializer: Initializer,
@@ -85,6 +88,7 @@ impl MultiHeadAttention {
             output_shape: None,
             attention_axes: None,
             use_gate: false,
+            sliding_window: None,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
@@ -127,6 +131,9 @@ impl MultiHeadAttention {
         }
         if self.use_gate {
             return Err("use_gate is not supported yet".into());
+        }
+        if self.sliding_window.is_some() {
+            return Err("sliding_window is not supported yet".into());
         }
         if !matches!(self.attention_axes.as_deref(), None | Some([1]) | Some([-2])) {
             return Err(format!(
