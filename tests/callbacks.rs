@@ -5,7 +5,7 @@
 use kiln::prelude::*;
 use kiln::train::{
     Callback, CallbackContext, CsvLogger, EarlyStopping, Error, Logs, ModelCheckpoint,
-    TerminateOnNaN,
+    OptimizerState, TerminateOnNaN,
 };
 use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn, Slice};
 
@@ -30,24 +30,16 @@ fn early_stopping_stops_where_keras_would_and_restores_the_best_weights() {
     // Keras 3, patience 2 on val_loss [1.0, 0.8, 0.85, 0.9, 0.7]: best at epoch 1, stops at 3.
     let mut stop = EarlyStopping::new().patience(2).restore_best_weights(true);
     let mut model = tiny();
-    let mut optimizer = Optimizer::adam();
+    let mut optimizer = OptimizerState::new(Optimizer::adam());
     let mut stopped_at = None;
     {
-        let mut ctx = CallbackContext {
-            model: &mut model,
-            optimizer: &mut optimizer,
-            stop_training: false,
-        };
+        let mut ctx = CallbackContext::new(&mut model, &mut optimizer);
         stop.on_train_begin(&mut ctx).unwrap();
     }
     for (epoch, val_loss) in [1.0, 0.8, 0.85, 0.9, 0.7].into_iter().enumerate() {
         // "Training" sets every weight to the epoch number.
         model = model.set_weights(&filled(epoch as f32)).unwrap();
-        let mut ctx = CallbackContext {
-            model: &mut model,
-            optimizer: &mut optimizer,
-            stop_training: false,
-        };
+        let mut ctx = CallbackContext::new(&mut model, &mut optimizer);
         let logs = Logs::from([("val_loss".to_string(), val_loss)]);
         stop.on_epoch_end(epoch, &logs, &mut ctx).unwrap();
         if ctx.stop_training {

@@ -162,3 +162,165 @@ fn an_embedding_after_another_layer_rejects_bad_ids_without_panicking() {
         .unwrap();
     assert_eq!(ok.predict(&x, 8).unwrap().shape(), &[2, 4, 2]);
 }
+
+#[test]
+fn negative_or_non_finite_sample_and_class_weights_are_errors() {
+    let (x, _) = data();
+    let y = Array1::from_shape_fn(40, |i| (i % 2) as u8);
+    let mut weights = Array1::from_elem(40, 1.0f32);
+    weights[7] = -0.5;
+    let err = model()
+        .fit(&x, &y, FitOptions::new().verbose(0).sample_weight(&weights))
+        .unwrap_err();
+    assert!(err.to_string().contains("sample 7"), "{err}");
+    option_error(
+        model().fit(&x, &y, FitOptions::new().verbose(0).sample_weight(&weights)),
+        "sample_weight",
+    );
+    weights[7] = f32::NAN;
+    option_error(
+        model().fit(&x, &y, FitOptions::new().verbose(0).sample_weight(&weights)),
+        "sample_weight",
+    );
+    let classes = std::collections::BTreeMap::from([(0, 1.0), (1, f32::INFINITY)]);
+    option_error(
+        model().fit(&x, &y, FitOptions::new().verbose(0).class_weight(classes)),
+        "class_weight",
+    );
+}
+
+/// Counts the epochs that ended.
+struct Epochs(usize);
+
+impl kiln::train::Callback for Epochs {
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        _logs: &kiln::train::Logs,
+        _ctx: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn checkpoint_patterns_and_folders_are_checked_when_fit_starts() {
+    let (x, y) = data();
+    let dir = tempfile::tempdir().unwrap();
+    let fit = |pattern: String| {
+        let mut checkpoint = kiln::train::ModelCheckpoint::new(pattern);
+        let mut epochs = Epochs(0);
+        let result = model()
+            .fit(
+                &x,
+                &y,
+                FitOptions::new()
+                    .verbose(0)
+                    .epochs(2)
+                    .callback(&mut checkpoint)
+                    .callback(&mut epochs),
+            )
+            .map(|_| ());
+        (result, epochs.0)
+    };
+    let at = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // An absurd width was a panic in formatting after epoch 1; now an error before epoch 1.
+    for pattern in [
+        "ckpt-{epoch:0999999999999d}.keras",
+        "ckpt-{loss:.99999f}.keras",
+    ] {
+        let (result, epochs) = fit(at(pattern));
+        option_error(result, "filepath");
+        assert_eq!(epochs, 0, "{pattern}: refused before training");
+    }
+    // An extension Kiln cannot write, and a format it does not know: before epoch 1 too.
+    for pattern in ["ckpt.pt", "ckpt-{epoch:x}.keras", "ckpt-{epoch.keras"] {
+        let (result, epochs) = fit(at(pattern));
+        option_error(result, "filepath");
+        assert_eq!(epochs, 0, "{pattern}");
+    }
+    // A missing folder is made, as Keras does (also one named by a pattern).
+    for pattern in ["new/deeper/ckpt.keras", "run-{epoch}/ckpt.keras"] {
+        let (result, epochs) = fit(at(pattern));
+        result.unwrap();
+        assert_eq!(epochs, 2);
+    }
+    assert!(dir.path().join("new/deeper/ckpt.keras").is_file());
+    assert!(dir.path().join("run-2/ckpt.keras").is_file());
+    // A file where the folder should be: an error naming it, before epoch 1.
+    std::fs::write(dir.path().join("blocker"), b"").unwrap();
+    let (result, epochs) = fit(at("blocker/ckpt.keras"));
+    match result {
+        Err(Error::Io { path, .. }) => assert!(path.ends_with("blocker"), "{path:?}"),
+        other => panic!("expected an I/O error naming the folder, got {other:?}"),
+    }
+    assert_eq!(epochs, 0);
+}
+
+#[test]
+fn models_too_large_for_memory_are_refused_before_allocating() {
+    use kiln::model::Error as ModelError;
+    let device = Device::flex();
+    // Each kernel is under the per-weight bound, together they pass the model bound (2^31).
+    let wide = Sequential::new()
+        .add(Input::new([40_000]))
+        .add(Dense::new(40_000))
+        .add(Dense::new(40_000))
+        .build(&device);
+    match wide {
+        Err(ModelError::ModelTooLarge { layer, values, .. }) => {
+            assert_eq!(layer, "dense_1");
+            assert!(values > 3_000_000_000, "{values}");
+        }
+        other => panic!("expected ModelTooLarge, got {other:?}"),
+    }
+    // An LSTM of 100,000 units from a config (it grew until the OS killed the process).
+    let config = r#"{"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, 10, 4]}},
+        {"class_name": "LSTM", "config": {"name": "lstm", "units": 100000}}]}}"#;
+    let lstm = kiln::model::ModelConfig::from_json_with(config, &Default::default())
+        .unwrap()
+        .build(&device);
+    assert!(
+        matches!(
+            lstm,
+            Err(ModelError::ModelTooLarge { .. } | ModelError::IncompatibleShape { .. })
+        ),
+        "{lstm:?}"
+    );
+    // A layer whose output per sample is absurd (an UpSampling2D of 10^5).
+    let up = Sequential::new()
+        .add(Input::new([4, 4, 1]))
+        .add(UpSampling2d::new(100_000))
+        .build(&device);
+    assert!(
+        matches!(up, Err(ModelError::ModelTooLarge { what, .. }) if what.contains("output")),
+        "{up:?}"
+    );
+}
+
+#[test]
+fn weights_files_with_tensors_the_model_lacks_are_refused() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bigger.safetensors");
+    Sequential::new()
+        .add(Input::new([3]))
+        .add(Dense::new(2))
+        .add(Dense::new(2))
+        .build(&device)
+        .unwrap()
+        .save_weights(&path)
+        .unwrap();
+    let smaller = Sequential::new()
+        .add(Input::new([3]))
+        .add(Dense::new(2))
+        .build(&device)
+        .unwrap();
+    let err = smaller.load_weights(&path).unwrap_err();
+    assert!(
+        matches!(&err, kiln::model::Error::UnexpectedWeight { weight, .. } if weight.starts_with("dense_1/")),
+        "{err}"
+    );
+}

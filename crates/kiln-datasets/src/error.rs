@@ -86,6 +86,12 @@ pub enum Error {
         /// Number of labels.
         label_count: usize,
     },
+    /// Something other than a file (a folder) stands where a data file should be.
+    #[error("{path} should be a data file, but it is a folder (move it out of the way)")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A data set file was found nowhere and could not be downloaded.
     #[error("{file} not found (searched {searched:?}){}", hint.as_deref().unwrap_or(""))]
     NotFound {

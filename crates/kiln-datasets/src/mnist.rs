@@ -97,6 +97,13 @@ fn load_files(
 }
 
 fn load_split(images: &Path, ispec: &FileSpec, labels: &Path, lspec: &FileSpec) -> Result<Split> {
+    for path in [images, labels] {
+        if path.is_dir() {
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+    }
     // Structure first (a cut or foreign file gets its own error), then the checksum.
     let image_bytes = read_maybe_gz(images)?;
     let x = read_images(images, &image_bytes)?;
@@ -133,10 +140,19 @@ pub fn verify_checksum(path: &Path, bytes: &[u8], sha256: &str) -> Result<()> {
 
 fn locate_or_download(spec: &FileSpec) -> Result<PathBuf> {
     let dirs = search_dirs(NAME);
-    if let Some(found) = dirs.iter().map(|d| d.join(spec.name)).find(|p| p.is_file()) {
-        return Ok(found);
+    match locate_in(&dirs, spec)? {
+        Some(found) => Ok(found),
+        None => download_into_cache(spec, dirs),
     }
-    download_into_cache(spec, dirs)
+}
+
+/// The first path named `spec` in `dirs`; a folder there is an error, not a reason to
+/// download.
+fn locate_in(dirs: &[PathBuf], spec: &FileSpec) -> Result<Option<PathBuf>> {
+    match dirs.iter().map(|d| d.join(spec.name)).find(|p| p.exists()) {
+        Some(found) if found.is_dir() => Err(Error::NotAFile { path: found }),
+        found => Ok(found),
+    }
 }
 
 #[cfg(feature = "download")]
@@ -161,4 +177,38 @@ fn download_into_cache(spec: &FileSpec, searched: Vec<PathBuf>) -> Result<PathBu
         searched,
         hint: Some("; the `download` feature is off, so nothing was downloaded".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_where_a_data_file_should_be_is_named_as_such() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(dir) = dir else {
+            return;
+        };
+        let blocker = dir.path().join(FILES[0].name);
+        assert!(std::fs::create_dir(&blocker).is_ok());
+        let found = locate_in(&[dir.path().to_path_buf()], &FILES[0]);
+        assert!(
+            matches!(&found, Err(Error::NotAFile { path }) if *path == blocker),
+            "{found:?}"
+        );
+        let loaded = load_data_from(dir.path());
+        assert!(
+            matches!(&loaded, Err(Error::NotAFile { .. })),
+            "{:?}",
+            loaded.err()
+        );
+        // Nothing there at all: not found (then a download), not an error here.
+        let empty = tempfile::tempdir().map_err(|e| e.to_string());
+        if let Ok(empty) = empty {
+            assert!(matches!(
+                locate_in(&[empty.path().to_path_buf()], &FILES[0]),
+                Ok(None)
+            ));
+        }
+    }
 }

@@ -18,6 +18,21 @@ pub enum Error {
         /// What it needs instead, in words (naming the expected shape).
         reason: String,
     },
+    /// A model larger than [`max_model_values`](crate::max_model_values) allows.
+    #[error(
+        "layer `{layer}`: {what} of {values} values passes the bound of {limit} values on a model \
+         (kiln_model::set_max_model_values raises it)"
+    )]
+    ModelTooLarge {
+        /// The layer where the bound is passed.
+        layer: String,
+        /// `the weights so far` or `one sample's output`.
+        what: &'static str,
+        /// The size (`usize::MAX` when it overflows).
+        values: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// Data handed to the model does not have the shape the model expects.
     #[error("{what} has shape {actual}, but layer `{layer}` expects {expected}")]
     DataShape {
@@ -147,6 +162,15 @@ pub enum Error {
     #[error("{path} has no weight `{weight}`")]
     MissingWeight {
         /// The weight's name (`dense/kernel`).
+        weight: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A weights file holds a weight the model does not have (a file of another model; Keras's
+    /// `load_weights` refuses too unless `skip_mismatch`).
+    #[error("{path} holds `{weight}`, which this model does not have (a file of another model?)")]
+    UnexpectedWeight {
+        /// The name in the file.
         weight: String,
         /// The file.
         path: PathBuf,

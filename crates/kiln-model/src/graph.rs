@@ -62,6 +62,8 @@ impl Graph {
     pub(crate) fn plan(self) -> Result<Plan> {
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
         let mut weights: Vec<Option<WeightBuilder>> = vec![None; self.layers.len()];
+        let limit = crate::limits::max_model_values();
+        let mut total = 0usize;
         for node in &self.nodes {
             let spec = &self.layers[node.layer];
             let name = self.layer_name(node.layer).to_string();
@@ -75,10 +77,33 @@ impl Graph {
                     crate::tensor::MAX_RANK
                 )));
             }
+            if out.size() > limit {
+                return Err(Error::ModelTooLarge {
+                    layer: name,
+                    what: "one sample's output",
+                    values: out.size(),
+                    limit,
+                });
+            }
             let mut declared = WeightBuilder::default();
             spec.layer.build(&inputs, &mut declared).map_err(fail)?;
             match &weights[node.layer] {
-                None => weights[node.layer] = Some(declared),
+                None => {
+                    total = declared
+                        .flat()
+                        .iter()
+                        .try_fold(total, |t, (_, w)| w.size().and_then(|n| t.checked_add(n)))
+                        .unwrap_or(usize::MAX);
+                    if total > limit {
+                        return Err(Error::ModelTooLarge {
+                            layer: name,
+                            what: "the weights so far",
+                            values: total,
+                            limit,
+                        });
+                    }
+                    weights[node.layer] = Some(declared);
+                }
                 Some(first) if *first == declared => {}
                 Some(_) => {
                     return Err(fail(

@@ -17,9 +17,12 @@ impl Shape {
         self.0.len()
     }
 
-    /// The number of values in one sample.
+    /// The number of values in one sample (`usize::MAX` when the product overflows).
     pub fn size(&self) -> usize {
-        self.0.iter().product()
+        self.0
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
 
     /// The dimensions of one sample.

@@ -28,7 +28,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// (`.<name>.kiln-tmp-XXXXXX`), synced, then renamed over `path`: a crash leaves the old file or
 /// the new one, never a half-written one, and the next write to the same path removes the
 /// temporary file the crash left.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when the folder cannot be written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -127,6 +130,15 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
 fn weights_from(model: &Model, path: &Path, file: &SafeTensors<'_>) -> Result<Vec<ArrayD<f32>>> {
     let mut out = Vec::new();
     let expected = model.get_weights()?;
+    let names = model.weight_names();
+    let mut held = file.names();
+    held.sort_unstable();
+    if let Some(extra) = held.iter().find(|n| !names.iter().any(|m| m == *n)) {
+        return Err(Error::UnexpectedWeight {
+            weight: (*extra).to_string(),
+            path: path.to_path_buf(),
+        });
+    }
     for (name, current) in model.weight_names().iter().zip(&expected) {
         let view = file.tensor(name).map_err(|_| Error::MissingWeight {
             weight: name.clone(),

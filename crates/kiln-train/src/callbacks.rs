@@ -1,22 +1,46 @@
 //! Callbacks: Keras's hook points in `fit`, and the stock callbacks with Keras's defaults.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kiln_model::Model;
 use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
-use crate::optimizer::Optimizer;
+use crate::history::History;
+use crate::optimizer::OptimizerState;
 
 /// What a callback may look at and change during `fit`.
 pub struct CallbackContext<'a> {
     /// The model being trained (its current weights).
     pub model: &'a mut Model,
-    /// The optimizer (e.g. to change the learning rate).
-    pub optimizer: &'a mut Optimizer,
+    /// The optimizer with its state (Keras's `model.optimizer`: the configuration, e.g. to
+    /// change the learning rate, and its `iterations` and slots).
+    pub optimizer: &'a mut OptimizerState,
     /// Set to `true` to stop training after this epoch (Keras's `model.stop_training`).
     pub stop_training: bool,
+    /// What only `fit` has: the History so far and the epoch to run next.
+    pub(crate) run: Option<RunState<'a>>,
+}
+
+/// The parts of a running `fit` that [`crate::BackupAndRestore`] restores.
+pub(crate) struct RunState<'a> {
+    /// The History so far.
+    pub(crate) history: &'a mut History,
+    /// The next epoch to run (0-based); set in `on_train_begin` to resume.
+    pub(crate) next_epoch: &'a mut usize,
+}
+
+impl<'a> CallbackContext<'a> {
+    /// A context outside `fit` (to drive a callback from a custom loop or a test).
+    pub fn new(model: &'a mut Model, optimizer: &'a mut OptimizerState) -> Self {
+        Self {
+            model,
+            optimizer,
+            stop_training: false,
+            run: None,
+        }
+    }
 }
 
 /// Per-epoch values by name (`loss`, `accuracy`, `val_loss`, ...).
@@ -329,7 +353,14 @@ impl ModelCheckpoint {
     }
 }
 
+/// The widest field [`format_path`] fills (a file name holds at most 255 bytes).
+pub const MAX_FIELD_WIDTH: usize = 255;
+
 /// Fills Keras's `{name}` / `{name:02d}` / `{name:.2f}` patterns (`epoch` is 1-based).
+///
+/// # Errors
+/// [`Error::InvalidOption`] for an unclosed `{`, a name that is not logged, a format other
+/// than these, or a width or precision over [`MAX_FIELD_WIDTH`].
 pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
     let mut out = String::new();
     let mut rest = pattern;
@@ -355,17 +386,45 @@ pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
                 ),
             })?
         };
-        let text = if let Some(width) = spec.strip_suffix('d') {
+        // A width or precision is a count of characters in a file name: at most 255.
+        let count = |digits: &str, default: usize| -> Result<usize> {
+            if digits.is_empty() {
+                return Ok(default);
+            }
+            match digits.parse::<usize>() {
+                Ok(n) if n <= MAX_FIELD_WIDTH => Ok(n),
+                _ => Err(Error::InvalidOption {
+                    option: "filepath",
+                    reason: format!(
+                        "`{{{field}}}` in `{pattern}`: `{digits}` is not a width or precision \
+                         of 0 to {MAX_FIELD_WIDTH} characters"
+                    ),
+                }),
+            }
+        };
+        // `02d`, or Python's bare width `02`.
+        let int_width = spec.strip_suffix('d').or_else(|| {
+            (!spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit())).then_some(spec)
+        });
+        let text = if let Some(width) = int_width {
             let zero = width.starts_with('0');
-            let w: usize = width.trim_start_matches('0').parse().unwrap_or(0);
+            let w = count(width.trim_start_matches('0'), 0)?;
             if zero {
                 format!("{:0w$}", value as i64)
             } else {
                 format!("{:w$}", value as i64)
             }
         } else if let Some(p) = spec.strip_prefix('.').and_then(|s| s.strip_suffix('f')) {
-            let p: usize = p.parse().unwrap_or(6);
+            let p = count(p, 6)?;
             format!("{value:.p$}")
+        } else if !spec.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "filepath",
+                reason: format!(
+                    "`{{{field}}}` in `{pattern}`: Kiln formats `{{name}}`, `{{name:02d}}` and \
+                     `{{name:.4f}}`"
+                ),
+            });
         } else if name == "epoch" {
             format!("{}", value as i64)
         } else {
@@ -378,9 +437,72 @@ pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
     Ok(out)
 }
 
+impl ModelCheckpoint {
+    /// The file patterns' checks that need no logs: the format of every field, the extension,
+    /// and the folder (created when missing, as Keras does, and written to once).
+    fn check(&self) -> Result<()> {
+        // Every field formatted with a stand-in value: only the syntax is checked here.
+        let mut stand_in = Logs::new();
+        let mut rest = self.filepath.as_str();
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..].find('}').map_or(rest.len(), |e| e + start);
+            let field = &rest[start + 1..end];
+            let name = field.split_once(':').map_or(field, |(n, _)| n);
+            stand_in.insert(name.to_string(), 0.0);
+            rest = rest.get(end + 1..).unwrap_or("");
+        }
+        let sample = PathBuf::from(format_path(&self.filepath, 0, &stand_in)?);
+        let name = sample
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let allowed: &[&str] = if self.save_weights_only {
+            &[".safetensors", ".weights.h5"]
+        } else {
+            &[".keras", ".safetensors"]
+        };
+        if !allowed.iter().any(|ext| name.ends_with(ext)) {
+            return Err(Error::InvalidOption {
+                option: "filepath",
+                reason: format!(
+                    "`{}` must end in {} to save {}",
+                    self.filepath,
+                    allowed.join(" or "),
+                    if self.save_weights_only {
+                        "weights"
+                    } else {
+                        "the model"
+                    }
+                ),
+            });
+        }
+        // A folder without patterns is made and written to now, not after the first epoch.
+        if let Some(dir) = Path::new(&self.filepath).parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.to_string_lossy().contains('{')
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let probe = dir.join(".kiln-checkpoint-probe");
+            kiln_model::write_atomic(&probe, b"")?;
+            std::fs::remove_file(&probe).map_err(|source| Error::Io {
+                path: probe.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl Callback for ModelCheckpoint {
     fn monitor(&self) -> Option<&str> {
         self.save_best_only.then_some(self.monitor.as_str())
+    }
+
+    fn on_train_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.check()
     }
 
     fn on_epoch_end(
@@ -399,6 +521,15 @@ impl Callback for ModelCheckpoint {
             self.best = Some(current);
         }
         let path = PathBuf::from(format_path(&self.filepath, epoch, logs)?);
+        // Keras makes the folder (it may hold a pattern, e.g. `run-{epoch}/model.keras`).
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         let model = ctx.model.clone();
         if self.save_weights_only {
             model.save_weights(&path)?;

@@ -82,6 +82,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `BackupAndRestore` backup cannot be used (corrupt, of another model or optimizer).
+    #[error("cannot restore the backup {path}: {reason}")]
+    Backup {
+        /// The backup file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A plot could not be drawn or written.
     #[error("cannot plot the history: {0}")]
     Plot(String),

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::arrays::{Arrays, IntoArrays};
-use crate::callbacks::{Callback, CallbackContext, Logs};
+use crate::callbacks::{Callback, CallbackContext, Logs, RunState};
 use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, Tally, check_counts};
 use crate::error::{Error, Result};
 use crate::history::History;
@@ -311,6 +311,9 @@ impl CompiledModel {
             Validation::WeightedData(_, _, w) => Some(w.host_data().values),
             _ => None,
         };
+        if let Some(w) = &val_weights {
+            check_weights(w, "validation sample_weight")?;
+        }
         let split = matches!(options.validation, Validation::Split(_));
         let (xs, ys, validation) = self.split_validation(xs, ys, &options.validation)?;
         let n = xs.first().map_or(0, HostData::len);
@@ -409,7 +412,9 @@ impl CompiledModel {
             let lost = || Error::Readback("the model was lost after a failed step".into());
             // Runs `hook` on every callback with the current model and optimizer.
             let mut hooks = |slot: &mut Option<kiln_model::Model>,
-                             optimizer: &mut crate::optimizer::Optimizer,
+                             optimizer: &mut crate::optimizer::OptimizerState,
+                             history: &mut History,
+                             next_epoch: &mut usize,
                              hook: &mut dyn FnMut(
                 &mut dyn Callback,
                 &mut CallbackContext<'_>,
@@ -420,20 +425,47 @@ impl CompiledModel {
                     model,
                     optimizer,
                     stop_training: false,
+                    run: Some(RunState {
+                        history,
+                        next_epoch,
+                    }),
                 };
                 for cb in callbacks.iter_mut() {
                     hook(&mut **cb, &mut ctx)?;
                 }
                 Ok(ctx.stop_training)
             };
-            hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
-                cb.on_train_begin(ctx)
-            })?;
-            for epoch in options.initial_epoch..options.epochs {
+            // BackupAndRestore may move the start past epochs a killed run completed.
+            let mut first_epoch = options.initial_epoch;
+            hooks(
+                &mut slot,
+                &mut self.optimizer,
+                &mut history,
+                &mut first_epoch,
+                &mut |cb, ctx| cb.on_train_begin(ctx),
+            )?;
+            // The shuffles of the skipped epochs, so a resumed run draws what an uninterrupted
+            // one would have.
+            if one_pass.is_none() {
+                for _ in options.initial_epoch..first_epoch.min(options.epochs) {
+                    shuffled(&mut rng);
+                }
+            }
+            for epoch in first_epoch..options.epochs {
                 let epoch_start = std::time::Instant::now();
-                hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
-                    cb.on_epoch_begin(epoch, ctx)
-                })?;
+                // With a seed, each epoch's random layers (dropout, noise) draw from the seed
+                // and the epoch, so a run is reproducible and a resumed one matches.
+                if let Some(seed) = options.seed {
+                    device.seed(epoch_seed(seed, epoch));
+                }
+                let mut next = epoch;
+                hooks(
+                    &mut slot,
+                    &mut self.optimizer,
+                    &mut history,
+                    &mut next,
+                    &mut |cb, ctx| cb.on_epoch_begin(epoch, ctx),
+                )?;
                 progress.begin_epoch(epoch + 1, options.epochs, steps);
                 let (order, first_step) = match &one_pass {
                     Some(order) => (order.clone(), (epoch - options.initial_epoch) * steps),
@@ -534,16 +566,25 @@ impl CompiledModel {
                     break;
                 }
                 let map: Logs = logs.into_iter().collect();
-                let stop = hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
-                    cb.on_epoch_end(epoch, &map, ctx)
-                })?;
+                let stop = hooks(
+                    &mut slot,
+                    &mut self.optimizer,
+                    &mut history,
+                    &mut next,
+                    &mut |cb, ctx| cb.on_epoch_end(epoch, &map, ctx),
+                )?;
                 if stop {
                     break;
                 }
             }
-            hooks(&mut slot, &mut self.optimizer.config, &mut |cb, ctx| {
-                cb.on_train_end(ctx)
-            })?;
+            let mut next = options.epochs;
+            hooks(
+                &mut slot,
+                &mut self.optimizer,
+                &mut history,
+                &mut next,
+                &mut |cb, ctx| cb.on_train_end(ctx),
+            )?;
             Ok(())
         })();
         if let Some(model) = slot {
@@ -566,9 +607,20 @@ fn row_weights(options: &FitOptions<'_>, y: &HostData) -> Result<Option<Vec<f32>
                 reason: format!("has {} values for {n} samples", sw.values.len()),
             });
         }
+        check_weights(&sw.values, "sample_weight")?;
         weights = Some(sw.values);
     }
     if let Some(cw) = &options.class_weight {
+        for (class, w) in cw {
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(Error::InvalidOption {
+                    option: "class_weight",
+                    reason: format!(
+                        "the weight of class {class} is {w}; weights must be finite and not negative"
+                    ),
+                });
+            }
+        }
         let per = y.sample_dims().iter().product::<usize>().max(1);
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -604,6 +656,21 @@ fn row_weights(options: &FitOptions<'_>, y: &HostData) -> Result<Option<Vec<f32>
     Ok(weights)
 }
 
+/// Sample weights must be finite and not negative: a negative weight would make the loss reward
+/// the error it should punish (Keras does not check; Kiln refuses).
+pub(crate) fn check_weights(values: &[f32], option: &'static str) -> Result<()> {
+    match values.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        Some(i) => Err(Error::InvalidOption {
+            option,
+            reason: format!(
+                "the weight of sample {i} is {}; weights must be finite and not negative",
+                values[i]
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Sample weights on the device, each repeated for the `per` target rows of its sample.
 fn per_row_weights(
     weights: &[f32],
@@ -629,6 +696,18 @@ fn row_indices(
     let offsets = burn::tensor::Tensor::<1, burn::tensor::Int>::arange(0..per as i64, &device)
         .reshape([1, per]);
     (base + offsets).reshape([n * per])
+}
+
+/// The seed of an epoch's random numbers on the device (SplitMix64 of the two, so that
+/// neighbouring epochs and seeds draw unrelated streams).
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    let mut z = seed
+        ^ (epoch as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn check_finite(loss: f64, epoch: usize) -> Result<()> {

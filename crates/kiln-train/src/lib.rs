@@ -27,6 +27,7 @@
 //! ```
 
 mod arrays;
+mod backup;
 mod callbacks;
 mod compiled;
 mod custom;
@@ -43,9 +44,10 @@ mod schedule;
 mod targets;
 
 pub use arrays::{Arrays, IntoArrays};
+pub use backup::{BACKUP_FILE, BackupAndRestore, PREVIOUS_BACKUP_FILE};
 pub use callbacks::{
     Callback, CallbackContext, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
-    Logs, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
+    Logs, MAX_FIELD_WIDTH, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
 };
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Output, Scores};
 pub use custom::{

@@ -609,6 +609,16 @@ impl OptimizerState {
         }
     }
 
+    /// The configured learning rate at step 0 ([`Optimizer::get_learning_rate`]).
+    pub fn get_learning_rate(&self) -> f32 {
+        self.config.get_learning_rate()
+    }
+
+    /// Replaces the rate (or schedule) with a constant `lr` ([`Optimizer::set_learning_rate`]).
+    pub fn set_learning_rate(&mut self, lr: f32) {
+        self.config.set_learning_rate(lr);
+    }
+
     /// Applies one update to every parameter of `module` that has a gradient in `grads`
     /// (Keras's `apply_gradients`): clipping, weight decay, then the rule.
     pub fn apply_gradients<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> M {

@@ -183,7 +183,9 @@ impl Layer for Bidirectional {
         if self.merge_mode == MergeMode::Concat
             && let Some(last) = dims.last_mut()
         {
-            *last *= 2;
+            *last = last
+                .checked_mul(2)
+                .ok_or_else(|| "the concatenated features overflow".to_string())?;
         }
         Ok(Shape(dims))
     }

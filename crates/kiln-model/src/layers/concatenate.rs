@@ -95,7 +95,9 @@ impl Layer for Concatenate {
                     self.axis
                 ));
             }
-            out[axis] += shape.dims()[axis];
+            out[axis] = out[axis]
+                .checked_add(shape.dims()[axis])
+                .ok_or_else(|| format!("the joined axis of {first} and {shape} overflows"))?;
         }
         Ok(Shape(out))
     }

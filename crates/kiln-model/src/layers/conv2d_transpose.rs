@@ -71,24 +71,30 @@ fn axis(
     dilation: usize,
     padding: Padding,
     output_padding: Option<usize>,
-) -> (usize, usize) {
-    let dk = (kernel - 1) * dilation + 1;
+) -> Option<(usize, usize)> {
+    // Checked throughout: the sizes may come from a file (None when they overflow).
+    let dk = kernel.checked_sub(1)?.checked_mul(dilation)?.checked_add(1)?;
     let (left, right) = match padding {
         Padding::Valid => {
             let op = output_padding.unwrap_or(dk.max(stride) - dk);
-            (dk - 1, dk - 1 + op)
+            (dk - 1, (dk - 1).checked_add(op)?)
         }
         Padding::Same => {
             let pad_len = match output_padding {
-                None => stride + dk - 2,
-                Some(op) => dk + dk % 2 - 2 + op,
+                None => stride.checked_add(dk)?.checked_sub(2)?,
+                Some(op) => dk.checked_add(dk % 2)?.checked_add(op)?.checked_sub(2)?,
             };
             let left = (pad_len / 2 + pad_len % 2).min(dk - 1);
             (left, pad_len - left)
         }
     };
-    let out = (input - 1) * stride + 1 + left + right + 1 - dk;
-    (out, dk - 1 - left)
+    let out = input
+        .checked_sub(1)?
+        .checked_mul(stride)?
+        .checked_add(2 + left)?
+        .checked_add(right)?
+        .checked_sub(dk)?;
+    Some((out, dk - 1 - left))
 }
 
 impl Conv2dTranspose {
@@ -140,7 +146,14 @@ impl Conv2dTranspose {
                 self.dilation_rate[i],
                 self.padding,
                 self.output_padding.map(|p| p[i]),
-            );
+            )
+            .ok_or_else(|| {
+                format!(
+                    "the {}x{} window (strides {:?}, dilation {:?}) on {input} gives a size \
+                     past usize",
+                    self.kernel_size[0], self.kernel_size[1], self.strides, self.dilation_rate
+                )
+            })?;
         }
         Ok((out, crop))
     }

@@ -24,7 +24,14 @@ pub(crate) fn axis(
     dilation: usize,
     padding: Padding,
 ) -> Option<(usize, (usize, usize))> {
-    let effective = (kernel - 1) * dilation + 1;
+    // Checked throughout: the sizes may come from a file (None for a window that overflows).
+    let effective = kernel
+        .checked_sub(1)?
+        .checked_mul(dilation)?
+        .checked_add(1)?;
+    if stride == 0 {
+        return None;
+    }
     match padding {
         Padding::Valid => {
             if input < effective {
@@ -34,7 +41,11 @@ pub(crate) fn axis(
         }
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let total = ((out - 1) * stride + effective).saturating_sub(input);
+            let total = out
+                .saturating_sub(1)
+                .checked_mul(stride)?
+                .checked_add(effective)?
+                .saturating_sub(input);
             Some((out, (total / 2, total - total / 2)))
         }
     }
