@@ -130,15 +130,7 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
 fn weights_from(model: &Model, path: &Path, file: &SafeTensors<'_>) -> Result<Vec<ArrayD<f32>>> {
     let mut out = Vec::new();
     let expected = model.get_weights()?;
-    let names = model.weight_names();
-    let mut held = file.names();
-    held.sort_unstable();
-    if let Some(extra) = held.iter().find(|n| !names.iter().any(|m| m == *n)) {
-        return Err(Error::UnexpectedWeight {
-            weight: (*extra).to_string(),
-            path: path.to_path_buf(),
-        });
-    }
+
     for (name, current) in model.weight_names().iter().zip(&expected) {
         let view = file.tensor(name).map_err(|_| Error::MissingWeight {
             weight: name.clone(),
@@ -165,6 +157,16 @@ fn weights_from(model: &Model, path: &Path, file: &SafeTensors<'_>) -> Result<Ve
         let array = ArrayD::from_shape_vec(view.shape().to_vec(), values)
             .map_err(|e| Error::WeightsFile(format!("{name}: {e}")))?;
         out.push(array);
+    }
+    // Every weight the model has is there; anything more is a file of another model.
+    let names = model.weight_names();
+    let mut held = file.names();
+    held.sort_unstable();
+    if let Some(extra) = held.iter().find(|n| !names.iter().any(|m| m == *n)) {
+        return Err(Error::UnexpectedWeight {
+            weight: (*extra).to_string(),
+            path: path.to_path_buf(),
+        });
     }
     Ok(out)
 }

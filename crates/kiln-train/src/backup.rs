@@ -44,7 +44,7 @@ const FORMAT_VERSION: u32 = 1;
 /// let y = ndarray::Array2::<f32>::from_shape_fn((32, 1), |(i, _)| (i % 3) as f32);
 /// let dir = tempfile::tempdir().expect("a temporary folder");
 /// let mut model = Sequential::new().add(Input::new([3])).add(Dense::new(1)).seed(0)
-///     .build(&burn::tensor::Device::flex())?.compile("adam", "mse", ())?;
+///     .build(&burn::tensor::Device::flex())?.compile("adam", "mse", ["mae"])?;
 /// let mut backup = BackupAndRestore::new(dir.path());
 /// let history = model.fit(&x, &y, FitOptions::new().epochs(3).verbose(0).seed(1)
 ///     .callback(&mut backup))?;

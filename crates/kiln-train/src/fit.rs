@@ -61,7 +61,11 @@ pub struct FitOptions<'a> {
     pub batch_size: usize,
     /// Reshuffle the training samples each epoch.
     pub shuffle: bool,
-    /// Seed of the shuffling; `None` draws one.
+    /// Seed of the shuffling and, at each epoch's start, of the device's random numbers
+    /// (dropout and noise layers; derived from the seed and the epoch, so a run is reproducible
+    /// and one resumed by `BackupAndRestore` matches an uninterrupted one). `None` draws a
+    /// shuffle seed and leaves the device's generator alone. On flex the device seed is
+    /// process-wide.
     pub seed: Option<u64>,
     /// What to print.
     pub verbose: Verbosity,
@@ -141,7 +145,7 @@ impl<'a> FitOptions<'a> {
         self
     }
 
-    /// Seeds the shuffling, for reproducible runs.
+    /// Seeds the shuffling and the per-epoch device random numbers, for reproducible runs.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
