@@ -9,8 +9,8 @@ use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::callbacks::{Callback, CallbackContext, Logs};
-use crate::error::{Error, Result};
+use crate::callbacks::{Callback, CallbackContext, Logs, ensure_writable_dir};
+use crate::error::{Error, Result, io_error};
 use crate::history::History;
 
 /// The backup file's name in the backup folder.
@@ -111,16 +111,9 @@ impl BackupAndRestore {
         self.backup_dir.join(PREVIOUS_BACKUP_FILE)
     }
 
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
     /// The newest readable backup: the latest, or with `double_checkpoint` the previous one
     /// when the latest is unreadable.
-    fn read_backup(&self) -> Result<Option<(PathBuf, Vec<u8>)>> {
+    fn read_backup(&self) -> Result<Option<(PathBuf, Backup)>> {
         let mut candidates = vec![self.path()];
         if self.double_checkpoint {
             candidates.push(self.previous_path());
@@ -130,9 +123,8 @@ impl BackupAndRestore {
             if !path.exists() {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(Self::io(&path))?;
-            match parse(&path, &bytes) {
-                Ok(_) => return Ok(Some((path, bytes))),
+            match read(&path) {
+                Ok(backup) => return Ok(Some((path, backup))),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -174,6 +166,47 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(SafeTensors<'a>, Metadata)
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| corrupt(path, format!("not a valid backup file: {e}")))?;
     Ok((file, metadata))
+}
+
+/// A backup file read and decoded.
+struct Backup {
+    metadata: Metadata,
+    weights: Vec<ArrayD<f32>>,
+    variables: Vec<OptimizerVariable>,
+}
+
+fn read(path: &Path) -> Result<Backup> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let (file, metadata) = parse(path, &bytes)?;
+    if file.len() != metadata.weights + metadata.variables {
+        return Err(corrupt(
+            path,
+            format!(
+                "the metadata lists {} weights and {} optimizer variables, the file holds {} \
+                 tensors",
+                metadata.weights,
+                metadata.variables,
+                file.len()
+            ),
+        ));
+    }
+    let view = |kind: &str, i: usize| {
+        let name = tensor_name(kind, i);
+        file.tensor(&name)
+            .map(|v| (name.clone(), v))
+            .map_err(|_| corrupt(path, format!("`{name}` is missing")))
+    };
+    let weights = (0..metadata.weights)
+        .map(|i| view("model", i).and_then(|(name, v)| f32_values(path, &v, &name)))
+        .collect::<Result<Vec<_>>>()?;
+    let variables = (0..metadata.variables)
+        .map(|i| view("optimizer", i).and_then(|(name, v)| variable(path, &v, &name)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Backup {
+        metadata,
+        weights,
+        variables,
+    })
 }
 
 fn tensor_name(kind: &str, i: usize) -> String {
@@ -220,14 +253,15 @@ impl Callback for BackupAndRestore {
             });
         }
         // The folder must be writable before the first step, not after the first epoch.
-        std::fs::create_dir_all(&self.backup_dir).map_err(Self::io(&self.backup_dir))?;
-        let probe = self.backup_dir.join(".kiln-backup-probe");
-        kiln_model::write_atomic(&probe, b"")?;
-        std::fs::remove_file(&probe).map_err(Self::io(&probe))?;
-        let Some((path, bytes)) = self.read_backup()? else {
+        ensure_writable_dir(&self.backup_dir)?;
+        let Some((path, backup)) = self.read_backup()? else {
             return Ok(());
         };
-        let (file, metadata) = parse(&path, &bytes)?;
+        let Backup {
+            metadata,
+            weights,
+            variables,
+        } = backup;
         if metadata.optimizer != ctx.optimizer.config.name() {
             return Err(corrupt(
                 &path,
@@ -238,34 +272,15 @@ impl Callback for BackupAndRestore {
                 ),
             ));
         }
-        let current = ctx.model.get_weights()?;
-        if metadata.weights != current.len() || file.len() != metadata.weights + metadata.variables
-        {
+        let expected = ctx.model.weight_names().len();
+        if weights.len() != expected {
             return Err(corrupt(
                 &path,
                 format!(
-                    "the backup holds {} weights and {} tensors, this model has {} weights",
-                    metadata.weights,
-                    file.len(),
-                    current.len()
+                    "the backup holds {} weights, this model has {expected}",
+                    weights.len()
                 ),
             ));
-        }
-        let mut weights = Vec::with_capacity(metadata.weights);
-        for i in 0..metadata.weights {
-            let name = tensor_name("model", i);
-            let view = file
-                .tensor(&name)
-                .map_err(|_| corrupt(&path, format!("`{name}` is missing")))?;
-            weights.push(f32_values(&path, &view, &name)?);
-        }
-        let mut variables = Vec::with_capacity(metadata.variables);
-        for i in 0..metadata.variables {
-            let name = tensor_name("optimizer", i);
-            let view = file
-                .tensor(&name)
-                .map_err(|_| corrupt(&path, format!("`{name}` is missing")))?;
-            variables.push(variable(&path, &view, &name)?);
         }
         // Checked by shape before anything changes; the optimizer state checks its own.
         let restored = ctx.model.clone().set_weights(&weights)?;
@@ -343,7 +358,7 @@ impl Callback for BackupAndRestore {
             safetensors::serialize(views, Some(info)).map_err(|e| corrupt(&path, e.to_string()))?;
         if self.double_checkpoint && path.exists() {
             let previous = self.previous_path();
-            std::fs::rename(&path, &previous).map_err(Self::io(&previous))?;
+            std::fs::rename(&path, &previous).map_err(io_error(&previous))?;
         }
         kiln_model::write_atomic(&path, &bytes)?;
         Ok(())
@@ -353,7 +368,7 @@ impl Callback for BackupAndRestore {
         if self.delete_checkpoint {
             for path in [self.path(), self.previous_path()] {
                 if path.exists() {
-                    std::fs::remove_file(&path).map_err(Self::io(&path))?;
+                    std::fs::remove_file(&path).map_err(io_error(&path))?;
                 }
             }
         }

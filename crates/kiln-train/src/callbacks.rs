@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use kiln_model::Model;
 use ndarray::ArrayD;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_error};
 use crate::history::History;
 use crate::optimizer::OptimizerState;
 
@@ -362,6 +362,23 @@ pub const MAX_FIELD_WIDTH: usize = 255;
 /// [`Error::InvalidOption`] for an unclosed `{`, a name that is not logged, a format other
 /// than these, or a width or precision over [`MAX_FIELD_WIDTH`].
 pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
+    fill_pattern(pattern, epoch, &|name| {
+        logs.get(name).copied().ok_or_else(|| Error::InvalidOption {
+            option: "filepath",
+            reason: format!(
+                "`{{{name}}}` is not a logged value; logged: epoch, {}",
+                logs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    })
+}
+
+/// [`format_path`] with the logged values from `value_of` (the epoch is always `epoch + 1`).
+fn fill_pattern(
+    pattern: &str,
+    epoch: usize,
+    value_of: &dyn Fn(&str) -> Result<f64>,
+) -> Result<String> {
     let mut out = String::new();
     let mut rest = pattern;
     while let Some(start) = rest.find('{') {
@@ -378,13 +395,7 @@ pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> Result<String> {
         let value = if name == "epoch" {
             (epoch + 1) as f64
         } else {
-            *logs.get(name).ok_or_else(|| Error::InvalidOption {
-                option: "filepath",
-                reason: format!(
-                    "`{{{name}}}` is not a logged value; logged: epoch, {}",
-                    logs.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            })?
+            value_of(name)?
         };
         // A width or precision is a count of characters in a file name: at most 255.
         let count = |digits: &str, default: usize| -> Result<usize> {
@@ -442,16 +453,7 @@ impl ModelCheckpoint {
     /// and the folder (created when missing, as Keras does, and written to once).
     fn check(&self) -> Result<()> {
         // Every field formatted with a stand-in value: only the syntax is checked here.
-        let mut stand_in = Logs::new();
-        let mut rest = self.filepath.as_str();
-        while let Some(start) = rest.find('{') {
-            let end = rest[start..].find('}').map_or(rest.len(), |e| e + start);
-            let field = &rest[start + 1..end];
-            let name = field.split_once(':').map_or(field, |(n, _)| n);
-            stand_in.insert(name.to_string(), 0.0);
-            rest = rest.get(end + 1..).unwrap_or("");
-        }
-        let sample = PathBuf::from(format_path(&self.filepath, 0, &stand_in)?);
+        let sample = PathBuf::from(fill_pattern(&self.filepath, 0, &|_| Ok(0.0))?);
         let name = sample
             .file_name()
             .map(|n| n.to_string_lossy().to_ascii_lowercase())
@@ -481,19 +483,19 @@ impl ModelCheckpoint {
             && !dir.as_os_str().is_empty()
             && !dir.to_string_lossy().contains('{')
         {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let probe = dir.join(".kiln-checkpoint-probe");
-            kiln_model::write_atomic(&probe, b"")?;
-            std::fs::remove_file(&probe).map_err(|source| Error::Io {
-                path: probe.clone(),
-                source,
-            })?;
+            ensure_writable_dir(dir)?;
         }
         Ok(())
     }
+}
+
+/// Makes `dir` when missing and writes (then removes) a file there, so that a callback that
+/// saves finds an unwritable folder when `fit` starts, not after the first epoch.
+pub(crate) fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let probe = dir.join(".kiln-write-probe");
+    kiln_model::write_atomic(&probe, b"")?;
+    std::fs::remove_file(&probe).map_err(io_error(&probe))
 }
 
 impl Callback for ModelCheckpoint {
@@ -525,10 +527,7 @@ impl Callback for ModelCheckpoint {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
         let model = ctx.model.clone();
         if self.save_weights_only {

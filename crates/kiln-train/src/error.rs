@@ -101,5 +101,13 @@ pub enum Error {
     Json(#[source] serde_json::Error),
 }
 
+/// `map_err` for an I/O failure on `path`.
+pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
