@@ -314,11 +314,11 @@ fn metric_case(case: &Value, tol: &Tol) -> CaseResult {
     )
 }
 
-/// The parameters of an optimizer case, as a burn module (ranks 1 and 2 occur).
+/// The parameters of an optimizer case, as a burn module: flat, as Kiln's layers keep them,
+/// with their Keras shapes told to the optimizer (Adafactor and Muon use them).
 #[derive(burn::module::Module, Debug)]
 struct Params {
-    one: Vec<burn::module::Param<burn::tensor::Tensor<1>>>,
-    two: Vec<burn::module::Param<burn::tensor::Tensor<2>>>,
+    flat: Vec<burn::module::Param<burn::tensor::Tensor<1>>>,
 }
 
 fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
@@ -333,6 +333,7 @@ fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
         &spec["config"],
     )
     .map_err(err)?;
+    optimizer.validate().map_err(err)?;
     let device = Device::flex();
     let initial: Vec<HostData> = case["params"]
         .as_array()
@@ -340,71 +341,46 @@ fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
         .iter()
         .map(tensor)
         .collect::<Result<_, _>>()?;
-    // Where each parameter lives: (rank, index in that rank's list).
-    let mut slots = Vec::new();
-    let mut params = Params {
-        one: Vec::new(),
-        two: Vec::new(),
-    };
+    let mut params = Params { flat: Vec::new() };
     for p in &initial {
-        match p.dims.as_slice() {
-            &[n] => {
-                slots.push((1, params.one.len()));
-                let t = Tensor::<1>::from_data(TensorData::new(p.values.clone(), [n]), &device);
-                params.one.push(Param::from_tensor(t));
-            }
-            &[r, c] => {
-                slots.push((2, params.two.len()));
-                let t = Tensor::<2>::from_data(TensorData::new(p.values.clone(), [r, c]), &device);
-                params.two.push(Param::from_tensor(t));
-            }
-            other => {
-                return Err(format!(
-                    "parameters of shape {other:?} are not supported here"
-                ));
-            }
-        }
+        let n = p.values.len();
+        let t = Tensor::<1>::from_data(TensorData::new(p.values.clone(), [n]), &device);
+        params.flat.push(Param::from_tensor(t));
     }
     let mut state = kiln::train::OptimizerState::new(optimizer);
+    state.describe(
+        params
+            .flat
+            .iter()
+            .zip(&initial)
+            .enumerate()
+            .map(|(i, (p, h))| (p.id, h.dims.clone(), format!("variable_{i}"))),
+    );
     let steps = case["grads"].as_array().ok_or("no grads")?;
     let expected = case["expected"].as_array().ok_or("no expected")?;
     for (k, (grads, after)) in steps.iter().zip(expected).enumerate() {
         let mut gp = GradientsParams::new();
-        for ((rank, i), g) in slots.iter().zip(grads.as_array().ok_or("bad grads")?) {
+        for (p, g) in params.flat.iter().zip(grads.as_array().ok_or("bad grads")?) {
             let g = tensor(g)?;
-            match rank {
-                1 => gp.register(
-                    params.one[*i].id,
-                    Tensor::<1>::from_data(TensorData::new(g.values, [g.dims[0]]), &device),
-                ),
-                _ => gp.register(
-                    params.two[*i].id,
-                    Tensor::<2>::from_data(
-                        TensorData::new(g.values, [g.dims[0], g.dims[1]]),
-                        &device,
-                    ),
-                ),
-            }
+            let n = g.values.len();
+            gp.register(
+                p.id,
+                Tensor::<1>::from_data(TensorData::new(g.values, [n]), &device),
+            );
         }
         params = state.apply_gradients(params, gp);
-        for (j, ((rank, i), e)) in slots
+        for (j, (p, e)) in params
+            .flat
             .iter()
             .zip(after.as_array().ok_or("bad expected")?)
             .enumerate()
         {
             let e = tensor(e)?;
-            let got: Vec<f32> = match rank {
-                1 => params.one[*i]
-                    .val()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| format!("{e:?}"))?,
-                _ => params.two[*i]
-                    .val()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| format!("{e:?}"))?,
-            };
+            let got: Vec<f32> = p
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
             tol.check_values(&format!("step {} param {j}", k + 1), &got, &e.values)?;
         }
     }

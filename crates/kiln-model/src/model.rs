@@ -544,11 +544,20 @@ impl Model {
     /// not frozen), with their shapes, in [`get_weights`](Model::get_weights) order: what an
     /// optimizer's per-variable state follows.
     pub fn trainable_params(&self) -> Vec<(burn::module::ParamId, Vec<usize>)> {
+        self.trainable_variables()
+            .into_iter()
+            .map(|(id, shape, _)| (id, shape))
+            .collect()
+    }
+
+    /// [`trainable_params`](Model::trainable_params) with each weight's Keras path
+    /// (`dense/kernel`), as Keras's `model.trainable_variables` carry it.
+    pub fn trainable_variables(&self) -> Vec<(burn::module::ParamId, Vec<usize>, String)> {
         self.variables()
             .into_iter()
             .zip(self.weight_trainable())
-            .filter_map(|((_, v, shape), trained)| match v {
-                Variable::Trainable(p) if trained => Some((p.id, shape)),
+            .filter_map(|((path, v, shape), trained)| match v {
+                Variable::Trainable(p) if trained => Some((p.id, shape, path)),
                 _ => None,
             })
             .collect()

@@ -91,6 +91,58 @@ pub trait Callback {
         Ok(())
     }
 
+    /// Whether `fit` calls this callback's batch hooks. Keras calls them only for callbacks
+    /// that override them; Rust cannot see that, so a callback with batch hooks says so here
+    /// (each batch then costs one read of the running logs from the device).
+    fn batch_hooks(&self) -> bool {
+        false
+    }
+
+    /// Before each training batch (0-based within the epoch); only when
+    /// [`batch_hooks`](Callback::batch_hooks) is true.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_train_batch_begin(
+        &mut self,
+        _batch: usize,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// After each training batch, with the epoch's running logs so far (Keras: the mean loss
+    /// and metrics over the batches of this epoch); only when
+    /// [`batch_hooks`](Callback::batch_hooks) is true. Setting `ctx.stop_training` stops
+    /// after this batch (the epoch still ends, with its validation and `on_epoch_end`).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the validation pass at an epoch's end (Keras `on_test_begin`).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_test_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the validation pass, with its logs (`val_` names without the prefix, as Keras).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_test_end(&mut self, _logs: &Logs, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether a NaN or infinite loss should end training quietly (TerminateOnNaN) instead of
     /// failing `fit` with `Error::NonFiniteLoss`.
     fn terminates_on_nan(&self) -> bool {
@@ -735,30 +787,6 @@ impl<F: FnMut(usize, f32) -> f32> Callback for LearningRateScheduler<F> {
     fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
         let lr = (self.schedule)(epoch, ctx.optimizer.get_learning_rate());
         ctx.optimizer.set_learning_rate(lr);
-        Ok(())
-    }
-}
-
-/// A callback from a closure run at each epoch's end (Keras `LambdaCallback(on_epoch_end=..)`).
-pub struct LambdaCallback<F: FnMut(usize, &Logs)> {
-    on_epoch_end: F,
-}
-
-impl<F: FnMut(usize, &Logs)> LambdaCallback<F> {
-    /// Calls `f(epoch, logs)` after each epoch.
-    pub fn on_epoch_end(f: F) -> Self {
-        Self { on_epoch_end: f }
-    }
-}
-
-impl<F: FnMut(usize, &Logs)> Callback for LambdaCallback<F> {
-    fn on_epoch_end(
-        &mut self,
-        epoch: usize,
-        logs: &Logs,
-        _ctx: &mut CallbackContext<'_>,
-    ) -> Result<()> {
-        (self.on_epoch_end)(epoch, logs);
         Ok(())
     }
 }

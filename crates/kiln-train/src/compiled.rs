@@ -258,9 +258,11 @@ impl CompiledModel {
         }
         let device = model.device().clone().without_autodiff();
         let train_device = device.clone().autodiff();
+        let mut optimizer = OptimizerState::new(optimizer);
+        optimizer.describe(model.trainable_variables());
         Ok(CompiledModel {
             model: burn::module::Module::train(model.fork_to(&train_device)),
-            optimizer: OptimizerState::new(optimizer),
+            optimizer,
             heads,
             device,
         })
@@ -294,7 +296,7 @@ impl CompiledModel {
 
     /// Updates applied so far (Keras's `optimizer.iterations`).
     pub fn iterations(&self) -> u64 {
-        self.optimizer.iterations
+        self.optimizer.updates()
     }
 
     /// `["loss", metric names...]`, the keys of `evaluate` and `History`; for several outputs

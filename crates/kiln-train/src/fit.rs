@@ -415,6 +415,8 @@ impl CompiledModel {
         let result = (|| -> Result<()> {
             let lost = || Error::Readback("the model was lost after a failed step".into());
             // Runs `hook` on every callback with the current model and optimizer.
+            // Batch hooks cost a read of the logs per batch: only for callbacks that have them.
+            let batch_hooks = callbacks.iter().any(|cb| cb.batch_hooks());
             let mut hooks = |slot: &mut Option<kiln_model::Model>,
                              optimizer: &mut crate::optimizer::OptimizerState,
                              history: &mut History,
@@ -439,6 +441,8 @@ impl CompiledModel {
                 }
                 Ok(ctx.stop_training)
             };
+            // A stop asked for from a batch or test hook (Keras's `model.stop_training`).
+            let mut stop_requested = false;
             // BackupAndRestore may move the start past epochs a killed run completed.
             let mut first_epoch = options.initial_epoch;
             hooks(
@@ -479,6 +483,22 @@ impl CompiledModel {
                 let mut acc = Tally::new(&self.heads, &device);
                 let mut nan_stop = false;
                 for step in 0..steps {
+                    if batch_hooks {
+                        let mut next = epoch;
+                        stop_requested |= hooks(
+                            &mut slot,
+                            &mut self.optimizer,
+                            &mut history,
+                            &mut next,
+                            &mut |cb, ctx| {
+                                if cb.batch_hooks() {
+                                    cb.on_train_batch_begin(step, ctx)
+                                } else {
+                                    Ok(())
+                                }
+                            },
+                        )?;
+                    }
                     let start = (first_step + step) * options.batch_size;
                     let len = options.batch_size.min(n - start);
                     let idx = device_order.clone().narrow(0, start, len);
@@ -529,6 +549,27 @@ impl CompiledModel {
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
                     acc.update(loss.detach().inner(), len, parts, &self.heads);
                     slot = Some(self.optimizer.apply_gradients(model, grads));
+                    if batch_hooks {
+                        let values = acc.read(&self.heads)?;
+                        let logs: Logs = self.named(&values, "").into_iter().collect();
+                        let mut next = epoch;
+                        stop_requested |= hooks(
+                            &mut slot,
+                            &mut self.optimizer,
+                            &mut history,
+                            &mut next,
+                            &mut |cb, ctx| {
+                                if cb.batch_hooks() {
+                                    cb.on_train_batch_end(step, &logs, ctx)
+                                } else {
+                                    Ok(())
+                                }
+                            },
+                        )?;
+                        if stop_requested {
+                            break;
+                        }
+                    }
                     if progress.due(step + 1) {
                         let values = acc.read(&self.heads)?;
                         if !values.loss.is_finite() && terminate_on_nan {
@@ -550,6 +591,7 @@ impl CompiledModel {
                 }
                 let mut logs: Vec<(String, f64)> = self.named(&values, "").into_iter().collect();
                 let validate = (epoch + 1) % options.validation_freq == 0;
+                let mut test_logs: Option<Logs> = None;
                 if let (Some((vx, vy, vw)), Some(model), false, true) =
                     (&val, &slot, nan_stop, validate)
                 {
@@ -557,6 +599,20 @@ impl CompiledModel {
                     let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
                     let vv = self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
                     logs.extend(self.named(&vv, "val_"));
+                    test_logs = Some(self.named(&vv, "").into_iter().collect::<Logs>());
+                }
+                if let Some(test_logs) = test_logs.take() {
+                    let mut next = epoch;
+                    stop_requested |= hooks(
+                        &mut slot,
+                        &mut self.optimizer,
+                        &mut history,
+                        &mut next,
+                        &mut |cb, ctx| {
+                            cb.on_test_begin(ctx)?;
+                            cb.on_test_end(&test_logs, ctx)
+                        },
+                    )?;
                 }
                 progress.end_epoch(&logs);
                 history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
@@ -577,9 +633,13 @@ impl CompiledModel {
                     &mut next,
                     &mut |cb, ctx| cb.on_epoch_end(epoch, &map, ctx),
                 )?;
-                if stop {
+                if stop || stop_requested {
                     break;
                 }
+            }
+            // Keras: `optimizer.finalize_variable_values` (the moving average, with `use_ema`).
+            if let Some(model) = slot.take() {
+                slot = Some(self.optimizer.finalize_variable_values(model));
             }
             let mut next = options.epochs;
             hooks(

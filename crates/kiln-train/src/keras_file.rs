@@ -79,11 +79,37 @@ impl LearningRate {
                 initial_learning_rate,
                 decay_steps,
                 alpha,
+                warmup_target,
+                warmup_steps,
             } => schedule(
                 "CosineDecay",
                 json!({"initial_learning_rate": initial_learning_rate, "decay_steps": decay_steps,
-                       "alpha": alpha, "name": "CosineDecay", "warmup_target": null,
-                       "warmup_steps": 0}),
+                       "alpha": alpha, "name": "CosineDecay", "warmup_target": warmup_target,
+                       "warmup_steps": warmup_steps}),
+            ),
+            LearningRate::PolynomialDecay {
+                initial_learning_rate,
+                decay_steps,
+                end_learning_rate,
+                power,
+                cycle,
+            } => schedule(
+                "PolynomialDecay",
+                json!({"initial_learning_rate": initial_learning_rate, "decay_steps": decay_steps,
+                       "end_learning_rate": end_learning_rate, "power": power, "cycle": cycle,
+                       "name": "PolynomialDecay"}),
+            ),
+            LearningRate::CosineDecayRestarts {
+                initial_learning_rate,
+                first_decay_steps,
+                t_mul,
+                m_mul,
+                alpha,
+            } => schedule(
+                "CosineDecayRestarts",
+                json!({"initial_learning_rate": initial_learning_rate,
+                       "first_decay_steps": first_decay_steps, "t_mul": t_mul, "m_mul": m_mul,
+                       "alpha": alpha, "name": "SGDRDecay"}),
             ),
             LearningRate::PiecewiseConstantDecay { boundaries, values } => schedule(
                 "PiecewiseConstantDecay",
@@ -115,66 +141,17 @@ impl Optimizer {
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
-            "use_ema": false,
-            "ema_momentum": 0.99,
-            "ema_overwrite_frequency": null,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
             "loss_scale_factor": null,
-            "gradient_accumulation_steps": null,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         });
-        let (class, rule) = match self.rule {
-            Rule::Sgd { momentum, nesterov } => {
-                ("SGD", json!({"momentum": momentum, "nesterov": nesterov}))
-            }
-            Rule::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                amsgrad,
-            } => (
-                if self.weight_decay.is_some() {
-                    "AdamW"
-                } else {
-                    "Adam"
-                },
-                json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "amsgrad": amsgrad}),
-            ),
-            Rule::RmsProp {
-                rho,
-                momentum,
-                epsilon,
-                centered,
-            } => (
-                "RMSprop",
-                json!({"rho": rho, "momentum": momentum, "epsilon": epsilon, "centered": centered}),
-            ),
-            Rule::Adagrad {
-                initial_accumulator_value,
-                epsilon,
-            } => (
-                "Adagrad",
-                json!({"initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon}),
-            ),
-            Rule::Adadelta { rho, epsilon } => {
-                ("Adadelta", json!({"rho": rho, "epsilon": epsilon}))
-            }
-            Rule::Adamax {
-                beta_1,
-                beta_2,
-                epsilon,
-            } => (
-                "Adamax",
-                json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}),
-            ),
-            Rule::Nadam {
-                beta_1,
-                beta_2,
-                epsilon,
-            } => (
-                "Nadam",
-                json!({"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}),
-            ),
-            Rule::Lion { beta_1, beta_2 } => ("Lion", json!({"beta_1": beta_1, "beta_2": beta_2})),
+        let class = match self.rule {
+            Rule::Adam(_) if self.weight_decay.is_some() => "AdamW",
+            _ => self.rule.keras_class(),
         };
+        let rule = self.rule.keras_config();
         if let (Value::Object(c), Value::Object(r)) = (&mut config, rule) {
             c.extend(r);
         }

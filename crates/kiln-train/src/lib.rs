@@ -35,6 +35,7 @@ mod error;
 mod fit;
 mod history;
 mod keras_file;
+mod lambda_callback;
 mod loss;
 mod metric;
 mod optimizer;
@@ -46,8 +47,8 @@ mod targets;
 pub use arrays::{Arrays, IntoArrays};
 pub use backup::{BACKUP_FILE, BackupAndRestore, PREVIOUS_BACKUP_FILE};
 pub use callbacks::{
-    Callback, CallbackContext, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
-    Logs, MAX_FIELD_WIDTH, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
+    Callback, CallbackContext, CsvLogger, EarlyStopping, LearningRateScheduler, Logs,
+    MAX_FIELD_WIDTH, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,
 };
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Output, Scores};
 pub use custom::{
@@ -57,6 +58,7 @@ pub use error::{Error, Result};
 pub use fit::{FitOptions, Validation};
 pub use history::History;
 pub use keras_file::{load_compiled, load_compiled_with};
+pub use lambda_callback::LambdaCallback;
 pub use loss::{IntoLoss, Loss, LossConfig, Targets};
 pub use metric::{Accumulator, CompiledMetric, IntoMetric, Metric, MetricConfig};
 pub use optimizer::{IntoOptimizer, Optimizer, OptimizerState, Rule};

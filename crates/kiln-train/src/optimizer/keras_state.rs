@@ -10,64 +10,64 @@ use burn::tensor::{Device, Tensor, TensorData};
 use kiln_model::OptimizerVariable;
 use ndarray::{ArrayD, IxDyn};
 
-use super::{OptimizerState, Rule, Slots};
+use super::rule::{ParamInfo, Slot};
+use super::{OptimizerState, Rule};
 use crate::error::{Error, Result};
 use crate::schedule::LearningRate;
 
-/// Which of a rule's slots (`0` = a, `1` = b, `2` = c) Keras keeps, in its order: groups
-/// concatenated, each interleaved per variable.
-fn keras_groups(rule: Rule) -> Vec<Vec<usize>> {
-    match rule {
-        Rule::Sgd { momentum: 0.0, .. } => vec![],
-        Rule::Sgd { .. } | Rule::Adagrad { .. } | Rule::Lion { .. } => vec![vec![0]],
-        Rule::Adam { amsgrad, .. } => {
-            let mut groups = vec![vec![0, 1]];
-            if amsgrad {
-                groups.push(vec![2]);
-            }
-            groups
+/// What one of Keras's optimizer variables holds.
+#[derive(Clone, Copy)]
+enum Holds {
+    /// The weight's moving average (`use_ema`).
+    Average,
+    /// The weight's gradient sum (`gradient_accumulation_steps`).
+    Accumulator,
+    /// The rule's slot with this index.
+    Slot(usize),
+}
+
+/// Where each of Keras's optimizer variables after `iterations` (and the learning rate) lives:
+/// (parameter index, what, its shape and initial value), in Keras's order: the averages, the
+/// gradient sums, then the rule's slots.
+fn keras_order(
+    optimizer: &super::Optimizer,
+    params: &[(ParamId, Vec<usize>)],
+    paths: &dyn Fn(ParamId) -> String,
+) -> Vec<(usize, Holds, Slot)> {
+    let rule = &optimizer.rule;
+    let mut order = Vec::new();
+    let like = |name: &'static str, shape: &[usize]| Slot {
+        name,
+        shape: shape.to_vec(),
+        initial: 0.0,
+    };
+    if optimizer.use_ema {
+        for (i, (_, shape)) in params.iter().enumerate() {
+            order.push((i, Holds::Average, like("average", shape)));
         }
-        Rule::RmsProp {
-            momentum, centered, ..
-        } => {
-            let mut groups = vec![vec![0]];
-            if momentum > 0.0 {
-                groups.push(vec![2]);
-            }
-            if centered {
-                groups.push(vec![1]);
-            }
-            groups
+    }
+    if optimizer.gradient_accumulation_steps.is_some() {
+        for (i, (_, shape)) in params.iter().enumerate() {
+            order.push((i, Holds::Accumulator, like("gradient_accumulator", shape)));
         }
-        Rule::Adadelta { .. } | Rule::Adamax { .. } | Rule::Nadam { .. } => vec![vec![0, 1]],
     }
-}
-
-/// A slot's value before the first update (Adagrad's accumulator starts at its initial value).
-fn initial(rule: Rule) -> f32 {
-    match rule {
-        Rule::Adagrad {
-            initial_accumulator_value,
-            ..
-        } => initial_accumulator_value,
-        _ => 0.0,
+    let per_param: Vec<Vec<Slot>> = params
+        .iter()
+        .map(|(id, shape)| {
+            let path = paths(*id);
+            rule.slots(&ParamInfo { shape, path: &path })
+        })
+        .collect();
+    for group in rule.keras_groups() {
+        for (i, slots) in per_param.iter().enumerate() {
+            for name in &group {
+                if let Some(k) = slots.iter().position(|s| s.name == *name) {
+                    order.push((i, Holds::Slot(k), slots[k].clone()));
+                }
+            }
+        }
     }
-}
-
-fn slot(slots: &Slots<1>, k: usize) -> Option<&Tensor<1>> {
-    match k {
-        0 => slots.a.as_ref(),
-        1 => slots.b.as_ref(),
-        _ => slots.c.as_ref(),
-    }
-}
-
-fn slot_mut(slots: &mut Slots<1>, k: usize) -> &mut Option<Tensor<1>> {
-    match k {
-        0 => &mut slots.a,
-        1 => &mut slots.b,
-        _ => &mut slots.c,
-    }
+    order
 }
 
 fn scalar(value: f32) -> OptimizerVariable {
@@ -97,7 +97,7 @@ impl OptimizerState {
         if self.config.custom.is_some() {
             return Err(invalid("a custom rule has no Keras state".into()));
         }
-        let rule = self.config.rule;
+        let rule = &self.config.rule;
         let mut out = vec![OptimizerVariable::Int(ArrayD::from_elem(
             IxDyn(&[]),
             i64::try_from(self.iterations).unwrap_or(i64::MAX),
@@ -105,31 +105,28 @@ impl OptimizerState {
         if let LearningRate::Constant(lr) = self.config.learning_rate {
             out.push(scalar(lr));
         }
-        for group in keras_groups(rule) {
-            for (id, shape) in params {
-                let slots = self
-                    .slots
-                    .get(id)
-                    .and_then(|s| s.downcast_ref::<Slots<1>>());
-                for &k in &group {
-                    let n: usize = shape.iter().product();
-                    let values = match slots.and_then(|s| slot(s, k)) {
-                        Some(t) => t
-                            .clone()
-                            .try_into_data()
-                            .map_err(|e| Error::Readback(e.to_string()))?
-                            .convert::<f32>()
-                            .try_into_vec::<f32>()
-                            .map_err(|e| Error::Readback(format!("{e:?}")))?,
-                        None => vec![initial(rule); n],
-                    };
-                    let array = ArrayD::from_shape_vec(IxDyn(shape), values)
-                        .map_err(|e| invalid(e.to_string()))?;
-                    out.push(OptimizerVariable::Float(array));
-                }
-            }
+        for (i, holds, slot) in keras_order(&self.config, params, &|id| self.path(id)) {
+            let id = params[i].0;
+            let value = match holds {
+                Holds::Average => self.averages.get(&id),
+                Holds::Accumulator => self.accumulated.get(&id),
+                Holds::Slot(k) => self.slots.get(&id).and_then(|s| s.get(k)),
+            };
+            let values = match value {
+                Some(t) => t
+                    .clone()
+                    .try_into_data()
+                    .map_err(|e| Error::Readback(e.to_string()))?
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| Error::Readback(format!("{e:?}")))?,
+                None => vec![slot.initial; slot.len()],
+            };
+            let array = ArrayD::from_shape_vec(IxDyn(&slot.shape), values)
+                .map_err(|e| invalid(e.to_string()))?;
+            out.push(OptimizerVariable::Float(array));
         }
-        if let Rule::Nadam { .. } = rule {
+        if let Rule::Nadam(_) = rule {
             out.push(scalar(self.nadam_product));
         }
         Ok(out)
@@ -151,19 +148,19 @@ impl OptimizerState {
         if self.config.custom.is_some() {
             return Err(invalid("a custom rule has no Keras state".into()));
         }
-        let rule = self.config.rule;
-        let groups = keras_groups(rule);
+        let rule = &self.config.rule.clone();
+        let order = keras_order(&self.config, params, &|id| self.path(id));
         let constant = matches!(self.config.learning_rate, LearningRate::Constant(_));
-        let per_param: usize = groups.iter().map(Vec::len).sum();
-        let nadam = matches!(rule, Rule::Nadam { .. });
-        let expected = 1 + usize::from(constant) + per_param * params.len() + usize::from(nadam);
+        let nadam = matches!(rule, Rule::Nadam(_));
+        let expected = 1 + usize::from(constant) + order.len() + usize::from(nadam);
         if variables.len() != expected {
             return Err(invalid(format!(
-                "{} holds {expected} variables for {} trained weights (iterations{}, {per_param} \
-                 per weight{}), the file has {}",
+                "{} holds {expected} variables for {} trained weights (iterations{}, {} slots{}), \
+                 the file has {}",
                 self.config.name(),
                 params.len(),
                 if constant { ", learning rate" } else { "" },
+                order.len(),
                 if nadam { ", u_product" } else { "" },
                 variables.len()
             )));
@@ -195,21 +192,19 @@ impl OptimizerState {
             None
         };
         // Check every shape before changing anything.
-        let mut staged: Vec<(ParamId, usize, ArrayD<f32>)> = Vec::new();
-        for group in &groups {
-            for (id, shape) in params {
-                for &k in group {
-                    let a = float(&variables[at], "a slot")?;
-                    if a.shape() != shape.as_slice() {
-                        return Err(invalid(format!(
-                            "optimizer variable {at} has shape {:?}, its weight {shape:?}",
-                            a.shape()
-                        )));
-                    }
-                    staged.push((*id, k, a));
-                    at += 1;
-                }
+        let mut staged: Vec<(usize, Holds, ArrayD<f32>)> = Vec::new();
+        for (i, k, slot) in &order {
+            let a = float(&variables[at], "a slot")?;
+            if a.shape() != slot.shape.as_slice() {
+                return Err(invalid(format!(
+                    "optimizer variable {at} ({}) has shape {:?}, expected {:?}",
+                    slot.name,
+                    a.shape(),
+                    slot.shape
+                )));
             }
+            staged.push((*i, *k, a));
+            at += 1;
         }
         let product = if nadam {
             Some(float(&variables[at], "u_product")?)
@@ -223,18 +218,44 @@ impl OptimizerState {
         if let Some(p) = product.and_then(|a| a.iter().next().copied()) {
             self.nadam_product = p;
         }
-        for (id, k, a) in staged {
+        // Slots of a parameter not in the file keep their rule's initial values.
+        for (i, holds, a) in staged {
+            let (id, shape) = &params[i];
             let n = a.len();
             let values: Vec<f32> = a.iter().copied().collect();
             let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), device);
-            let entry = self
-                .slots
-                .entry(id)
-                .or_insert_with(|| Box::new(Slots::<1>::default()));
-            if let Some(slots) = entry.downcast_mut::<Slots<1>>() {
-                *slot_mut(slots, k) = Some(tensor);
+            let k = match holds {
+                Holds::Average => {
+                    self.averages.insert(*id, tensor);
+                    continue;
+                }
+                Holds::Accumulator => {
+                    self.accumulated.insert(*id, tensor);
+                    continue;
+                }
+                Holds::Slot(k) => k,
+            };
+            let path = self.path(*id);
+            let initial: Vec<Tensor<1>> = rule
+                .slots(&ParamInfo { shape, path: &path })
+                .iter()
+                .map(|s| Tensor::<1>::full([s.len()], s.initial, device))
+                .collect();
+            let entry = self.slots.entry(*id).or_insert(initial);
+            if let Some(slot) = entry.get_mut(k) {
+                *slot = tensor;
             }
         }
         Ok(())
+    }
+}
+
+impl OptimizerState {
+    /// The Keras path of a described parameter (empty when not described).
+    fn path(&self, id: ParamId) -> String {
+        self.params
+            .get(&id)
+            .map(|(_, path)| path.clone())
+            .unwrap_or_default()
     }
 }
