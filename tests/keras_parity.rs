@@ -275,26 +275,61 @@ fn loss_case(case: &Value, tol: &Tol) -> CaseResult {
     .map_err(err)?;
     let y_true = tensor(&case["y_true"])?;
     let y_pred = tensor(&case["y_pred"])?;
-    let value = loss.compute(matrix(&y_pred), Activation::Linear, &targets(&y_true));
-    let got = f64::from(value.into_scalar::<f32>());
-    tol.check_scalar("loss", got, case["expected"].as_f64().ok_or("no expected")?)
+    // CTC's labels are rows of ids, not one class id per prediction row.
+    let y = if spec["name"] == "ctc" {
+        kiln::train::Targets::Dense(matrix(&y_true))
+    } else {
+        targets(&y_true)
+    };
+    let value = loss.call(&y, matrix(&y_pred)).map_err(err)?;
+    let got: Vec<f32> = value
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    tol.check_values("loss", &got, &expected_values(&case["expected"])?)
+}
+
+/// `expected` as a list: one number, or a list of them (a vector result).
+fn expected_values(v: &Value) -> Result<Vec<f32>, String> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(|x| x.as_f64().map(|x| x as f32).ok_or("bad expected value"))
+            .collect::<Result<_, _>>()
+            .map_err(String::from),
+        other => Ok(vec![other.as_f64().ok_or("no expected")? as f32]),
+    }
 }
 
 fn metric_case(case: &Value, tol: &Tol) -> CaseResult {
     use kiln::train::{Accumulator, CompiledMetric, Loss, MetricConfig};
     let spec = &case["metric"];
-    let config = MetricConfig::from_keras(
-        spec["class_name"].as_str().ok_or("metric without class")?,
-        &spec["config"],
-    )
-    .map_err(err)?;
+    let class = spec["class_name"].as_str().ok_or("metric without class")?;
+    let batches = case["batches"].as_array().ok_or("no batches")?;
+    let expected = expected_values(&case["expected"])?;
+    // Keras's `Mean` and `Sum` take plain values (`y_true` here), no predictions.
+    if matches!(class, "Mean" | "Sum") {
+        let mut metric = if class == "Mean" {
+            kiln::train::Reducer::mean()
+        } else {
+            kiln::train::Reducer::sum()
+        };
+        for batch in batches {
+            let values = tensor(&batch["y_true"])?;
+            metric.update_state(&values.values, &values.dims);
+        }
+        return tol.check_values("result", &[metric.result() as f32], &expected);
+    }
+    let config = MetricConfig::from_keras(class, &spec["config"]).map_err(err)?;
+    let first = tensor(&batches.first().ok_or("no batches")?["y_pred"])?;
+    let units = first.dims.last().copied().unwrap_or(1);
     let metrics = [CompiledMetric::new(
         config,
         &Loss::MeanSquaredError.config(),
-        1,
+        units,
     )];
     let mut acc = Accumulator::new(&metrics, &Device::flex());
-    for batch in case["batches"].as_array().ok_or("no batches")? {
+    for batch in batches {
         let y_true = tensor(&batch["y_true"])?;
         let y_pred = tensor(&batch["y_pred"])?;
         let rows = y_true.dims[0];
@@ -307,11 +342,8 @@ fn metric_case(case: &Value, tol: &Tol) -> CaseResult {
         );
     }
     let (_, values) = acc.read(&metrics).map_err(err)?;
-    tol.check_scalar(
-        "result",
-        values[0],
-        case["expected"].as_f64().ok_or("no expected")?,
-    )
+    let got: Vec<f32> = values[0].iter().map(|v| *v as f32).collect();
+    tol.check_values("result", &got, &expected)
 }
 
 /// The parameters of an optimizer case, as a burn module: flat, as Kiln's layers keep them,

@@ -147,7 +147,7 @@ fn compile_metrics(
     for m in metrics {
         m.validate()?;
         let metric = CompiledMetric::new(m, loss, units);
-        if metric.rule.custom.is_none() && metric.rule.is_sparse() != loss.is_sparse() {
+        if metric.rule.custom.is_none() && !metric.rule.metric.accepts_targets(loss.is_sparse()) {
             let sparse = metric.rule.is_sparse();
             return Err(Error::InvalidOption {
                 option: "metrics",
@@ -230,6 +230,26 @@ impl CompiledModel {
         for (name, shape) in names.iter().zip(&shapes) {
             let mut matching = given.iter().filter(|o| &o.name == name);
             let output = match (matching.next(), matching.next()) {
+                (Some(o), None) if o.loss.loss == crate::loss::Loss::Ctc => {
+                    return Err(Error::InvalidOption {
+                        option: "loss",
+                        reason: format!(
+                            "output `{name}`: CTC is not trainable with `fit` yet (its label \
+                             rows and time steps need their own batching); \
+                             `LossConfig::call` computes it"
+                        ),
+                    });
+                }
+                (Some(o), None) if o.loss.reduction == crate::loss::Reduction::None => {
+                    return Err(Error::InvalidOption {
+                        option: "reduction",
+                        reason: format!(
+                            "the loss of output `{name}` has reduction `none` (one value per \
+                             sample); training needs one number (use `sum_over_batch_size`, \
+                             `sum` or `mean_with_sample_weight`)"
+                        ),
+                    });
+                }
                 (Some(o), None) => o.clone(),
                 (None, _) => {
                     return Err(Error::InvalidOption {
@@ -548,8 +568,18 @@ impl CompiledModel {
             if several {
                 out.insert(format!("{prefix}{}loss", head.prefix), *loss);
             }
-            for (m, v) in head.metrics.iter().zip(metrics) {
-                out.insert(format!("{prefix}{}{}", head.prefix, m.name), *v);
+            for (m, values) in head.metrics.iter().zip(metrics) {
+                match values.as_slice() {
+                    [v] => {
+                        out.insert(format!("{prefix}{}{}", head.prefix, m.name), *v);
+                    }
+                    // One value per class or threshold: `f1_score_0`, `f1_score_1`, ...
+                    several => {
+                        for (i, v) in several.iter().enumerate() {
+                            out.insert(format!("{prefix}{}{}_{i}", head.prefix, m.name), *v);
+                        }
+                    }
+                }
             }
         }
         out
@@ -566,7 +596,7 @@ impl CompiledModel {
 #[derive(Debug, Clone)]
 pub(crate) struct Values {
     pub(crate) loss: f64,
-    pub(crate) heads: Vec<(f64, Vec<f64>)>,
+    pub(crate) heads: Vec<(f64, Vec<Vec<f64>>)>,
 }
 
 /// One output's batch: its loss (unweighted), outputs as rows, activation, targets, rows and

@@ -168,13 +168,61 @@ fn loss_to_keras(loss: &LossConfig) -> Result<Value> {
     }
     let defaults = loss.loss.config();
     let name = loss.name();
-    if loss.from_logits == defaults.from_logits
-        && loss.label_smoothing == defaults.label_smoothing
-        && loss.delta == defaults.delta
-    {
+    let same = |a: &LossConfig, b: &LossConfig| {
+        (
+            a.from_logits,
+            a.label_smoothing,
+            a.delta,
+            a.alpha,
+            a.beta,
+            a.gamma,
+            a.apply_class_balancing,
+            a.per_sample,
+            a.reduction,
+        ) == (
+            b.from_logits,
+            b.label_smoothing,
+            b.delta,
+            b.alpha,
+            b.beta,
+            b.gamma,
+            b.apply_class_balancing,
+            b.per_sample,
+            b.reduction,
+        )
+    };
+    if same(loss, &defaults) {
         return Ok(json!(name));
     }
-    let mut config = json!({"name": name, "reduction": "sum_over_batch_size"});
+    let mut config = json!({"name": name, "reduction": loss.reduction.name()});
+    match loss.loss {
+        Loss::BinaryFocalCrossentropy => {
+            config["alpha"] = json!(loss.alpha);
+            config["gamma"] = json!(loss.gamma);
+            config["apply_class_balancing"] = json!(loss.apply_class_balancing);
+        }
+        Loss::CategoricalFocalCrossentropy => {
+            config["alpha"] = json!(loss.alpha);
+            config["gamma"] = json!(loss.gamma);
+        }
+        Loss::Tversky => {
+            config["alpha"] = json!(loss.alpha);
+            config["beta"] = json!(loss.beta);
+            config["axis"] = if loss.per_sample {
+                json!(1)
+            } else {
+                json!(null)
+            };
+        }
+        Loss::Dice => {
+            config["axis"] = if loss.per_sample {
+                json!(1)
+            } else {
+                json!(null)
+            };
+        }
+        _ => {}
+    }
     if loss.from_logits != defaults.from_logits {
         config["from_logits"] = json!(loss.from_logits);
     }

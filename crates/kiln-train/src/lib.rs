@@ -41,6 +41,7 @@ mod metric;
 mod optimizer;
 mod plot;
 mod progress;
+mod reducer;
 mod schedule;
 mod targets;
 
@@ -59,8 +60,9 @@ pub use fit::{FitOptions, Validation};
 pub use history::History;
 pub use keras_file::{load_compiled, load_compiled_with};
 pub use lambda_callback::LambdaCallback;
-pub use loss::{IntoLoss, Loss, LossConfig, Targets};
+pub use loss::{IntoLoss, Loss, LossConfig, Reduction, Targets};
 pub use metric::{Accumulator, CompiledMetric, IntoMetric, Metric, MetricConfig};
 pub use optimizer::{IntoOptimizer, Optimizer, OptimizerState, Rule};
 pub use progress::{Verbosity, format_metrics, format_step_time, format_value};
+pub use reducer::Reducer;
 pub use schedule::LearningRate;

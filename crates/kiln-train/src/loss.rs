@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use burn::tensor::activation::{log_softmax, sigmoid, softmax, softplus};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use kiln_model::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,76 @@ pub enum Loss {
     LogCosh,
     /// `-Σ normalize(y)·normalize(p)` (negative cosine similarity).
     CosineSimilarity,
+    /// Binary cross-entropy scaled by `(1 - p_t)^γ` (focal, Lin et al.), optionally weighted
+    /// by `α` for positives and `1 - α` for negatives (`apply_class_balancing`).
+    BinaryFocalCrossentropy,
+    /// Categorical cross-entropy scaled by `α·(1 - p)^γ` per class.
+    CategoricalFocalCrossentropy,
+    /// `1 - 2·Σ y·p / (Σ y + Σ p + ε)`, over the whole batch (Keras's `axis=None`) or per row.
+    Dice,
+    /// `1 - Σ y·p / (Σ y·p + α·Σ y·(1-p) + β·Σ (1-y)·p + ε)`, over the whole batch or per row.
+    Tversky,
+    /// Circle loss (Sun et al. 2020) on L2-normalized embeddings `[rows, d]` with integer labels
+    /// `[rows]`: pulls same-label pairs together and pushes others apart (`gamma` 80, margin
+    /// `alpha` 0.4); rows without a same-label partner do not count.
+    Circle,
+    /// Connectionist temporal classification: logits `[rows, time, classes]` against label
+    /// sequences `[rows, max_len]` padded with 0, class 0 being the blank.
+    Ctc,
+}
+
+/// How a batch's per-sample losses become the number `fit` minimizes (Keras `reduction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    /// `Σ loss·w / rows` (Keras's default; `"mean"` is the same).
+    #[default]
+    SumOverBatchSize,
+    /// `Σ loss·w`.
+    Sum,
+    /// `Σ loss·w / Σ w`.
+    MeanWithSampleWeight,
+    /// No reduction: one loss per sample ([`LossConfig::call`]); `fit` refuses it, as
+    /// Keras's JAX backend cannot differentiate a vector.
+    None,
+}
+
+impl Reduction {
+    /// Keras's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::SumOverBatchSize => "sum_over_batch_size",
+            Reduction::Sum => "sum",
+            Reduction::MeanWithSampleWeight => "mean_with_sample_weight",
+            Reduction::None => "none",
+        }
+    }
+}
+
+impl FromStr for Reduction {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "sum_over_batch_size" | "mean" | "auto" => Reduction::SumOverBatchSize,
+            "sum" => Reduction::Sum,
+            "mean_with_sample_weight" => Reduction::MeanWithSampleWeight,
+            "none" => Reduction::None,
+            _ => {
+                return Err(Error::UnknownName {
+                    kind: "loss reduction",
+                    name: s.to_string(),
+                    valid: vec![
+                        "sum_over_batch_size",
+                        "mean",
+                        "sum",
+                        "mean_with_sample_weight",
+                        "none",
+                    ],
+                });
+            }
+        })
+    }
 }
 
 impl Loss {
@@ -79,7 +149,7 @@ impl Loss {
         }
     }
 
-    const NAMES: [(&'static str, Loss); 26] = [
+    const NAMES: [(&'static str, Loss); 32] = [
         ("categorical_crossentropy", Loss::CategoricalCrossentropy),
         (
             "sparse_categorical_crossentropy",
@@ -104,6 +174,15 @@ impl Loss {
         ("categorical_hinge", Loss::CategoricalHinge),
         ("log_cosh", Loss::LogCosh),
         ("cosine_similarity", Loss::CosineSimilarity),
+        ("binary_focal_crossentropy", Loss::BinaryFocalCrossentropy),
+        (
+            "categorical_focal_crossentropy",
+            Loss::CategoricalFocalCrossentropy,
+        ),
+        ("dice", Loss::Dice),
+        ("tversky", Loss::Tversky),
+        ("circle", Loss::Circle),
+        ("ctc", Loss::Ctc),
         ("mse", Loss::MeanSquaredError),
         ("mae", Loss::MeanAbsoluteError),
         ("mape", Loss::MeanAbsolutePercentageError),
@@ -135,12 +214,24 @@ impl Loss {
 
     /// This loss with Keras's default options.
     pub fn config(self) -> LossConfig {
+        let (alpha, beta) = match self {
+            Loss::Tversky => (0.5, 0.5),
+            Loss::Circle => (0.4, 0.0),
+            _ => (0.25, 0.0),
+        };
+        let gamma = if self == Loss::Circle { 80.0 } else { 2.0 };
         LossConfig {
             loss: self,
             custom: None,
             from_logits: false,
             label_smoothing: 0.0,
             delta: 1.0,
+            alpha,
+            beta,
+            gamma,
+            apply_class_balancing: false,
+            per_sample: false,
+            reduction: Reduction::SumOverBatchSize,
         }
     }
 
@@ -174,6 +265,29 @@ pub struct LossConfig {
     pub label_smoothing: f32,
     /// Huber's threshold (default 1).
     pub delta: f32,
+    /// Focal losses' class weight (0.25); Tversky's weight of false negatives (0.5).
+    #[serde(default)]
+    pub alpha: f32,
+    /// Tversky's weight of false positives (0.5).
+    #[serde(default)]
+    pub beta: f32,
+    /// Focal losses' focusing power (2).
+    #[serde(default = "default_gamma")]
+    pub gamma: f32,
+    /// Binary focal: weight positives by `α`, negatives by `1 - α`.
+    #[serde(default)]
+    pub apply_class_balancing: bool,
+    /// Dice and Tversky: one value per sample (Keras `axis=1`) instead of one over the
+    /// whole batch (`axis=None`, the default).
+    #[serde(default)]
+    pub per_sample: bool,
+    /// How per-sample losses are reduced (Keras `reduction`).
+    #[serde(default)]
+    pub reduction: Reduction,
+}
+
+fn default_gamma() -> f32 {
+    2.0
 }
 
 impl LossConfig {
@@ -195,6 +309,42 @@ impl LossConfig {
         self
     }
 
+    /// Sets `alpha` (focal: class weight; Tversky: false-negative weight).
+    pub fn alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets Tversky's `beta` (false-positive weight).
+    pub fn beta(mut self, beta: f32) -> Self {
+        self.beta = beta;
+        self
+    }
+
+    /// Sets the focal losses' `gamma`.
+    pub fn gamma(mut self, gamma: f32) -> Self {
+        self.gamma = gamma;
+        self
+    }
+
+    /// Sets binary focal's `apply_class_balancing`.
+    pub fn apply_class_balancing(mut self, on: bool) -> Self {
+        self.apply_class_balancing = on;
+        self
+    }
+
+    /// Dice/Tversky per sample (Keras `axis=1`) rather than over the batch.
+    pub fn per_sample(mut self, on: bool) -> Self {
+        self.per_sample = on;
+        self
+    }
+
+    /// Sets the reduction.
+    pub fn reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+
     /// Reads Keras's loss name and `get_config()` (`from_logits`, `label_smoothing`, `delta`).
     ///
     /// # Errors
@@ -213,10 +363,107 @@ impl LossConfig {
         {
             out.label_smoothing = v as f32;
         }
-        if let Some(v) = config.get("delta").and_then(serde_json::Value::as_f64) {
+        let f = |key: &str| config.get(key).and_then(serde_json::Value::as_f64);
+        if let Some(v) = f("delta") {
             out.delta = v as f32;
         }
+        if let Some(v) = f("alpha") {
+            out.alpha = v as f32;
+        }
+        if let Some(v) = f("beta") {
+            out.beta = v as f32;
+        }
+        if let Some(v) = f("gamma") {
+            out.gamma = v as f32;
+        }
+        if let Some(v) = f("margin") {
+            out.alpha = v as f32;
+        }
+        if config
+            .get("remove_diagonal")
+            .and_then(serde_json::Value::as_bool)
+            == Some(false)
+        {
+            return Err(Error::InvalidOption {
+                option: "remove_diagonal",
+                reason: "Circle with remove_diagonal=False is not supported yet".into(),
+            });
+        }
+        if let Some(v) = config
+            .get("apply_class_balancing")
+            .and_then(serde_json::Value::as_bool)
+        {
+            out.apply_class_balancing = v;
+        }
+        match config.get("axis") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(axis) if matches!(out.loss, Loss::Dice | Loss::Tversky) => {
+                let single = match axis {
+                    serde_json::Value::Array(list) if list.len() == 1 => list[0].as_i64(),
+                    other => other.as_i64(),
+                };
+                match single {
+                    Some(1 | -1) => out.per_sample = true,
+                    _ => {
+                        return Err(Error::InvalidOption {
+                            option: "axis",
+                            reason: format!(
+                                "{} over axis {axis}: Kiln has the whole batch (None) or each \
+                                 sample (1)",
+                                out.loss.name()
+                            ),
+                        });
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        if let Some(r) = config.get("reduction").and_then(serde_json::Value::as_str) {
+            out.reduction = r.parse()?;
+        }
         Ok(out)
+    }
+
+    /// The loss of `y_pred` (`[rows, features]`, after the model's last activation) against
+    /// `y`, reduced by [`reduction`](LossConfig::reduction) (Keras's `loss(y_true, y_pred)`):
+    /// one value, or one per sample with [`Reduction::None`]. CTC takes the logits flattened
+    /// to `[rows·time, classes]` and dense label rows `[rows, max_len]`; Circle the labels as
+    /// ids or one per row.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] when the targets cannot go with the predictions (CTC's steps
+    /// not a whole number per label row, sparse CTC labels, a Circle label count that is not
+    /// one per row).
+    pub fn call(&self, y: &Targets, y_pred: Tensor<2>) -> Result<Tensor<1>> {
+        let rows = y_pred.dims()[0];
+        let bad = |reason: String| {
+            Err(Error::InvalidOption {
+                option: "loss",
+                reason,
+            })
+        };
+        match (self.loss, y) {
+            (Loss::Ctc, Targets::Sparse(_)) => {
+                return bad("CTC takes label rows [rows, max_len] (Targets::Dense)".into());
+            }
+            (Loss::Ctc, Targets::Dense(labels)) => {
+                let n = labels.dims()[0];
+                if n == 0 || !rows.is_multiple_of(n) {
+                    return bad(format!(
+                        "CTC: {rows} prediction rows do not split into {n} label rows"
+                    ));
+                }
+            }
+            (Loss::Circle, _) if y.dense().dims()[0] != rows => {
+                return bad(format!(
+                    "Circle takes one label per embedding: {} labels for {rows} rows",
+                    y.dense().dims()[0]
+                ));
+            }
+            _ => {}
+        }
+        let per_row = self.per_row(y_pred, Activation::Linear, y);
+        Ok(self.reduce(per_row, None))
     }
 
     /// Keras's name of the loss (a custom loss's own).
@@ -249,12 +496,40 @@ impl LossConfig {
         y: &Targets,
         weights: Option<&Tensor<1>>,
     ) -> Tensor<1> {
-        match weights {
-            None => self.compute(z, act, y),
-            Some(w) => {
-                let rows = w.dims()[0] as f32;
-                (self.per_row(z, act, y) * w.clone()).sum() / rows
-            }
+        let per_row = self.per_row(z, act, y);
+        self.reduce(per_row, weights)
+    }
+
+    /// Keras's `reduce_values`: the per-row losses (times the weights) reduced.
+    fn reduce(&self, per_row: Tensor<1>, weights: Option<&Tensor<1>>) -> Tensor<1> {
+        if self.loss == Loss::Circle && self.reduction == Reduction::SumOverBatchSize {
+            // Keras masks rows whose loss is 0 (no same-label partner): the mean of the rest.
+            let counted = per_row.clone().greater_elem(0.0).float();
+            let weighted = match weights {
+                Some(w) => per_row * w.clone(),
+                None => per_row,
+            };
+            let n = counted.sum().clamp_min(1.0);
+            return weighted.sum() / n;
+        }
+        let rows = per_row.dims()[0] as f32;
+        let weighted = match weights {
+            Some(w) => per_row * w.clone(),
+            None => per_row,
+        };
+        match self.reduction {
+            Reduction::None => weighted,
+            Reduction::Sum => weighted.sum(),
+            Reduction::SumOverBatchSize => weighted.sum() / rows,
+            Reduction::MeanWithSampleWeight => match weights {
+                Some(w) => {
+                    let total = w.clone().sum();
+                    // Keras's divide_no_nan: 0 when the weights sum to 0.
+                    let safe = total.clone().equal_elem(0.0).float() + total.clone();
+                    weighted.sum() / safe * total.not_equal_elem(0.0).float()
+                }
+                None => weighted.sum() / rows,
+            },
         }
     }
 
@@ -263,6 +538,11 @@ impl LossConfig {
         if let Some(custom) = &self.custom {
             let rows = z.dims()[0];
             return custom.0.call(y.dense(), act.apply(z)).reshape([rows]);
+        }
+        match self.loss {
+            Loss::Circle => return self.circle(act.apply(z), y),
+            Loss::Ctc => return ctc(act.apply(z), y),
+            _ => {}
         }
         let per_row = match y {
             Targets::Sparse(ids) => {
@@ -350,6 +630,69 @@ impl LossConfig {
                 let p = l2_normalize(act.apply(z));
                 -(l2_normalize(y) * p).sum_dim(1)
             }
+            Loss::BinaryFocalCrossentropy => {
+                let y = if s > 0.0 { y * (1.0 - s) + 0.5 * s } else { y };
+                let p = if self.from_logits {
+                    sigmoid(act.apply(z))
+                } else {
+                    act.apply(z)
+                };
+                let one_minus_y = y.clone().neg() + 1.0;
+                let clipped = p.clone().clamp(EPSILON, 1.0 - EPSILON);
+                let bce = -(clipped.clone().log() * y.clone()
+                    + (clipped.neg() + 1.0).log() * one_minus_y.clone());
+                let p_t = y.clone() * p.clone() + one_minus_y.clone() * (p.neg() + 1.0);
+                let mut focal = (p_t.neg() + 1.0).powf_scalar(self.gamma) * bce;
+                if self.apply_class_balancing {
+                    focal = focal * (y * self.alpha + one_minus_y * (1.0 - self.alpha));
+                }
+                focal.mean_dim(1)
+            }
+            Loss::CategoricalFocalCrossentropy => {
+                let y = if s > 0.0 {
+                    y * (1.0 - s) + s / classes
+                } else {
+                    y
+                };
+                let p = if self.from_logits {
+                    softmax(act.apply(z), 1)
+                } else {
+                    act.apply(z)
+                };
+                let p = p.clone() / p.sum_dim(1);
+                let p = p.clamp(EPSILON, 1.0 - EPSILON);
+                let cce = -(y * p.clone().log());
+                let factor = (p.neg() + 1.0).powf_scalar(self.gamma) * self.alpha;
+                (factor * cce).sum_dim(1)
+            }
+            // Handled in `per_row` (they need the targets as labels, not as rows).
+            Loss::Circle | Loss::Ctc => {
+                let rows = z.dims()[0];
+                Tensor::zeros([rows, 1], &z.device())
+            }
+            Loss::Dice | Loss::Tversky => {
+                let p = act.apply(z);
+                let rows = p.dims()[0];
+                // Keras's `axis=None`: one value over the whole batch, the same for each row.
+                let sum = |t: Tensor<2>| {
+                    if self.per_sample {
+                        t.sum_dim(1)
+                    } else {
+                        t.sum().reshape([1, 1]).expand([rows, 1])
+                    }
+                };
+                let intersection = sum(y.clone() * p.clone());
+                let ratio = if self.loss == Loss::Dice {
+                    (intersection * 2.0) / (sum(y) + sum(p) + EPSILON)
+                } else {
+                    // Keras's names: `fp = Σ (1-p)·y`, `fn = Σ p·(1-y)`.
+                    let fp = sum((p.clone().neg() + 1.0) * y.clone());
+                    let fn_ = sum(p * (y.neg() + 1.0));
+                    intersection.clone()
+                        / (intersection + fp * self.alpha + fn_ * self.beta + EPSILON)
+                };
+                ratio.neg() + 1.0
+            }
         }
     }
 
@@ -368,6 +711,138 @@ impl LossConfig {
             }
         }
     }
+}
+
+impl LossConfig {
+    /// Circle loss per row; `e` `[rows, d]` embeddings (Keras expects them L2-normalized).
+    fn circle(&self, e: Tensor<2>, y: &Targets) -> Tensor<1> {
+        let [rows, _] = e.dims();
+        let device = e.device();
+        let labels = y.dense().reshape([rows, 1]);
+        let (gamma, margin) = (self.gamma, self.alpha);
+        let distance = (e.clone().matmul(e.transpose()).neg() + 1.0).clamp_min(0.0);
+        let same = labels
+            .clone()
+            .expand([rows, rows])
+            .equal(labels.transpose().expand([rows, rows]));
+        let eye = Tensor::<2>::eye(rows, &device).bool();
+        let positive = same.clone().bool_and(eye.bool_not()).float();
+        let negative = same.bool_not().float();
+        let pos_weights = ((distance.clone() + margin) * positive.clone()).clamp_min(0.0);
+        let neg_weights =
+            ((distance.clone().neg() + (1.0 + margin)) * negative.clone()).clamp_min(0.0);
+        let pos = pos_weights * (distance.clone().neg() + margin) * -gamma;
+        let neg = neg_weights * (distance.neg() + (1.0 - margin)) * gamma;
+        let p_loss = masked_logsumexp(pos, positive.clone());
+        let n_loss = masked_logsumexp(neg, negative.clone());
+        // A row without a partner on either side has an empty sum (-inf): its loss is 0.
+        let valid = positive
+            .sum_dim(1)
+            .greater_elem(0.0)
+            .bool_and(negative.sum_dim(1).greater_elem(0.0))
+            .reshape([rows]);
+        let loss = softplus(p_loss + n_loss, 1.0);
+        loss.clone().zeros_like().mask_where(valid, loss)
+    }
+}
+
+/// `log Σ exp(x)` over the entries of each row where `mask` is 1, `[rows]`; a very negative
+/// number for a row with none (never NaN, so its gradient stays finite).
+fn masked_logsumexp(x: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
+    let [rows, _] = x.dims();
+    let lowest = x.clone().mask_fill(mask.clone().equal_elem(0.0), -1e30);
+    let top = lowest.clone().max_dim(1);
+    let sum = ((lowest - top.clone()).exp() * mask).sum_dim(1);
+    (sum.clamp_min(1e-30).log() + top).reshape([rows])
+}
+
+/// Keras's `log_epsilon` for an impossible path in CTC.
+const CTC_NEG: f32 = -1e5;
+
+/// CTC negative log-likelihood per sample (Graves et al. 2006): `z` is the logits flattened
+/// to `[rows·time, classes]`, `y` the label sequences `[rows, max_len]` padded with 0 (the
+/// blank); every sample uses all `time` steps, as Keras's `ctc`.
+fn ctc(z: Tensor<2>, y: &Targets) -> Tensor<1> {
+    let labels = y.dense();
+    let [rows, max_len] = labels.dims();
+    let [flat, classes] = z.dims();
+    let device = z.device();
+    let time = flat / rows.max(1);
+    let log_probs = log_softmax(z.reshape([rows, time, classes]), 2);
+    // The extended sequence: blank, l1, blank, l2, ..., blank (s = 2·max_len + 1 states).
+    let states = 2 * max_len + 1;
+    let odd: Vec<i64> = (0..states)
+        .map(|s| (s.saturating_sub(1) / 2) as i64)
+        .collect();
+    let odd = Tensor::<1, Int>::from_data(TensorData::new(odd, [states]), &device);
+    let is_label: Vec<f32> = (0..states).map(|s| (s % 2) as f32).collect();
+    let is_label = Tensor::<1>::from_data(TensorData::new(is_label, [states]), &device)
+        .reshape([1, states])
+        .expand([rows, states]);
+    let label_ids = labels.clone().int();
+    let extended = label_ids
+        .gather(1, odd.reshape([1, states]).expand([rows, states]))
+        .float()
+        * is_label;
+    let index = extended.clone().int();
+    let emit = log_probs.gather(
+        2,
+        index
+            .reshape([rows, 1, states])
+            .expand([rows, time, states]),
+    );
+    // A skip from s-2 to s is allowed onto a label that differs from the one two back.
+    let back2 = Tensor::cat(
+        vec![
+            Tensor::<2>::full([rows, 2.min(states)], -1.0, &device),
+            extended.clone().narrow(1, 0, states.saturating_sub(2)),
+        ],
+        1,
+    );
+    let skip = extended
+        .clone()
+        .not_equal_elem(0.0)
+        .bool_and(extended.not_equal(back2))
+        .float();
+    let neg = |n: usize| Tensor::<2>::full([rows, n], CTC_NEG, &device);
+    let first_two: Vec<f32> = (0..states)
+        .map(|s| if s < 2 { 0.0 } else { CTC_NEG })
+        .collect();
+    let start = Tensor::<1>::from_data(TensorData::new(first_two, [states]), &device)
+        .reshape([1, states])
+        .expand([rows, states]);
+    let step = |t: usize| emit.clone().narrow(1, t, 1).reshape([rows, states]);
+    let mut alpha = start + step(0);
+    for t in 1..time {
+        let shift1 = Tensor::cat(vec![neg(1), alpha.clone().narrow(1, 0, states - 1)], 1);
+        let shift2 = if states > 2 {
+            Tensor::cat(vec![neg(2), alpha.clone().narrow(1, 0, states - 2)], 1)
+        } else {
+            neg(states)
+        };
+        // Disallowed skips take Keras's impossible-path value.
+        let shift2 = shift2 * skip.clone() + (skip.clone().neg() + 1.0) * CTC_NEG;
+        let top = alpha
+            .clone()
+            .max_pair(shift1.clone())
+            .max_pair(shift2.clone());
+        let sum = (alpha - top.clone()).exp()
+            + (shift1 - top.clone()).exp()
+            + (shift2 - top.clone()).exp();
+        alpha = sum.log() + top + step(t);
+    }
+    // End in the last label or the blank after it: states 2L and 2L - 1.
+    let lengths = labels.not_equal_elem(0.0).float().sum_dim(1).int();
+    let last = lengths.clone() * 2;
+    let before = (lengths * 2 - 1).clamp_min(0);
+    let a = alpha.clone().gather(1, last);
+    let b = alpha.gather(1, before.clone());
+    // With no labels, only the all-blank path (state 0) ends the sequence.
+    let has_labels = before.greater_elem(0).float();
+    let b = b.clone() * has_labels.clone() + (has_labels.neg() + 1.0) * CTC_NEG;
+    let top = a.clone().max_pair(b.clone());
+    let total = ((a - top.clone()).exp() + (b - top.clone()).exp()).log() + top;
+    total.neg().reshape([rows])
 }
 
 /// Keras maps labels that are all 0/1 to -1/1 for the hinge losses (checked on the device).
@@ -409,7 +884,7 @@ impl FromStr for Loss {
             .ok_or_else(|| Error::UnknownName {
                 kind: "loss",
                 name: s.to_string(),
-                valid: Self::NAMES[..15].iter().map(|(n, _)| *n).collect(),
+                valid: Self::NAMES[..21].iter().map(|(n, _)| *n).collect(),
             })
     }
 }

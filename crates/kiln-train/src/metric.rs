@@ -56,10 +56,100 @@ pub enum Metric {
     MeanSquaredError,
     /// Root of the mean squared error, reported as `root_mean_squared_error`.
     RootMeanSquaredError,
+    /// Count of predictions above each threshold whose target is true (thresholds 0.5).
+    TruePositives,
+    /// Count of predictions above each threshold whose target is false.
+    FalsePositives,
+    /// Count of predictions at or below each threshold whose target is false.
+    TrueNegatives,
+    /// Count of predictions at or below each threshold whose target is true.
+    FalseNegatives,
+    /// F1 per class, or averaged (`average`: micro, macro, weighted).
+    F1Score,
+    /// F-beta per class, or averaged.
+    FBetaScore,
+    /// Intersection over union of the chosen classes (`target_class_ids`), from class ids.
+    #[doc(alias = "IoU")]
+    Iou,
+    /// Mean IoU over all classes, from class ids.
+    #[doc(alias = "MeanIoU")]
+    MeanIou,
+    /// IoU of 0/1 targets against `p >= threshold`.
+    #[doc(alias = "BinaryIoU")]
+    BinaryIou,
+    /// IoU of the chosen classes from one-hot targets and the predictions' argmax.
+    #[doc(alias = "OneHotIoU")]
+    OneHotIou,
+    /// Mean IoU over all classes from one-hot targets and the predictions' argmax.
+    #[doc(alias = "OneHotMeanIoU")]
+    OneHotMeanIou,
+    /// Coefficient of determination, per output averaged (`class_aggregation`), adjusted for
+    /// `num_regressors`.
+    R2Score,
+    /// The best precision over thresholds whose recall is at least `value`.
+    PrecisionAtRecall,
+    /// The best recall over thresholds whose precision is at least `value`.
+    RecallAtPrecision,
+    /// The best sensitivity over thresholds whose specificity is at least `value`.
+    SensitivityAtSpecificity,
+    /// The best specificity over thresholds whose sensitivity is at least `value`.
+    SpecificityAtSensitivity,
+    /// Mean binary cross-entropy (the loss, as a metric).
+    BinaryCrossentropy,
+    /// Mean categorical cross-entropy.
+    CategoricalCrossentropy,
+    /// Mean sparse categorical cross-entropy.
+    SparseCategoricalCrossentropy,
+    /// Mean KL divergence.
+    KlDivergence,
+    /// Mean Poisson loss.
+    Poisson,
+    /// Mean log-cosh error, reported as `logcosh`.
+    LogCoshError,
+    /// Mean absolute percentage error.
+    MeanAbsolutePercentageError,
+    /// Mean squared logarithmic error.
+    MeanSquaredLogarithmicError,
+    /// Mean cosine similarity (positive, unlike the loss).
+    CosineSimilarity,
+    /// Mean hinge loss.
+    Hinge,
+    /// Mean squared hinge loss.
+    SquaredHinge,
+    /// Mean categorical hinge loss.
+    CategoricalHinge,
+}
+
+/// How F1/F-beta scores of the classes are combined (Keras `average`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Average {
+    /// One value per class (Keras `average=None`); logged as `f1_score_0`, `f1_score_1`, ...
+    #[default]
+    None,
+    /// From the counts summed over classes.
+    Micro,
+    /// The mean of the per-class scores.
+    Macro,
+    /// The per-class scores weighted by their true-count.
+    Weighted,
+}
+
+/// How R² of several outputs is combined (Keras `class_aggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassAggregation {
+    /// The mean over outputs.
+    #[default]
+    UniformAverage,
+    /// Weighted by each output's variance.
+    VarianceWeightedAverage,
+    /// One value per output.
+    None,
 }
 
 impl Metric {
-    const NAMES: [(&'static str, Metric); 20] = [
+    const NAMES: [(&'static str, Metric); 48] = [
         ("accuracy", Metric::Accuracy),
         ("categorical_accuracy", Metric::CategoricalAccuracy),
         (
@@ -81,6 +171,49 @@ impl Metric {
         ("mae", Metric::MeanAbsoluteError),
         ("mse", Metric::MeanSquaredError),
         ("root_mean_squared_error", Metric::RootMeanSquaredError),
+        ("true_positives", Metric::TruePositives),
+        ("false_positives", Metric::FalsePositives),
+        ("true_negatives", Metric::TrueNegatives),
+        ("false_negatives", Metric::FalseNegatives),
+        ("f1_score", Metric::F1Score),
+        ("fbeta_score", Metric::FBetaScore),
+        ("iou", Metric::Iou),
+        ("mean_iou", Metric::MeanIou),
+        ("binary_iou", Metric::BinaryIou),
+        ("one_hot_iou", Metric::OneHotIou),
+        ("one_hot_mean_iou", Metric::OneHotMeanIou),
+        ("r2_score", Metric::R2Score),
+        ("precision_at_recall", Metric::PrecisionAtRecall),
+        ("recall_at_precision", Metric::RecallAtPrecision),
+        (
+            "sensitivity_at_specificity",
+            Metric::SensitivityAtSpecificity,
+        ),
+        (
+            "specificity_at_sensitivity",
+            Metric::SpecificityAtSensitivity,
+        ),
+        ("binary_crossentropy", Metric::BinaryCrossentropy),
+        ("categorical_crossentropy", Metric::CategoricalCrossentropy),
+        (
+            "sparse_categorical_crossentropy",
+            Metric::SparseCategoricalCrossentropy,
+        ),
+        ("kl_divergence", Metric::KlDivergence),
+        ("poisson", Metric::Poisson),
+        ("logcosh", Metric::LogCoshError),
+        (
+            "mean_absolute_percentage_error",
+            Metric::MeanAbsolutePercentageError,
+        ),
+        (
+            "mean_squared_logarithmic_error",
+            Metric::MeanSquaredLogarithmicError,
+        ),
+        ("cosine_similarity", Metric::CosineSimilarity),
+        ("hinge", Metric::Hinge),
+        ("squared_hinge", Metric::SquaredHinge),
+        ("categorical_hinge", Metric::CategoricalHinge),
         ("acc", Metric::Accuracy),
         ("mean_absolute_error", Metric::MeanAbsoluteError),
         ("mean_squared_error", Metric::MeanSquaredError),
@@ -121,8 +254,37 @@ impl Metric {
     pub fn is_sparse(self) -> bool {
         matches!(
             self,
-            Metric::SparseCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy
+            Metric::SparseCategoricalAccuracy
+                | Metric::SparseTopKCategoricalAccuracy
+                | Metric::SparseCategoricalCrossentropy
         )
+    }
+
+    /// Whether the metric works with targets of this kind (integer ids or floats): IoU and
+    /// MeanIoU take ids either way.
+    pub fn accepts_targets(self, sparse: bool) -> bool {
+        matches!(self, Metric::Iou | Metric::MeanIou) || self.is_sparse() == sparse
+    }
+
+    /// The loss a loss-valued metric averages (with the metric's `from_logits` and
+    /// `label_smoothing`), `None` for the others.
+    fn as_loss(self) -> Option<crate::loss::Loss> {
+        use crate::loss::Loss;
+        Some(match self {
+            Metric::BinaryCrossentropy => Loss::BinaryCrossentropy,
+            Metric::CategoricalCrossentropy => Loss::CategoricalCrossentropy,
+            Metric::SparseCategoricalCrossentropy => Loss::SparseCategoricalCrossentropy,
+            Metric::KlDivergence => Loss::KlDivergence,
+            Metric::Poisson => Loss::Poisson,
+            Metric::LogCoshError => Loss::LogCosh,
+            Metric::MeanAbsolutePercentageError => Loss::MeanAbsolutePercentageError,
+            Metric::MeanSquaredLogarithmicError => Loss::MeanSquaredLogarithmicError,
+            Metric::CosineSimilarity => Loss::CosineSimilarity,
+            Metric::Hinge => Loss::Hinge,
+            Metric::SquaredHinge => Loss::SquaredHinge,
+            Metric::CategoricalHinge => Loss::CategoricalHinge,
+            _ => return None,
+        })
     }
 
     /// A user-defined metric for `compile` (Keras: passing a function in `metrics`): the
@@ -142,6 +304,20 @@ impl Metric {
             threshold: 0.5,
             k: 5,
             num_thresholds: 200,
+            thresholds: None,
+            average: Average::None,
+            beta: 1.0,
+            f_threshold: None,
+            num_classes: 2,
+            target_class_ids: None,
+            ignore_class: None,
+            sparse_y_true: true,
+            sparse_y_pred: true,
+            class_aggregation: ClassAggregation::UniformAverage,
+            num_regressors: 0,
+            value: 0.5,
+            from_logits: false,
+            label_smoothing: 0.0,
         }
     }
 
@@ -168,8 +344,65 @@ pub struct MetricConfig {
     pub threshold: f32,
     /// `k` of the top-k accuracies (default 5).
     pub k: usize,
-    /// Thresholds of AUC (default 200).
+    /// Thresholds of AUC and of the `*AtRecall`-style metrics (default 200).
     pub num_thresholds: usize,
+    /// Several thresholds for the counts (`TruePositives(thresholds=[...])`): one value each.
+    #[serde(default)]
+    pub thresholds: Option<Vec<f32>>,
+    /// F1/F-beta: how classes are combined (Keras's default: one value per class).
+    #[serde(default)]
+    pub average: Average,
+    /// F-beta's `beta` (1 for F1).
+    #[serde(default = "one")]
+    pub beta: f32,
+    /// F1/F-beta's threshold; `None` (Keras's default) counts each row's largest prediction
+    /// as its positive.
+    #[serde(default)]
+    pub f_threshold: Option<f32>,
+    /// IoU metrics: the number of classes.
+    #[serde(default = "two")]
+    pub num_classes: usize,
+    /// IoU metrics: the classes averaged over (all when `None`).
+    #[serde(default)]
+    pub target_class_ids: Option<Vec<usize>>,
+    /// IoU metrics: a class id whose samples are left out.
+    #[serde(default)]
+    pub ignore_class: Option<i64>,
+    /// IoU: targets are class ids (else one-hot, argmax taken).
+    #[serde(default = "yes")]
+    pub sparse_y_true: bool,
+    /// IoU: predictions are class ids (else scores, argmax taken).
+    #[serde(default = "yes")]
+    pub sparse_y_pred: bool,
+    /// R²: how outputs are combined.
+    #[serde(default)]
+    pub class_aggregation: ClassAggregation,
+    /// R²: independent variables for the adjusted score (0: plain R²).
+    #[serde(default)]
+    pub num_regressors: usize,
+    /// The constraint of the `*AtRecall`-style metrics (the recall, precision, specificity
+    /// or sensitivity to reach).
+    #[serde(default = "half")]
+    pub value: f32,
+    /// Loss-valued metrics: predictions are logits.
+    #[serde(default)]
+    pub from_logits: bool,
+    /// Loss-valued metrics: target smoothing.
+    #[serde(default)]
+    pub label_smoothing: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn two() -> usize {
+    2
+}
+fn yes() -> bool {
+    true
+}
+fn half() -> f32 {
+    0.5
 }
 
 impl MetricConfig {
@@ -210,6 +443,7 @@ impl MetricConfig {
     /// [`Error::UnknownName`] for a metric Kiln does not have; [`Error::InvalidOption`] for an
     /// option it does not support (AUC's `curve="PR"`, several thresholds).
     pub fn from_keras(class_name: &str, config: &serde_json::Value) -> Result<Self> {
+        use serde_json::Value;
         let metric = match class_name {
             "Accuracy" => Metric::ExactMatch,
             "TopKCategoricalAccuracy" => Metric::TopKCategoricalAccuracy,
@@ -218,33 +452,159 @@ impl MetricConfig {
             "MeanAbsoluteError" => Metric::MeanAbsoluteError,
             "MeanSquaredError" => Metric::MeanSquaredError,
             "RootMeanSquaredError" => Metric::RootMeanSquaredError,
+            "TruePositives" => Metric::TruePositives,
+            "FalsePositives" => Metric::FalsePositives,
+            "TrueNegatives" => Metric::TrueNegatives,
+            "FalseNegatives" => Metric::FalseNegatives,
+            "F1Score" => Metric::F1Score,
+            "FBetaScore" => Metric::FBetaScore,
+            "IoU" => Metric::Iou,
+            "MeanIoU" => Metric::MeanIou,
+            "BinaryIoU" => Metric::BinaryIou,
+            "OneHotIoU" => Metric::OneHotIou,
+            "OneHotMeanIoU" => Metric::OneHotMeanIou,
+            "R2Score" => Metric::R2Score,
+            "PrecisionAtRecall" => Metric::PrecisionAtRecall,
+            "RecallAtPrecision" => Metric::RecallAtPrecision,
+            "SensitivityAtSpecificity" => Metric::SensitivityAtSpecificity,
+            "SpecificityAtSensitivity" => Metric::SpecificityAtSensitivity,
+            "BinaryCrossentropy" => Metric::BinaryCrossentropy,
+            "CategoricalCrossentropy" => Metric::CategoricalCrossentropy,
+            "SparseCategoricalCrossentropy" => Metric::SparseCategoricalCrossentropy,
+            "KLDivergence" => Metric::KlDivergence,
+            "Poisson" => Metric::Poisson,
+            "LogCoshError" => Metric::LogCoshError,
+            "MeanAbsolutePercentageError" => Metric::MeanAbsolutePercentageError,
+            "MeanSquaredLogarithmicError" => Metric::MeanSquaredLogarithmicError,
+            "CosineSimilarity" => Metric::CosineSimilarity,
+            "Hinge" => Metric::Hinge,
+            "SquaredHinge" => Metric::SquaredHinge,
+            "CategoricalHinge" => Metric::CategoricalHinge,
+            // Keras's wrapper of a function metric: the function's name says which.
+            "MeanMetricWrapper" => {
+                let name = config
+                    .get("fn")
+                    .and_then(|f| f.get("config").or(Some(f)))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                name.parse()?
+            }
             other => other.parse()?,
         };
         let mut out = metric.config();
-        if let Some(t) = config.get("threshold").and_then(serde_json::Value::as_f64) {
-            out.threshold = t as f32;
+        let f = |key: &str| config.get(key).and_then(Value::as_f64).map(|v| v as f32);
+        let u = |key: &str| config.get(key).and_then(Value::as_u64).map(|v| v as usize);
+        let b = |key: &str| config.get(key).and_then(Value::as_bool);
+        let is_f_score = matches!(metric, Metric::F1Score | Metric::FBetaScore);
+        if is_f_score {
+            out.f_threshold = f("threshold");
+        } else if let Some(t) = f("threshold") {
+            out.threshold = t;
         }
         match config.get("thresholds") {
-            Some(serde_json::Value::Number(t)) => out.threshold = t.as_f64().unwrap_or(0.5) as f32,
-            Some(serde_json::Value::Array(_)) => {
-                return Err(Error::InvalidOption {
-                    option: "thresholds",
-                    reason: "one threshold per metric is supported".into(),
-                });
+            Some(Value::Number(t)) => out.threshold = t.as_f64().unwrap_or(0.5) as f32,
+            Some(Value::Array(list)) => {
+                let list: Vec<f32> = list
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .map(|v| v as f32)
+                    .collect();
+                let counts = matches!(
+                    metric,
+                    Metric::TruePositives
+                        | Metric::FalsePositives
+                        | Metric::TrueNegatives
+                        | Metric::FalseNegatives
+                );
+                match list.as_slice() {
+                    [t] => out.threshold = *t,
+                    _ if counts => out.thresholds = Some(list),
+                    _ => {
+                        return Err(Error::InvalidOption {
+                            option: "thresholds",
+                            reason: format!(
+                                "{class_name} takes one threshold (a list is supported by the \
+                                 counts, TruePositives and the like)"
+                            ),
+                        });
+                    }
+                }
             }
             _ => {}
         }
-        if let Some(k) = config.get("k").and_then(serde_json::Value::as_u64) {
-            out.k = k as usize;
+        if let Some(k) = u("k") {
+            out.k = k;
         }
-        if let Some(n) = config
-            .get("num_thresholds")
-            .and_then(serde_json::Value::as_u64)
-        {
-            out.num_thresholds = n as usize;
+        if let Some(n) = u("num_thresholds") {
+            out.num_thresholds = n;
         }
+        if let Some(a) = config.get("average") {
+            out.average = match a.as_str() {
+                None => Average::None,
+                Some("micro") => Average::Micro,
+                Some("macro") => Average::Macro,
+                Some("weighted") => Average::Weighted,
+                Some(other) => {
+                    return Err(Error::InvalidOption {
+                        option: "average",
+                        reason: format!("`{other}`: valid are None, micro, macro, weighted"),
+                    });
+                }
+            };
+        }
+        if let Some(beta) = f("beta") {
+            out.beta = beta;
+        }
+        if let Some(n) = u("num_classes") {
+            out.num_classes = n;
+        }
+        if metric == Metric::BinaryIou {
+            out.num_classes = 2;
+        }
+        if let Some(ids) = config.get("target_class_ids").and_then(Value::as_array) {
+            out.target_class_ids = Some(
+                ids.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|v| v as usize)
+                    .collect(),
+            );
+        }
+        out.ignore_class = config.get("ignore_class").and_then(Value::as_i64);
+        out.sparse_y_true = b("sparse_y_true").unwrap_or(out.sparse_y_true);
+        out.sparse_y_pred = b("sparse_y_pred").unwrap_or(out.sparse_y_pred);
+        if let Some(agg) = config.get("class_aggregation") {
+            out.class_aggregation = match agg.as_str() {
+                Some("uniform_average") => ClassAggregation::UniformAverage,
+                Some("variance_weighted_average") => ClassAggregation::VarianceWeightedAverage,
+                None => ClassAggregation::None,
+                Some(other) => {
+                    return Err(Error::InvalidOption {
+                        option: "class_aggregation",
+                        reason: format!(
+                            "`{other}`: valid are uniform_average, variance_weighted_average, None"
+                        ),
+                    });
+                }
+            };
+        }
+        if let Some(n) = u("num_regressors") {
+            out.num_regressors = n;
+        }
+        for key in ["recall", "precision", "specificity", "sensitivity"] {
+            if let Some(v) = f(key) {
+                out.value = v;
+            }
+        }
+        if config.get("class_id").is_some_and(|v| !v.is_null()) {
+            return Err(Error::InvalidOption {
+                option: "class_id",
+                reason: format!("{class_name} over one class_id is not supported yet"),
+            });
+        }
+        out.from_logits = b("from_logits").unwrap_or(false);
+        out.label_smoothing = f("label_smoothing").unwrap_or(0.0);
         for (key, default) in [("curve", "ROC"), ("summation_method", "interpolation")] {
-            if let Some(v) = config.get(key).and_then(serde_json::Value::as_str)
+            if let Some(v) = config.get(key).and_then(Value::as_str)
                 && v != default
             {
                 return Err(Error::InvalidOption {
@@ -269,7 +629,7 @@ impl FromStr for Metric {
             .ok_or_else(|| Error::UnknownName {
                 kind: "metric",
                 name: s.to_string(),
-                valid: Self::NAMES[..12].iter().map(|(n, _)| *n).collect(),
+                valid: Self::NAMES[..40].iter().map(|(n, _)| *n).collect(),
             })
     }
 }
@@ -344,25 +704,106 @@ pub struct CompiledMetric {
     pub name: String,
     /// The rule, `Accuracy` resolved.
     pub rule: MetricConfig,
+    /// The output's features per sample (classes, regression targets).
+    pub units: usize,
 }
 
+/// `Σ a / (Σ b)`, 0 when the divisor is 0 (Keras's `divide_no_nan`).
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+/// Keras's `backend.epsilon()`.
+const EPS: f64 = 1e-7;
+
 impl CompiledMetric {
-    /// A metric reported under its own name, with `Accuracy` resolved for `loss`.
+    /// A metric reported under its own name, with `Accuracy` resolved for `loss`, for an
+    /// output of `output_units` features.
     pub fn new(config: MetricConfig, loss: &LossConfig, output_units: usize) -> Self {
         let name = config.name().to_string();
         let mut rule = config;
         if rule.custom.is_none() {
             rule.metric = rule.metric.resolve(loss, output_units);
         }
-        Self { name, rule }
+        Self {
+            name,
+            rule,
+            units: output_units.max(1),
+        }
+    }
+
+    /// The thresholds of the counts (`[threshold]` unless several are given).
+    fn count_thresholds(&self) -> Vec<f32> {
+        self.rule
+            .thresholds
+            .clone()
+            .unwrap_or_else(|| vec![self.rule.threshold])
+    }
+
+    /// The thresholds of the `*AtRecall`-style metrics: `0, 1/(n-1), ..., 1`.
+    fn search_thresholds(&self) -> Vec<f32> {
+        let n = self.rule.num_thresholds.max(2);
+        (0..n)
+            .map(|i| match i {
+                0 => 0.0,
+                i if i == n - 1 => 1.0,
+                i => i as f32 / (n - 1) as f32,
+            })
+            .collect()
     }
 
     /// How many running sums the metric keeps.
     fn slots(&self) -> usize {
+        let classes = self.units;
+        if self.rule.custom.is_some() {
+            return 1;
+        }
         match self.rule.metric {
             Metric::Precision | Metric::Recall => 2,
             Metric::Auc => 4 * self.rule.num_thresholds,
-            _ => 1,
+            Metric::TruePositives
+            | Metric::FalsePositives
+            | Metric::TrueNegatives
+            | Metric::FalseNegatives => self.count_thresholds().len(),
+            Metric::F1Score | Metric::FBetaScore => {
+                if self.rule.average == Average::Micro {
+                    4
+                } else {
+                    4 * classes
+                }
+            }
+            Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou => self.rule.num_classes * self.rule.num_classes,
+            Metric::R2Score => 4 * classes + 1,
+            Metric::PrecisionAtRecall
+            | Metric::RecallAtPrecision
+            | Metric::SensitivityAtSpecificity
+            | Metric::SpecificityAtSensitivity => 4 * self.rule.num_thresholds.max(2),
+            Metric::Accuracy
+            | Metric::ExactMatch
+            | Metric::CategoricalAccuracy
+            | Metric::SparseCategoricalAccuracy
+            | Metric::BinaryAccuracy
+            | Metric::TopKCategoricalAccuracy
+            | Metric::SparseTopKCategoricalAccuracy
+            | Metric::MeanAbsoluteError
+            | Metric::MeanSquaredError
+            | Metric::RootMeanSquaredError
+            | Metric::BinaryCrossentropy
+            | Metric::CategoricalCrossentropy
+            | Metric::SparseCategoricalCrossentropy
+            | Metric::KlDivergence
+            | Metric::Poisson
+            | Metric::LogCoshError
+            | Metric::MeanAbsolutePercentageError
+            | Metric::MeanSquaredLogarithmicError
+            | Metric::CosineSimilarity
+            | Metric::Hinge
+            | Metric::SquaredHinge
+            | Metric::CategoricalHinge => 1,
         }
     }
 
@@ -387,6 +828,10 @@ impl CompiledMetric {
             Some(w) => t * w.clone().reshape([rows, 1]).expand([rows, features]),
             None => t,
         };
+        let row_weights = || match weights {
+            Some(w) => w.clone().reshape([rows, 1]),
+            None => Tensor::ones([rows, 1], &device),
+        };
         if let Some(custom) = &m.custom {
             return weighted(
                 custom
@@ -395,50 +840,45 @@ impl CompiledMetric {
                     .reshape([rows]),
             );
         }
-        match (m.metric, y) {
-            (Metric::ExactMatch, Targets::Dense(y)) => {
-                per_feature(probabilities(z, act).equal(y.clone()).float())
+        // `[rows]` class ids of the targets (one-hot: their argmax).
+        let target_ids = || match y {
+            Targets::Sparse(ids) => ids.clone(),
+            Targets::Dense(t) => t.clone().argmax(1).reshape([rows]),
+        };
+        match m.metric {
+            Metric::ExactMatch => match y {
+                Targets::Dense(y) => per_feature(probabilities(z, act).equal(y.clone()).float()),
+                Targets::Sparse(ids) => weighted(
+                    probabilities(z, act)
+                        .reshape([rows])
+                        .equal(ids.clone().float())
+                        .float(),
+                ),
+            },
+            Metric::CategoricalAccuracy | Metric::SparseCategoricalAccuracy | Metric::Accuracy => {
+                weighted(z.argmax(1).reshape([rows]).equal(target_ids()).float())
             }
-            (Metric::ExactMatch, Targets::Sparse(ids)) => weighted(
-                probabilities(z, act)
-                    .reshape([rows])
-                    .equal(ids.clone().float())
-                    .float(),
-            ),
-            (Metric::CategoricalAccuracy | Metric::Accuracy, Targets::Dense(y)) => weighted(
-                z.argmax(1)
-                    .equal(y.clone().argmax(1))
-                    .float()
-                    .reshape([rows]),
-            ),
-            (Metric::SparseCategoricalAccuracy | Metric::Accuracy, Targets::Sparse(ids)) => {
-                weighted(z.argmax(1).reshape([rows]).equal(ids.clone()).float())
+            Metric::TopKCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy => {
+                weighted(in_top_k(probabilities(z, act), target_ids(), m.k))
             }
-            (Metric::TopKCategoricalAccuracy, Targets::Dense(y)) => weighted(in_top_k(
-                probabilities(z, act),
-                y.clone().argmax(1).reshape([rows]),
-                m.k,
-            )),
-            (Metric::SparseTopKCategoricalAccuracy, Targets::Sparse(ids)) => {
-                weighted(in_top_k(probabilities(z, act), ids.clone(), m.k))
-            }
-            (Metric::BinaryAccuracy, Targets::Dense(y)) => {
+            Metric::BinaryAccuracy => {
                 let predicted = probabilities(z, act).greater_elem(m.threshold).float();
-                per_feature(predicted.equal(y.clone()).float())
+                per_feature(predicted.equal(y.dense()).float())
             }
-            (Metric::Precision | Metric::Recall, Targets::Dense(y)) => {
+            Metric::Precision | Metric::Recall => {
+                let y = y.dense();
                 let predicted =
                     element_weights(probabilities(z, act).greater_elem(m.threshold).float());
                 let tp = (predicted.clone() * y.clone()).sum();
                 let other = if m.metric == Metric::Precision {
-                    (predicted * (y.clone().neg() + 1.0)).sum()
+                    (predicted * (y.neg() + 1.0)).sum()
                 } else {
                     let weighted_y = element_weights(y.clone());
-                    (weighted_y.clone() - predicted * y.clone()).sum()
+                    (weighted_y - predicted * y).sum()
                 };
                 Tensor::cat(vec![tp, other], 0)
             }
-            (Metric::Auc, Targets::Dense(y)) => {
+            Metric::Auc => {
                 let t = m.num_thresholds.max(2);
                 let eps = 1e-7f32;
                 let thresholds: Vec<f32> = (0..t)
@@ -448,39 +888,195 @@ impl CompiledMetric {
                         i => i as f32 / (t - 1) as f32,
                     })
                     .collect();
-                let thr = Tensor::<2>::from_data(TensorData::new(thresholds, [1, t]), &device);
-                let n = rows * features;
-                let p = probabilities(z, act).reshape([n, 1]).expand([n, t]);
-                let positive = p.greater(thr.expand([n, t])).float();
-                // Each cell counts with its row's sample weight (Keras's weighted confusion).
-                let weights = element_weights(Tensor::ones([rows, features], &device));
-                let w = weights.reshape([n, 1]).expand([n, t]);
-                let label = y.clone().reshape([n, 1]).expand([n, t]);
-                let (pos_w, neg_w) = (label.clone() * w.clone(), (label.neg() + 1.0) * w);
-                let tp = (positive.clone() * pos_w.clone()).sum_dim(0);
-                let fp = (positive.clone() * neg_w.clone()).sum_dim(0);
-                let fn_ = ((positive.clone().neg() + 1.0) * pos_w).sum_dim(0);
-                let tn = ((positive.neg() + 1.0) * neg_w).sum_dim(0);
+                let [tp, fp, tn, fn_] = confusion_at(
+                    probabilities(z, act),
+                    y.dense(),
+                    element_weights,
+                    &thresholds,
+                );
                 Tensor::cat(vec![tp, fp, tn, fn_], 1).reshape([4 * t])
             }
-            (Metric::MeanAbsoluteError, Targets::Dense(y)) => {
-                per_feature((probabilities(z, act) - y.clone()).abs())
+            Metric::PrecisionAtRecall
+            | Metric::RecallAtPrecision
+            | Metric::SensitivityAtSpecificity
+            | Metric::SpecificityAtSensitivity => {
+                let thresholds = self.search_thresholds();
+                let t = thresholds.len();
+                let [tp, fp, tn, fn_] = confusion_at(
+                    probabilities(z, act),
+                    y.dense(),
+                    element_weights,
+                    &thresholds,
+                );
+                Tensor::cat(vec![tp, fp, tn, fn_], 1).reshape([4 * t])
             }
-            (Metric::MeanSquaredError | Metric::RootMeanSquaredError, Targets::Dense(y)) => {
-                per_feature((probabilities(z, act) - y.clone()).square())
+            Metric::TruePositives
+            | Metric::FalsePositives
+            | Metric::TrueNegatives
+            | Metric::FalseNegatives => {
+                let thresholds = self.count_thresholds();
+                let t = thresholds.len();
+                // Keras casts the targets to bool.
+                let y = y.dense().not_equal_elem(0.0).float();
+                let [tp, fp, tn, fn_] =
+                    confusion_at(probabilities(z, act), y, element_weights, &thresholds);
+                let pick = match m.metric {
+                    Metric::TruePositives => tp,
+                    Metric::FalsePositives => fp,
+                    Metric::TrueNegatives => tn,
+                    _ => fn_,
+                };
+                pick.reshape([t])
             }
-            // `compile` rejects a metric whose target kind differs from the loss's.
-            _ => Tensor::zeros([self.slots()], &device),
+            Metric::F1Score | Metric::FBetaScore => {
+                let p = probabilities(z, act);
+                let predicted = match m.f_threshold {
+                    Some(t) => p.greater_elem(t).float(),
+                    None => {
+                        let top = p.clone().max_dim(1).expand([rows, features]);
+                        p.clone()
+                            .greater_equal(top)
+                            .float()
+                            .mul(p.abs().greater_elem(1e-9).float())
+                    }
+                };
+                let y = y.dense();
+                let w = row_weights().expand([rows, features]);
+                let tp = predicted.clone() * y.clone() * w.clone();
+                let fp = predicted.clone() * (y.clone().neg() + 1.0) * w.clone();
+                let fn_ = (predicted.neg() + 1.0) * y.clone() * w.clone();
+                let support = y * w;
+                let parts = [tp, fp, fn_, support];
+                if m.average == Average::Micro {
+                    Tensor::cat(parts.map(|t| t.sum()).to_vec(), 0)
+                } else {
+                    Tensor::cat(parts.map(|t| t.sum_dim(0)).to_vec(), 1).reshape([4 * features])
+                }
+            }
+            Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou => {
+                let c = m.num_classes;
+                let p = probabilities(z, act);
+                let n = rows * features;
+                // Class ids, flattened over every element (Keras flattens both).
+                let (truth, predicted): (Tensor<1>, Tensor<1>) = match m.metric {
+                    Metric::BinaryIou => (
+                        y.dense().reshape([n]),
+                        p.greater_equal_elem(m.threshold).float().reshape([n]),
+                    ),
+                    Metric::OneHotIou | Metric::OneHotMeanIou => (
+                        y.dense().argmax(1).float().reshape([rows]),
+                        p.argmax(1).float().reshape([rows]),
+                    ),
+                    _ => {
+                        let truth = match (y, m.sparse_y_true) {
+                            (Targets::Sparse(ids), _) => ids.clone().float(),
+                            (Targets::Dense(t), true) => {
+                                t.clone().reshape([t.dims()[0] * t.dims()[1]])
+                            }
+                            (Targets::Dense(t), false) => {
+                                t.clone().argmax(1).float().reshape([rows])
+                            }
+                        };
+                        let predicted = if m.sparse_y_pred {
+                            p.reshape([n])
+                        } else {
+                            p.argmax(1).float().reshape([rows])
+                        };
+                        (truth, predicted)
+                    }
+                };
+                let k = truth.dims()[0];
+                let per = k / rows.max(1);
+                let w = row_weights().expand([rows, per.max(1)]).reshape([k]);
+                // Ids outside `[0, c)` (and the ignored class) do not count, as in Keras.
+                let inside = |ids: &Tensor<1>| {
+                    ids.clone()
+                        .greater_equal_elem(0.0)
+                        .float()
+                        .mul(ids.clone().lower_elem(c as f32).float())
+                };
+                let mut keep = inside(&truth).mul(inside(&predicted)) * w;
+                if let Some(ignored) = m.ignore_class {
+                    keep = keep.mul(truth.clone().not_equal_elem(ignored as f32).float());
+                }
+                let cell = truth.floor() * c as f32 + predicted.floor();
+                let cells: Vec<f32> = (0..c * c).map(|i| i as f32).collect();
+                let cells = Tensor::<2>::from_data(TensorData::new(cells, [1, c * c]), &device);
+                let hits = cell
+                    .reshape([k, 1])
+                    .expand([k, c * c])
+                    .equal(cells.expand([k, c * c]))
+                    .float();
+                (hits * keep.reshape([k, 1]).expand([k, c * c]))
+                    .sum_dim(0)
+                    .reshape([c * c])
+            }
+            Metric::R2Score => {
+                let p = probabilities(z, act);
+                let y = y.dense();
+                let w = row_weights().expand([rows, features]);
+                let wy = y.clone() * w.clone();
+                let sum = wy.clone().sum_dim(0);
+                let squared = (y.clone() * wy).sum_dim(0);
+                let mse = ((y - p).square() * w.clone()).sum_dim(0);
+                let count = w.sum_dim(0);
+                let elements = Tensor::<1>::from_data(
+                    TensorData::new(vec![(rows * features) as f32], [1]),
+                    &device,
+                );
+                let columns =
+                    Tensor::cat(vec![sum, squared, mse, count], 1).reshape([4 * features]);
+                Tensor::cat(vec![columns, elements], 0)
+            }
+            Metric::MeanAbsoluteError => per_feature((probabilities(z, act) - y.dense()).abs()),
+            Metric::MeanSquaredError | Metric::RootMeanSquaredError => {
+                per_feature((probabilities(z, act) - y.dense()).square())
+            }
+            Metric::BinaryCrossentropy
+            | Metric::CategoricalCrossentropy
+            | Metric::SparseCategoricalCrossentropy
+            | Metric::KlDivergence
+            | Metric::Poisson
+            | Metric::LogCoshError
+            | Metric::MeanAbsolutePercentageError
+            | Metric::MeanSquaredLogarithmicError
+            | Metric::CosineSimilarity
+            | Metric::Hinge
+            | Metric::SquaredHinge
+            | Metric::CategoricalHinge => {
+                let Some(loss) = m.metric.as_loss() else {
+                    return Tensor::zeros([1], &device);
+                };
+                let loss = loss
+                    .config()
+                    .from_logits(m.from_logits)
+                    .label_smoothing(m.label_smoothing);
+                let per_row = loss.per_row(z, act, y);
+                // The cosine-similarity metric is positive; the loss is its negative.
+                let per_row = if m.metric == Metric::CosineSimilarity {
+                    per_row.neg()
+                } else {
+                    per_row
+                };
+                weighted(per_row)
+            }
         }
     }
 
-    /// The metric's value from its running sums over `samples` samples (the sum of the
-    /// sample weights when there are weights).
-    fn result(&self, sums: &[f64], samples: f64) -> f64 {
-        let ratio = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
-        match self.rule.metric {
-            Metric::Precision | Metric::Recall => ratio(sums[0], sums[0] + sums[1]),
-            Metric::RootMeanSquaredError => ratio(sums[0], samples).sqrt(),
+    /// The metric's values (one, or one per class or threshold) from its running sums over
+    /// `samples` samples (the sum of the sample weights when there are weights).
+    fn result(&self, sums: &[f64], samples: f64) -> Vec<f64> {
+        if self.rule.custom.is_some() {
+            return vec![ratio(sums[0], samples)];
+        }
+        let m = &self.rule;
+        match m.metric {
+            Metric::Precision | Metric::Recall => vec![ratio(sums[0], sums[0] + sums[1])],
+            Metric::RootMeanSquaredError => vec![ratio(sums[0], samples).sqrt()],
             Metric::Auc => {
                 let t = sums.len() / 4;
                 let (tp, fp, tn, fn_) = (
@@ -491,13 +1087,178 @@ impl CompiledMetric {
                 );
                 let tpr: Vec<f64> = (0..t).map(|i| ratio(tp[i], tp[i] + fn_[i])).collect();
                 let fpr: Vec<f64> = (0..t).map(|i| ratio(fp[i], fp[i] + tn[i])).collect();
-                (0..t - 1)
-                    .map(|i| (fpr[i] - fpr[i + 1]) * (tpr[i] + tpr[i + 1]) / 2.0)
-                    .sum()
+                vec![
+                    (0..t - 1)
+                        .map(|i| (fpr[i] - fpr[i + 1]) * (tpr[i] + tpr[i + 1]) / 2.0)
+                        .sum(),
+                ]
             }
-            _ => ratio(sums[0], samples),
+            Metric::PrecisionAtRecall
+            | Metric::RecallAtPrecision
+            | Metric::SensitivityAtSpecificity
+            | Metric::SpecificityAtSensitivity => {
+                let t = sums.len() / 4;
+                let at = |k: usize, i: usize| sums[k * t + i];
+                let best = (0..t)
+                    .map(|i| {
+                        let (tp, fp, tn, fn_) = (at(0, i), at(1, i), at(2, i), at(3, i));
+                        let recall = ratio(tp, tp + fn_);
+                        let precision = ratio(tp, tp + fp);
+                        let specificity = ratio(tn, tn + fp);
+                        let (constrained, dependent) = match m.metric {
+                            Metric::PrecisionAtRecall => (recall, precision),
+                            Metric::RecallAtPrecision => (precision, recall),
+                            Metric::SensitivityAtSpecificity => (specificity, recall),
+                            _ => (recall, specificity),
+                        };
+                        if constrained >= f64::from(m.value) {
+                            dependent
+                        } else {
+                            0.0
+                        }
+                    })
+                    .fold(0.0, f64::max);
+                vec![best]
+            }
+            Metric::TruePositives
+            | Metric::FalsePositives
+            | Metric::TrueNegatives
+            | Metric::FalseNegatives => sums.to_vec(),
+            Metric::F1Score | Metric::FBetaScore => {
+                let c = sums.len() / 4;
+                let beta2 = f64::from(m.beta) * f64::from(m.beta);
+                let scores: Vec<f64> = (0..c)
+                    .map(|i| {
+                        let (tp, fp, fn_) = (sums[i], sums[c + i], sums[2 * c + i]);
+                        let precision = tp / (tp + fp + EPS);
+                        let recall = tp / (tp + fn_ + EPS);
+                        precision * recall / (beta2 * precision + recall + EPS) * (1.0 + beta2)
+                    })
+                    .collect();
+                match m.average {
+                    Average::None => scores,
+                    Average::Micro | Average::Macro => {
+                        vec![scores.iter().sum::<f64>() / c.max(1) as f64]
+                    }
+                    Average::Weighted => {
+                        let support = &sums[3 * c..];
+                        let total: f64 = support.iter().sum::<f64>() + EPS;
+                        vec![scores.iter().zip(support).map(|(f, s)| f * s / total).sum()]
+                    }
+                }
+            }
+            Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou => {
+                let c = m.num_classes;
+                let cell = |t: usize, p: usize| sums[t * c + p];
+                let all: Vec<usize> = (0..c).collect();
+                let targets = match m.metric {
+                    Metric::MeanIou | Metric::OneHotMeanIou => all,
+                    _ => m.target_class_ids.clone().unwrap_or(all),
+                };
+                let (mut total, mut valid) = (0.0, 0.0);
+                for &k in targets.iter().filter(|&&k| k < c) {
+                    let tp = cell(k, k);
+                    let row: f64 = (0..c).map(|p| cell(k, p)).sum();
+                    let col: f64 = (0..c).map(|t| cell(t, k)).sum();
+                    let denominator = row + col - tp;
+                    if denominator > 1e-9 {
+                        total += tp / (denominator + EPS);
+                        valid += 1.0;
+                    }
+                }
+                vec![total / (valid + EPS)]
+            }
+            Metric::R2Score => {
+                let c = (sums.len() - 1) / 4;
+                let n = sums[4 * c];
+                let (sum, squared, mse, count) = (
+                    &sums[..c],
+                    &sums[c..2 * c],
+                    &sums[2 * c..3 * c],
+                    &sums[3 * c..4 * c],
+                );
+                let totals: Vec<f64> = (0..c)
+                    .map(|i| squared[i] - sum[i] * (sum[i] / count[i]))
+                    .collect();
+                let raw: Vec<f64> = (0..c)
+                    .map(|i| {
+                        let r = 1.0 - mse[i] / totals[i];
+                        if r.is_infinite() { 0.0 } else { r }
+                    })
+                    .collect();
+                let scores = match m.class_aggregation {
+                    ClassAggregation::UniformAverage => {
+                        vec![raw.iter().sum::<f64>() / c.max(1) as f64]
+                    }
+                    ClassAggregation::VarianceWeightedAverage => {
+                        let weighted: f64 = totals.iter().zip(&raw).map(|(t, r)| t * r).sum();
+                        vec![weighted / totals.iter().sum::<f64>()]
+                    }
+                    ClassAggregation::None => raw,
+                };
+                let k = m.num_regressors as f64;
+                if m.num_regressors == 0 || k >= n - 1.0 {
+                    scores
+                } else {
+                    scores
+                        .into_iter()
+                        .map(|r| 1.0 - (1.0 - r) * (n - 1.0) / (n - k - 1.0))
+                        .collect()
+                }
+            }
+            Metric::Accuracy
+            | Metric::ExactMatch
+            | Metric::CategoricalAccuracy
+            | Metric::SparseCategoricalAccuracy
+            | Metric::BinaryAccuracy
+            | Metric::TopKCategoricalAccuracy
+            | Metric::SparseTopKCategoricalAccuracy
+            | Metric::MeanAbsoluteError
+            | Metric::MeanSquaredError
+            | Metric::BinaryCrossentropy
+            | Metric::CategoricalCrossentropy
+            | Metric::SparseCategoricalCrossentropy
+            | Metric::KlDivergence
+            | Metric::Poisson
+            | Metric::LogCoshError
+            | Metric::MeanAbsolutePercentageError
+            | Metric::MeanSquaredLogarithmicError
+            | Metric::CosineSimilarity
+            | Metric::Hinge
+            | Metric::SquaredHinge
+            | Metric::CategoricalHinge => vec![ratio(sums[0], samples)],
         }
     }
+}
+
+/// `[tp, fp, tn, fn]`, each `[1, thresholds]`: `p > t` against the 0/1 labels, every element
+/// counted with its row's weight.
+fn confusion_at(
+    p: Tensor<2>,
+    y: Tensor<2>,
+    element_weights: impl Fn(Tensor<2>) -> Tensor<2>,
+    thresholds: &[f32],
+) -> [Tensor<2>; 4] {
+    let [rows, features] = p.dims();
+    let device = p.device();
+    let t = thresholds.len();
+    let n = rows * features;
+    let thr = Tensor::<2>::from_data(TensorData::new(thresholds.to_vec(), [1, t]), &device);
+    let p = p.reshape([n, 1]).expand([n, t]);
+    let positive = p.greater(thr.expand([n, t])).float();
+    let weights = element_weights(Tensor::ones([rows, features], &device));
+    let w = weights.reshape([n, 1]).expand([n, t]);
+    let label = y.reshape([n, 1]).expand([n, t]);
+    let (pos_w, neg_w) = (label.clone() * w.clone(), (label.neg() + 1.0) * w);
+    let tp = (positive.clone() * pos_w.clone()).sum_dim(0);
+    let fp = (positive.clone() * neg_w.clone()).sum_dim(0);
+    let fn_ = ((positive.clone().neg() + 1.0) * pos_w).sum_dim(0);
+    let tn = ((positive.neg() + 1.0) * neg_w).sum_dim(0);
+    [tp, fp, tn, fn_]
 }
 
 /// 1 for each row whose true class is among the `k` largest predictions, else 0; `[rows]`.
@@ -609,7 +1370,7 @@ impl Accumulator {
     ///
     /// # Errors
     /// [`Error::Readback`] when the device cannot return the values.
-    pub fn read(&self, metrics: &[CompiledMetric]) -> Result<(f64, Vec<f64>)> {
+    pub fn read(&self, metrics: &[CompiledMetric]) -> Result<(f64, Vec<Vec<f64>>)> {
         let n = self.samples.max(1) as f64;
         let mut all = vec![self.loss_sum.clone(), self.weight_sum.clone()];
         all.extend(self.metric_sums.iter().cloned());

@@ -47,6 +47,31 @@ pub(crate) fn targets(
         expected,
         actual: format_dims(&y.dims),
     };
+    if loss.loss == Loss::Circle {
+        // One integer label per sample, any value (labels only say which rows go together).
+        let sample = y.sample_dims();
+        if !(lead.is_empty() && (sample.is_empty() || sample == [1])) {
+            return Err(shape_error(format!(
+                "one integer label per sample, shape {} (and an output of embeddings [d])",
+                format_dims(&[n])
+            )));
+        }
+        if let Some(index) = y
+            .values
+            .iter()
+            .position(|v| v.fract() != 0.0 || !v.is_finite())
+        {
+            return Err(Error::LabelOutOfRange {
+                what,
+                label: i64::MIN,
+                index,
+                num_classes: 0,
+                layer: output_layer(model, output),
+            });
+        }
+        let labels = Tensor::<2>::from_data(TensorData::new(y.values.clone(), [n, 1]), device);
+        return Ok(Targets::Dense(labels));
+    }
     if loss.is_sparse() {
         let sample = y.sample_dims();
         let fits = sample == lead.as_slice()

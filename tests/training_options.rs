@@ -1,0 +1,267 @@
+//! Issue 18 in `fit`: gradient accumulation, EMA weights, the newer optimizers on real layer
+//! shapes, batch-level callbacks, vector-valued metrics and the Circle loss.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use kiln::prelude::*;
+use kiln::train::{LambdaCallback, Loss, Metric, MetricConfig};
+use ndarray::{Array1, Array2};
+
+/// 64 rows of a 3-class problem: the class is the index of the largest of three features.
+fn data() -> (Array2<f32>, Array1<u8>) {
+    let x = Array2::from_shape_fn((64, 4), |(i, j)| ((i * 37 + j * 11) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(64, |i| {
+        let row = x.row(i);
+        (0..3)
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .unwrap_or(0) as u8
+    });
+    (x, y)
+}
+
+fn model(optimizer: Optimizer) -> CompiledModel {
+    Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(8).activation(Activation::Tanh))
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .seed(3)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            optimizer,
+            Loss::SparseCategoricalCrossentropy,
+            [Metric::Accuracy],
+        )
+        .unwrap()
+}
+
+fn weights(model: &CompiledModel) -> Vec<Vec<f32>> {
+    model
+        .model()
+        .get_weights()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.iter().copied().collect())
+        .collect()
+}
+
+fn options() -> FitOptions<'static> {
+    FitOptions::new().verbose(0).shuffle(false)
+}
+
+#[test]
+fn two_accumulated_batches_of_8_are_one_batch_of_16() {
+    // Keras applies the mean of the accumulated gradients: with equal batches that is the
+    // gradient of the batch of their union.
+    let (x, y) = data();
+    let mut accumulated = model(
+        Optimizer::sgd()
+            .learning_rate(0.5)
+            .gradient_accumulation_steps(2),
+    );
+    accumulated
+        .fit(&x, &y, options().epochs(2).batch_size(8))
+        .unwrap();
+    let mut whole = model(Optimizer::sgd().learning_rate(0.5));
+    whole
+        .fit(&x, &y, options().epochs(2).batch_size(16))
+        .unwrap();
+    let (a, b) = (weights(&accumulated), weights(&whole));
+    assert_ne!(
+        a,
+        weights(&model(Optimizer::sgd())),
+        "training moved the weights"
+    );
+    for (wa, wb) in a.iter().zip(&b) {
+        for (p, q) in wa.iter().zip(wb) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+    assert_eq!(
+        accumulated.iterations(),
+        whole.iterations(),
+        "8 updates each"
+    );
+    assert_eq!(whole.iterations(), 8);
+}
+
+#[test]
+fn fit_ends_with_the_moving_average_when_use_ema_is_set() {
+    let (x, y) = data();
+    // Momentum 0 makes the average the last weights, so EMA fit == plain fit.
+    let mut zero = model(Optimizer::adam().learning_rate(0.05).use_ema(0.0));
+    zero.fit(&x, &y, options().epochs(3).batch_size(16))
+        .unwrap();
+    let mut plain = model(Optimizer::adam().learning_rate(0.05));
+    plain
+        .fit(&x, &y, options().epochs(3).batch_size(16))
+        .unwrap();
+    assert_eq!(weights(&zero), weights(&plain));
+    // Momentum 0.9 ends between the start and the last weights: not the plain result.
+    let mut ema = model(Optimizer::adam().learning_rate(0.05).use_ema(0.9));
+    ema.fit(&x, &y, options().epochs(3).batch_size(16)).unwrap();
+    assert_ne!(weights(&ema), weights(&plain));
+}
+
+#[test]
+fn adafactor_muon_lamb_and_ftrl_train_a_dense_model() {
+    let (x, y) = data();
+    for optimizer in [
+        Optimizer::adafactor().learning_rate(0.05),
+        Optimizer::muon().learning_rate(0.05),
+        Optimizer::lamb().learning_rate(0.05),
+        Optimizer::ftrl().learning_rate(0.5),
+    ] {
+        let name = optimizer.name().to_string();
+        let mut m = model(optimizer);
+        let history = m.fit(&x, &y, options().epochs(15).batch_size(16)).unwrap();
+        let loss = history.get("loss").unwrap();
+        assert!(
+            loss[loss.len() - 1] < 0.8 * loss[0],
+            "{name}: loss {loss:?} did not fall"
+        );
+    }
+}
+
+#[test]
+fn batch_hooks_see_every_batch_and_can_stop_training_mid_epoch() {
+    let (x, y) = data();
+    let mut m = model(Optimizer::adam());
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = Rc::clone(&seen);
+    let mut callback = LambdaCallback::new().on_train_batch_end(move |batch, logs, ctx| {
+        log.borrow_mut().push((batch, logs["loss"]));
+        // Keras's `model.stop_training = True` from a batch hook.
+        ctx.stop_training = log.borrow().len() == 6;
+        Ok(())
+    });
+    let history = m
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .verbose(0)
+                .shuffle(false)
+                .epochs(5)
+                .batch_size(16)
+                .callback(&mut callback),
+        )
+        .unwrap();
+    let seen = seen.borrow();
+    // 4 batches in epoch 1, 2 in epoch 2, then stop: the second epoch still ends.
+    let batches: Vec<usize> = seen.iter().map(|(b, _)| *b).collect();
+    assert_eq!(batches, [0, 1, 2, 3, 0, 1]);
+    assert_eq!(history.get("loss").unwrap().len(), 2);
+    assert!(seen.iter().all(|(_, l)| l.is_finite() && *l > 0.0));
+    // The logs are the epoch's running mean, as Keras's: the last batch of epoch 1 reports
+    // the epoch's loss.
+    let epoch_loss = history.get("loss").unwrap()[0];
+    assert!(
+        (seen[3].1 - epoch_loss).abs() < 1e-6,
+        "{} vs {epoch_loss}",
+        seen[3].1
+    );
+}
+
+#[test]
+fn per_class_f1_is_logged_one_value_per_class() {
+    let (x, y) = data();
+    let onehot = Array2::from_shape_fn((64, 3), |(i, c)| f32::from(y[i] == c as u8));
+    let mut m = Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .seed(3)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam().learning_rate(0.05),
+            Loss::CategoricalCrossentropy,
+            [
+                MetricConfig::from_keras("F1Score", &serde_json::json!({})).unwrap(),
+                MetricConfig::from_keras("F1Score", &serde_json::json!({"average": "macro"}))
+                    .unwrap(),
+            ],
+        )
+        .unwrap();
+    let history = m
+        .fit(&x, &onehot, options().epochs(3).batch_size(16))
+        .unwrap();
+    for key in ["f1_score_0", "f1_score_1", "f1_score_2"] {
+        let v = history
+            .last(key)
+            .unwrap_or_else(|| panic!("{key} missing: {history:?}"));
+        assert!((0.0..=1.0).contains(&v));
+    }
+}
+
+#[test]
+fn circle_loss_trains_embeddings_with_integer_labels() {
+    // Rows of one label share a direction; Circle pulls them together.
+    let x = Array2::from_shape_fn((32, 4), |(i, j)| {
+        let label = i % 2;
+        (if j % 2 == label { 1.0 } else { 0.1 }) + ((i * 7 + j) % 5) as f32 * 0.05
+    });
+    let labels = Array1::from_shape_fn(32, |i| (i % 2) as f32);
+    let mut m = Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(3))
+        .add(kiln::model::UnitNormalization::new())
+        .seed(5)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam().learning_rate(0.05),
+            Loss::Circle,
+            Vec::<Metric>::new(),
+        )
+        .unwrap();
+    let history = m
+        .fit(&x, &labels, options().epochs(10).batch_size(16))
+        .unwrap();
+    let loss = history.get("loss").unwrap();
+    assert!(loss.iter().all(|l| l.is_finite()), "{loss:?}");
+    assert!(loss[loss.len() - 1] < loss[0], "{loss:?}");
+}
+
+fn refused<T>(result: Result<T, kiln::train::Error>, why: &str) -> kiln::train::Error {
+    match result {
+        Ok(_) => panic!("{why}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn unsupported_loss_setups_are_refused_at_compile() {
+    let build = || {
+        Sequential::new()
+            .add(Input::new([4]))
+            .add(Dense::new(3))
+            .build(&Device::flex())
+            .unwrap()
+    };
+    let none = Loss::MeanSquaredError
+        .config()
+        .reduction(kiln::train::Reduction::None);
+    let err = refused(
+        build().compile(Optimizer::adam(), none, Vec::<Metric>::new()),
+        "reduction none cannot train",
+    );
+    assert!(err.to_string().contains("reduction"), "{err}");
+    let err = refused(
+        build().compile(Optimizer::adam(), Loss::Ctc, Vec::<Metric>::new()),
+        "CTC is not in fit yet",
+    );
+    assert!(err.to_string().contains("CTC"), "{err}");
+    let bad = Optimizer::sgd().gradient_accumulation_steps(1);
+    let err = refused(
+        build().compile(bad, Loss::MeanSquaredError, Vec::<Metric>::new()),
+        "one accumulation step is refused, as Keras",
+    );
+    assert!(
+        err.to_string().contains("gradient_accumulation_steps"),
+        "{err}"
+    );
+}
