@@ -48,7 +48,7 @@ fn weights(model: &CompiledModel) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn options() -> FitOptions<'static> {
+fn options<'a>() -> FitOptions<'a> {
     FitOptions::new().verbose(0).shuffle(false)
 }
 
@@ -264,4 +264,160 @@ fn unsupported_loss_setups_are_refused_at_compile() {
         err.to_string().contains("gradient_accumulation_steps"),
         "{err}"
     );
+}
+
+#[test]
+fn swap_ema_weights_validates_with_the_averages_and_trains_with_the_weights() {
+    let (x, y) = data();
+    fn opts<'a>() -> FitOptions<'a> {
+        options().epochs(3).batch_size(16).validation_split(0.25)
+    }
+    let ema = || Optimizer::adam().learning_rate(0.05).use_ema(0.9);
+    let mut swapped = model(ema());
+    let mut swap = kiln::train::SwapEmaWeights::new();
+    let with_swap = swapped.fit(&x, &y, opts().callback(&mut swap)).unwrap();
+    let mut plain = model(ema());
+    let without = plain.fit(&x, &y, opts()).unwrap();
+    // Swapping only changes what validation sees: training, and so the final (averaged)
+    // weights, are the same.
+    assert_eq!(weights(&swapped), weights(&plain));
+    assert_ne!(with_swap.get("val_loss"), without.get("val_loss"));
+    assert_eq!(with_swap.get("loss"), without.get("loss"));
+    // The last validation ran on the averages after the last update: what fit ends with.
+    let rows = ndarray::Slice::from(48..);
+    let (vx, vy) = (
+        x.slice_axis(ndarray::Axis(0), rows).to_owned(),
+        y.slice_axis(ndarray::Axis(0), rows).to_owned(),
+    );
+    let scores = swapped.evaluate(&vx, &vy).unwrap();
+    let last = with_swap.last("val_loss").unwrap();
+    assert!(
+        (scores["loss"] - last).abs() < 1e-5,
+        "{} vs {last}",
+        scores["loss"]
+    );
+    // Without use_ema the callback is an error when fit starts.
+    let mut no_ema = model(Optimizer::adam());
+    let mut swap = kiln::train::SwapEmaWeights::new();
+    let err = refused(no_ema.fit(&x, &y, opts().callback(&mut swap)), "no use_ema");
+    assert!(err.to_string().contains("use_ema"), "{err}");
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers 200 to `requests` requests and hands back
+/// each request's head and body.
+fn http_server(requests: usize) -> (String, std::thread::JoinHandle<Vec<(String, String)>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let root = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..requests {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            seen.push((head, String::from_utf8(body).unwrap()));
+        }
+        seen
+    });
+    (root, handle)
+}
+
+#[test]
+fn remote_monitor_posts_each_epochs_logs_as_keras_does() {
+    let (x, y) = data();
+    for json in [false, true] {
+        let (root, server) = http_server(2);
+        let mut monitor = kiln::train::RemoteMonitor::new(root)
+            .send_as_json(json)
+            .header("X-Run", "kiln");
+        let mut m = model(Optimizer::adam());
+        let history = m
+            .fit(
+                &x,
+                &y,
+                FitOptions::new()
+                    .verbose(0)
+                    .epochs(2)
+                    .batch_size(16)
+                    .callback(&mut monitor),
+            )
+            .unwrap();
+        assert_eq!(monitor.failures(), 0);
+        let seen = server.join().unwrap();
+        for (epoch, (head, body)) in seen.iter().enumerate() {
+            assert!(head.starts_with("POST /publish/epoch/end/ "), "{head}");
+            assert!(head.to_ascii_lowercase().contains("x-run: kiln"), "{head}");
+            // Keras's form encoding: `data=<json>`, percent-encoded.
+            let text = if json {
+                body.clone()
+            } else {
+                let encoded = body.strip_prefix("data=").expect("a `data` field");
+                form_decode(encoded)
+            };
+            let sent: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(sent["epoch"], epoch);
+            let loss = history.get("loss").unwrap()[epoch];
+            assert_eq!(sent["loss"].as_f64().unwrap(), loss);
+            assert!(sent["accuracy"].is_number());
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` back to text.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn an_unreachable_remote_monitor_warns_and_training_goes_on() {
+    let (x, y) = data();
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut monitor = kiln::train::RemoteMonitor::new(format!("http://127.0.0.1:{port}"));
+    let mut m = model(Optimizer::adam());
+    let history = m
+        .fit(
+            &x,
+            &y,
+            options().epochs(2).batch_size(16).callback(&mut monitor),
+        )
+        .unwrap();
+    assert_eq!(history.get("loss").unwrap().len(), 2);
+    assert_eq!(monitor.failures(), 2);
 }

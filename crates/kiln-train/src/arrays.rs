@@ -48,6 +48,11 @@ impl<'a> Arrays<'a> {
         self.items.is_empty()
     }
 
+    /// Every array, in the order given (names ignored).
+    pub(crate) fn all(&self) -> Vec<HostData> {
+        self.items.iter().map(|(_, a)| a.host_data()).collect()
+    }
+
     /// The samples in the first array (0 when there is none).
     pub(crate) fn samples(&self) -> usize {
         self.items.first().map_or(0, |(_, a)| a.samples())

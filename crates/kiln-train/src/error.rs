@@ -90,6 +90,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A TensorBoard event file cannot be read back: it cannot be opened, a record is
+    /// truncated, a checksum does not match (the file is corrupt), or a record is not an
+    /// `Event`.
+    #[error("cannot read the event file {path} at byte {offset}: {reason}")]
+    EventFile {
+        /// The event file.
+        path: std::path::PathBuf,
+        /// Where in the file the bad record starts (0 when the file cannot be read at all).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+        /// The underlying error (I/O, protobuf decoding), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A plot could not be drawn or written.
     #[error("cannot plot the history: {0}")]
     Plot(String),

@@ -591,27 +591,27 @@ impl CompiledModel {
                 }
                 let mut logs: Vec<(String, f64)> = self.named(&values, "").into_iter().collect();
                 let validate = (epoch + 1) % options.validation_freq == 0;
-                let mut test_logs: Option<Logs> = None;
-                if let (Some((vx, vy, vw)), Some(model), false, true) =
-                    (&val, &slot, nan_stop, validate)
-                {
+                if let (Some((vx, vy, vw)), false, true) = (&val, nan_stop, validate) {
                     use burn::module::Module;
-                    let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
-                    let vv = self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
-                    logs.extend(self.named(&vv, "val_"));
-                    test_logs = Some(self.named(&vv, "").into_iter().collect::<Logs>());
-                }
-                if let Some(test_logs) = test_logs.take() {
                     let mut next = epoch;
                     stop_requested |= hooks(
                         &mut slot,
                         &mut self.optimizer,
                         &mut history,
                         &mut next,
-                        &mut |cb, ctx| {
-                            cb.on_test_begin(ctx)?;
-                            cb.on_test_end(&test_logs, ctx)
-                        },
+                        &mut |cb, ctx| cb.on_test_begin(ctx),
+                    )?;
+                    let model = slot.as_ref().ok_or_else(lost)?;
+                    let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
+                    let vv = self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
+                    logs.extend(self.named(&vv, "val_"));
+                    let test_logs: Logs = self.named(&vv, "").into_iter().collect();
+                    stop_requested |= hooks(
+                        &mut slot,
+                        &mut self.optimizer,
+                        &mut history,
+                        &mut next,
+                        &mut |cb, ctx| cb.on_test_end(&test_logs, ctx),
                     )?;
                 }
                 progress.end_epoch(&logs);
@@ -764,7 +764,7 @@ fn row_indices(
 
 /// The seed of an epoch's random numbers on the device (SplitMix64 of the two, so that
 /// neighbouring epochs and seeds draw unrelated streams).
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+pub(crate) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     let mut z = seed
         ^ (epoch as u64)
             .wrapping_add(1)

@@ -33,6 +33,8 @@ pub struct OptimizerState {
     pub(super) averages: HashMap<ParamId, Tensor<1>>,
     /// The gradients summed since the last update (`gradient_accumulation_steps`).
     pub(super) accumulated: HashMap<ParamId, Tensor<1>>,
+    /// Whether the averages are in the model and the weights here ([`Self::swap_average_weights`]).
+    swapped: bool,
     /// Each parameter's slots, in the order its rule lists them ([`Rule::slots`]).
     pub(super) slots: HashMap<ParamId, Vec<Tensor<1>>>,
     /// Each parameter's declared shape and Keras path, where known ([`Self::describe`]).
@@ -48,6 +50,7 @@ impl OptimizerState {
             nadam_product: 1.0,
             averages: HashMap::new(),
             accumulated: HashMap::new(),
+            swapped: false,
             slots: HashMap::new(),
             params: HashMap::new(),
         }
@@ -63,11 +66,38 @@ impl OptimizerState {
         self.config.gradient_accumulation_steps.unwrap_or(1).max(1)
     }
 
-    /// The trained weights replaced by their moving average, when `use_ema` is set (Keras's
-    /// `finalize_variable_values`, which `fit` calls at its end); `module` unchanged otherwise.
-    pub fn finalize_variable_values<M: Module>(&self, module: M) -> M {
+    /// Exchanges the trained weights of `module` with their moving averages (what Keras's
+    /// `SwapEMAWeights` does around validation): `module` comes back with the averages and the
+    /// state keeps the weights in their place, so a second call swaps back. Without `use_ema`,
+    /// or before the first update, `module` comes back unchanged.
+    pub fn swap_average_weights<M: Module>(&mut self, module: M) -> M {
         if !self.config.use_ema || self.averages.is_empty() {
             return module;
+        }
+        self.swapped = !self.swapped;
+        module.map(&mut Swap {
+            averages: &mut self.averages,
+        })
+    }
+
+    /// Whether `use_ema` is on and averages exist.
+    pub fn has_averages(&self) -> bool {
+        self.config.use_ema && !self.averages.is_empty()
+    }
+
+    /// The trained weights replaced by their moving average, when `use_ema` is set (Keras's
+    /// `finalize_variable_values`, which `fit` calls at its end); `module` unchanged otherwise.
+    pub fn finalize_variable_values<M: Module>(&mut self, module: M) -> M {
+        if !self.config.use_ema || self.averages.is_empty() {
+            return module;
+        }
+        if self.swapped {
+            // The averages are in the model already (a swap left open): keep them there, and
+            // the state's copy becomes the averages again.
+            let module = self.swap_average_weights(module);
+            return module.map(&mut Overwrite {
+                averages: &self.averages,
+            });
         }
         module.map(&mut Overwrite {
             averages: &self.averages,
@@ -220,6 +250,30 @@ impl ModuleVisitor for Accumulate<'_> {
 struct Ema {
     momentum: f32,
     overwrite: bool,
+}
+
+/// Puts each average in its weight's place and the weight in the average's.
+struct Swap<'a> {
+    averages: &'a mut HashMap<ParamId, Tensor<1>>,
+}
+
+impl ModuleMapper for Swap<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(average) = self.averages.remove(&id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let dims = tensor.dims();
+        let n: usize = dims.iter().product();
+        let weight: Tensor<1> = tensor.inner().reshape([n]);
+        self.averages.insert(id, weight);
+        let mut out = Tensor::from_inner(average.reshape(dims));
+        if require_grad {
+            out = out.require_grad();
+        }
+        Param::from_mapped_value(id, out, mapper)
+    }
 }
 
 /// Replaces each averaged weight by its average.
