@@ -421,3 +421,99 @@ fn an_unreachable_remote_monitor_warns_and_training_goes_on() {
     assert_eq!(history.get("loss").unwrap().len(), 2);
     assert_eq!(monitor.failures(), 2);
 }
+
+/// The fraction of all predicted probabilities above 0.5, over the whole epoch.
+#[derive(Debug)]
+struct PositiveRate;
+
+impl kiln::train::StatefulMetric for PositiveRate {
+    fn name(&self) -> &str {
+        "positive_rate"
+    }
+    fn slots(&self) -> usize {
+        2
+    }
+    fn update_state(
+        &self,
+        _y_true: kiln::burn::tensor::Tensor<2>,
+        y_pred: kiln::burn::tensor::Tensor<2>,
+    ) -> kiln::burn::tensor::Tensor<1> {
+        let [rows, cols] = y_pred.dims();
+        let above = y_pred.greater_elem(0.5).float().sum();
+        let count = above.zeros_like() + (rows * cols) as f32;
+        kiln::burn::tensor::Tensor::cat(vec![above, count], 0)
+    }
+    fn result(&self, sums: &[f64]) -> f64 {
+        if sums[1] == 0.0 {
+            0.0
+        } else {
+            sums[0] / sums[1]
+        }
+    }
+}
+
+#[test]
+fn a_stateful_metric_keeps_its_own_sums_over_the_epoch() {
+    let (x, y) = data();
+    let mut m = Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .seed(3)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam().learning_rate(0.05),
+            Loss::SparseCategoricalCrossentropy,
+            [Metric::stateful(PositiveRate)],
+        )
+        .unwrap();
+    m.fit(&x, &y, options().epochs(3).batch_size(16)).unwrap();
+    let scores = m.evaluate(&x, &y).unwrap();
+    let p = m.predict(&x).unwrap();
+    let expected = p.iter().filter(|&&v| v > 0.5).count() as f64 / p.len() as f64;
+    assert!(
+        (scores["positive_rate"] - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        scores["positive_rate"]
+    );
+    assert!(expected > 0.0, "the model is confident on some rows");
+}
+
+#[test]
+fn metric_options_survive_the_keras_compile_config() {
+    let f1 = MetricConfig::from_keras(
+        "F1Score",
+        &serde_json::json!({"average": "macro", "threshold": 0.4}),
+    )
+    .unwrap();
+    let iou = MetricConfig::from_keras(
+        "IoU",
+        &serde_json::json!({"num_classes": 3, "target_class_ids": [0, 2]}),
+    )
+    .unwrap();
+    let counts = MetricConfig::from_keras(
+        "TruePositives",
+        &serde_json::json!({"thresholds": [0.3, 0.7]}),
+    )
+    .unwrap();
+    let given = [f1, iou, counts, Metric::Accuracy.config()];
+    let onehot = Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam(),
+            Loss::CategoricalCrossentropy,
+            given.clone(),
+        )
+        .unwrap();
+    let config = onehot.compile_config().unwrap();
+    let listed = config["metrics"].as_array().unwrap();
+    assert_eq!(listed[3], serde_json::json!("accuracy"));
+    for (value, original) in listed.iter().zip(&given).take(3) {
+        let class = value["class_name"].as_str().unwrap();
+        let back = MetricConfig::from_keras(class, &value["config"]).unwrap();
+        assert_eq!(&back, original, "{value}");
+    }
+}

@@ -147,7 +147,7 @@ fn compile_metrics(
     for m in metrics {
         m.validate()?;
         let metric = CompiledMetric::new(m, loss, units);
-        if metric.rule.custom.is_none() && !metric.rule.metric.accepts_targets(loss.is_sparse()) {
+        if !metric.rule.is_user_defined() && !metric.rule.metric.accepts_targets(loss.is_sparse()) {
             let sparse = metric.rule.is_sparse();
             return Err(Error::InvalidOption {
                 option: "metrics",

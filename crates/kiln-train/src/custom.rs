@@ -73,6 +73,52 @@ pub trait CustomMetric: fmt::Debug + Send + Sync + 'static {
     fn call(&self, y_true: Tensor<2>, y_pred: Tensor<2>) -> Tensor<1>;
 }
 
+/// A metric with its own running state (Keras: a `keras.metrics.Metric` subclass with
+/// `update_state`, `result` and `reset_state`). The state is `slots()` running sums kept on the
+/// device: `update_state` returns what one batch adds to them, `result` turns the sums into
+/// the value, and the sums start at zero each epoch (Keras's `reset_state`). Pass it to
+/// `compile` as `Metric::stateful(MyMetric)`.
+///
+/// # Examples
+/// ```
+/// use burn::tensor::Tensor;
+/// use kiln_train::{Metric, StatefulMetric};
+///
+/// /// The fraction of all predictions above 0.5 (over the epoch, not a mean of batch means).
+/// #[derive(Debug)]
+/// struct PositiveRate;
+///
+/// impl StatefulMetric for PositiveRate {
+///     fn name(&self) -> &str { "positive_rate" }
+///     fn slots(&self) -> usize { 2 }
+///     fn update_state(&self, _y_true: Tensor<2>, y_pred: Tensor<2>) -> Tensor<1> {
+///         let [rows, cols] = y_pred.dims();
+///         let above = y_pred.greater_elem(0.5).float().sum();
+///         let count = above.zeros_like() + (rows * cols) as f32;
+///         Tensor::cat(vec![above, count], 0)
+///     }
+///     fn result(&self, sums: &[f64]) -> f64 {
+///         if sums[1] == 0.0 { 0.0 } else { sums[0] / sums[1] }
+///     }
+/// }
+///
+/// assert_eq!(Metric::stateful(PositiveRate).name(), "positive_rate");
+/// ```
+pub trait StatefulMetric: fmt::Debug + Send + Sync + 'static {
+    /// The name in logs and `History`.
+    fn name(&self) -> &str;
+
+    /// How many running sums the state holds.
+    fn slots(&self) -> usize;
+
+    /// What one batch adds to the sums, `[slots]`, from the targets and predictions (as
+    /// [`CustomLoss::call`] takes them).
+    fn update_state(&self, y_true: Tensor<2>, y_pred: Tensor<2>) -> Tensor<1>;
+
+    /// The value from the sums (read back to the host).
+    fn result(&self, sums: &[f64]) -> f64;
+}
+
 /// What an optimizer rule knows about the current step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepInfo {
@@ -150,3 +196,4 @@ macro_rules! handle {
 handle!(CustomLossFn, CustomLoss, "custom loss");
 handle!(CustomMetricFn, CustomMetric, "custom metric");
 handle!(CustomRuleFn, CustomRule, "custom optimizer rule");
+handle!(StatefulMetricFn, StatefulMetric, "stateful custom metric");

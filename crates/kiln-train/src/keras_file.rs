@@ -250,6 +250,126 @@ fn loss_from_keras(value: &Value) -> Result<LossConfig> {
     }
 }
 
+impl MetricConfig {
+    /// Keras's serialization: the name when every option is Keras's default (`"auc"`), else
+    /// `{"class_name": "F1Score", "config": {...}}` with the options that differ, which
+    /// [`MetricConfig::from_keras`] and Keras read.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for a user-defined metric, which Keras cannot rebuild.
+    pub fn to_keras(&self) -> Result<Value> {
+        use crate::metric::{Average, ClassAggregation, Metric};
+        if self.is_user_defined() {
+            return Err(Error::InvalidOption {
+                option: "metrics",
+                reason: format!("the custom metric `{}` has no Keras config", self.name()),
+            });
+        }
+        let m = self.metric;
+        let defaults = m.config();
+        let (Some(class), false) = (m.keras_class(), self == &defaults) else {
+            return Ok(json!(m.name()));
+        };
+        let mut config = json!({"name": m.name()});
+        let mut set = |key: &str, value: Value| config[key] = value;
+        let average = |a: Average| match a {
+            Average::None => Value::Null,
+            Average::Micro => json!("micro"),
+            Average::Macro => json!("macro"),
+            Average::Weighted => json!("weighted"),
+        };
+        match m {
+            Metric::BinaryAccuracy => set("threshold", json!(self.threshold)),
+            Metric::TopKCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy => {
+                set("k", json!(self.k));
+            }
+            Metric::Auc => set("num_thresholds", json!(self.num_thresholds)),
+            Metric::Precision
+            | Metric::Recall
+            | Metric::TruePositives
+            | Metric::FalsePositives
+            | Metric::TrueNegatives
+            | Metric::FalseNegatives => match &self.thresholds {
+                Some(list) => set("thresholds", json!(list)),
+                None => set("thresholds", json!(self.threshold)),
+            },
+            Metric::F1Score | Metric::FBetaScore => {
+                set("average", average(self.average));
+                set("threshold", json!(self.f_threshold));
+                if m == Metric::FBetaScore {
+                    set("beta", json!(self.beta));
+                }
+            }
+            Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou => {
+                if m != Metric::BinaryIou {
+                    set("num_classes", json!(self.num_classes));
+                } else {
+                    set("threshold", json!(self.threshold));
+                }
+                if matches!(m, Metric::Iou | Metric::BinaryIou | Metric::OneHotIou) {
+                    let all: Vec<usize> = (0..self.num_classes).collect();
+                    set(
+                        "target_class_ids",
+                        json!(self.target_class_ids.clone().unwrap_or(all)),
+                    );
+                }
+                set("ignore_class", json!(self.ignore_class));
+                if matches!(m, Metric::Iou | Metric::MeanIou) {
+                    set("sparse_y_true", json!(self.sparse_y_true));
+                    set("sparse_y_pred", json!(self.sparse_y_pred));
+                }
+            }
+            Metric::R2Score => {
+                let aggregation = match self.class_aggregation {
+                    ClassAggregation::UniformAverage => json!("uniform_average"),
+                    ClassAggregation::VarianceWeightedAverage => {
+                        json!("variance_weighted_average")
+                    }
+                    ClassAggregation::None => Value::Null,
+                };
+                set("class_aggregation", aggregation);
+                set("num_regressors", json!(self.num_regressors));
+            }
+            Metric::PrecisionAtRecall
+            | Metric::RecallAtPrecision
+            | Metric::SensitivityAtSpecificity
+            | Metric::SpecificityAtSensitivity => {
+                let key = match m {
+                    Metric::PrecisionAtRecall => "recall",
+                    Metric::RecallAtPrecision => "precision",
+                    Metric::SensitivityAtSpecificity => "specificity",
+                    _ => "sensitivity",
+                };
+                set(key, json!(self.value));
+                set("num_thresholds", json!(self.num_thresholds));
+            }
+            Metric::BinaryCrossentropy
+            | Metric::CategoricalCrossentropy
+            | Metric::SparseCategoricalCrossentropy => {
+                set("from_logits", json!(self.from_logits));
+                if m != Metric::SparseCategoricalCrossentropy {
+                    set("label_smoothing", json!(self.label_smoothing));
+                }
+            }
+            _ => {}
+        }
+        Ok(keras_object("keras.metrics", class, config))
+    }
+}
+
+/// A compiled metric as Keras's `compile_config` lists it: its name as given (`"accuracy"`
+/// stays `"accuracy"`, resolved again from the loss on load), or its class with options.
+fn metric_to_keras(m: &crate::metric::CompiledMetric) -> Result<Value> {
+    if m.rule.is_user_defined() || m.rule.metric.config() == m.rule {
+        return Ok(json!(m.name));
+    }
+    m.rule.to_keras()
+}
+
 fn metric_from_keras(value: &Value) -> Result<MetricConfig> {
     match value {
         Value::String(name) => Ok(name.parse::<crate::metric::Metric>()?.config()),
@@ -305,8 +425,14 @@ impl CompiledModel {
         let metrics: Vec<Value> = self
             .heads
             .iter()
-            .map(|h| json!(h.metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>()))
-            .collect();
+            .map(|h| {
+                h.metrics
+                    .iter()
+                    .map(|m| metric_to_keras(m))
+                    .collect::<Result<Vec<_>>>()
+                    .map(Value::Array)
+            })
+            .collect::<Result<_>>()?;
         let by_name =
             |values: Vec<Value>| Value::Object(names.iter().cloned().zip(values).collect());
         let (loss, loss_weights, metrics) = if several {

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use kiln_model::Activation;
 use serde::{Deserialize, Serialize};
 
-use crate::custom::{CustomMetric, CustomMetricFn};
+use crate::custom::{CustomMetric, CustomMetricFn, StatefulMetric, StatefulMetricFn};
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, Targets, probabilities};
 
@@ -149,6 +149,73 @@ pub enum ClassAggregation {
 }
 
 impl Metric {
+    /// Keras's class names (`keras.metrics.X`).
+    pub(crate) const CLASSES: [(&'static str, Metric); 40] = [
+        ("Accuracy", Metric::ExactMatch),
+        ("CategoricalAccuracy", Metric::CategoricalAccuracy),
+        (
+            "SparseCategoricalAccuracy",
+            Metric::SparseCategoricalAccuracy,
+        ),
+        ("BinaryAccuracy", Metric::BinaryAccuracy),
+        ("TopKCategoricalAccuracy", Metric::TopKCategoricalAccuracy),
+        (
+            "SparseTopKCategoricalAccuracy",
+            Metric::SparseTopKCategoricalAccuracy,
+        ),
+        ("AUC", Metric::Auc),
+        ("Precision", Metric::Precision),
+        ("Recall", Metric::Recall),
+        ("MeanAbsoluteError", Metric::MeanAbsoluteError),
+        ("MeanSquaredError", Metric::MeanSquaredError),
+        ("RootMeanSquaredError", Metric::RootMeanSquaredError),
+        ("TruePositives", Metric::TruePositives),
+        ("FalsePositives", Metric::FalsePositives),
+        ("TrueNegatives", Metric::TrueNegatives),
+        ("FalseNegatives", Metric::FalseNegatives),
+        ("F1Score", Metric::F1Score),
+        ("FBetaScore", Metric::FBetaScore),
+        ("IoU", Metric::Iou),
+        ("MeanIoU", Metric::MeanIou),
+        ("BinaryIoU", Metric::BinaryIou),
+        ("OneHotIoU", Metric::OneHotIou),
+        ("OneHotMeanIoU", Metric::OneHotMeanIou),
+        ("R2Score", Metric::R2Score),
+        ("PrecisionAtRecall", Metric::PrecisionAtRecall),
+        ("RecallAtPrecision", Metric::RecallAtPrecision),
+        ("SensitivityAtSpecificity", Metric::SensitivityAtSpecificity),
+        ("SpecificityAtSensitivity", Metric::SpecificityAtSensitivity),
+        ("BinaryCrossentropy", Metric::BinaryCrossentropy),
+        ("CategoricalCrossentropy", Metric::CategoricalCrossentropy),
+        (
+            "SparseCategoricalCrossentropy",
+            Metric::SparseCategoricalCrossentropy,
+        ),
+        ("KLDivergence", Metric::KlDivergence),
+        ("Poisson", Metric::Poisson),
+        ("LogCoshError", Metric::LogCoshError),
+        (
+            "MeanAbsolutePercentageError",
+            Metric::MeanAbsolutePercentageError,
+        ),
+        (
+            "MeanSquaredLogarithmicError",
+            Metric::MeanSquaredLogarithmicError,
+        ),
+        ("CosineSimilarity", Metric::CosineSimilarity),
+        ("Hinge", Metric::Hinge),
+        ("SquaredHinge", Metric::SquaredHinge),
+        ("CategoricalHinge", Metric::CategoricalHinge),
+    ];
+
+    /// Keras's class name (`"F1Score"`); `Accuracy` (resolved from the loss) has none.
+    pub fn keras_class(self) -> Option<&'static str> {
+        Self::CLASSES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(c, _)| *c)
+    }
+
     const NAMES: [(&'static str, Metric); 48] = [
         ("accuracy", Metric::Accuracy),
         ("categorical_accuracy", Metric::CategoricalAccuracy),
@@ -289,6 +356,15 @@ impl Metric {
 
     /// A user-defined metric for `compile` (Keras: passing a function in `metrics`): the
     /// weighted mean of its per-sample values over the epoch.
+    pub fn stateful(metric: impl StatefulMetric) -> MetricConfig {
+        MetricConfig {
+            stateful: Some(StatefulMetricFn(std::sync::Arc::new(metric))),
+            ..Metric::MeanSquaredError.config()
+        }
+    }
+
+    /// A user-defined metric for `compile` (Keras: passing a function in `metrics`): the
+    /// weighted mean of its per-sample values over the epoch.
     pub fn custom(metric: impl CustomMetric) -> MetricConfig {
         MetricConfig {
             custom: Some(CustomMetricFn(std::sync::Arc::new(metric))),
@@ -301,6 +377,7 @@ impl Metric {
         MetricConfig {
             metric: self,
             custom: None,
+            stateful: None,
             threshold: 0.5,
             k: 5,
             num_thresholds: 200,
@@ -340,6 +417,10 @@ pub struct MetricConfig {
     /// A user-defined metric, which replaces `metric`'s formula (see [`Metric::custom`]).
     #[serde(skip)]
     pub custom: Option<CustomMetricFn>,
+    /// A user-defined metric with its own state, which replaces `metric` (see
+    /// [`Metric::stateful`]).
+    #[serde(skip)]
+    pub stateful: Option<StatefulMetricFn>,
     /// Decision threshold for binary accuracy, precision and recall (default 0.5).
     pub threshold: f32,
     /// `k` of the top-k accuracies (default 5).
@@ -408,15 +489,21 @@ fn half() -> f32 {
 impl MetricConfig {
     /// The name it reports under (a custom metric's own).
     pub fn name(&self) -> &str {
-        match &self.custom {
-            Some(c) => c.0.name(),
-            None => self.metric.name(),
+        match (&self.custom, &self.stateful) {
+            (Some(c), _) => c.0.name(),
+            (None, Some(s)) => s.0.name(),
+            (None, None) => self.metric.name(),
         }
+    }
+
+    /// Whether the user wrote it (a custom or stateful metric).
+    pub fn is_user_defined(&self) -> bool {
+        self.custom.is_some() || self.stateful.is_some()
     }
 
     /// Whether it needs integer class-id targets.
     pub fn is_sparse(&self) -> bool {
-        self.custom.is_none() && self.metric.is_sparse()
+        !self.is_user_defined() && self.metric.is_sparse()
     }
 
     /// Sets the threshold.
@@ -444,44 +531,10 @@ impl MetricConfig {
     /// option it does not support (AUC's `curve="PR"`, several thresholds).
     pub fn from_keras(class_name: &str, config: &serde_json::Value) -> Result<Self> {
         use serde_json::Value;
-        let metric = match class_name {
-            "Accuracy" => Metric::ExactMatch,
-            "TopKCategoricalAccuracy" => Metric::TopKCategoricalAccuracy,
-            "SparseTopKCategoricalAccuracy" => Metric::SparseTopKCategoricalAccuracy,
-            "AUC" => Metric::Auc,
-            "MeanAbsoluteError" => Metric::MeanAbsoluteError,
-            "MeanSquaredError" => Metric::MeanSquaredError,
-            "RootMeanSquaredError" => Metric::RootMeanSquaredError,
-            "TruePositives" => Metric::TruePositives,
-            "FalsePositives" => Metric::FalsePositives,
-            "TrueNegatives" => Metric::TrueNegatives,
-            "FalseNegatives" => Metric::FalseNegatives,
-            "F1Score" => Metric::F1Score,
-            "FBetaScore" => Metric::FBetaScore,
-            "IoU" => Metric::Iou,
-            "MeanIoU" => Metric::MeanIou,
-            "BinaryIoU" => Metric::BinaryIou,
-            "OneHotIoU" => Metric::OneHotIou,
-            "OneHotMeanIoU" => Metric::OneHotMeanIou,
-            "R2Score" => Metric::R2Score,
-            "PrecisionAtRecall" => Metric::PrecisionAtRecall,
-            "RecallAtPrecision" => Metric::RecallAtPrecision,
-            "SensitivityAtSpecificity" => Metric::SensitivityAtSpecificity,
-            "SpecificityAtSensitivity" => Metric::SpecificityAtSensitivity,
-            "BinaryCrossentropy" => Metric::BinaryCrossentropy,
-            "CategoricalCrossentropy" => Metric::CategoricalCrossentropy,
-            "SparseCategoricalCrossentropy" => Metric::SparseCategoricalCrossentropy,
-            "KLDivergence" => Metric::KlDivergence,
-            "Poisson" => Metric::Poisson,
-            "LogCoshError" => Metric::LogCoshError,
-            "MeanAbsolutePercentageError" => Metric::MeanAbsolutePercentageError,
-            "MeanSquaredLogarithmicError" => Metric::MeanSquaredLogarithmicError,
-            "CosineSimilarity" => Metric::CosineSimilarity,
-            "Hinge" => Metric::Hinge,
-            "SquaredHinge" => Metric::SquaredHinge,
-            "CategoricalHinge" => Metric::CategoricalHinge,
+        let metric = match Metric::CLASSES.iter().find(|(c, _)| *c == class_name) {
+            Some((_, m)) => *m,
             // Keras's wrapper of a function metric: the function's name says which.
-            "MeanMetricWrapper" => {
+            None if class_name == "MeanMetricWrapper" => {
                 let name = config
                     .get("fn")
                     .and_then(|f| f.get("config").or(Some(f)))
@@ -489,8 +542,9 @@ impl MetricConfig {
                     .unwrap_or("");
                 name.parse()?
             }
-            other => other.parse()?,
+            None => class_name.parse()?,
         };
+
         let mut out = metric.config();
         let f = |key: &str| config.get(key).and_then(Value::as_f64).map(|v| v as f32);
         let u = |key: &str| config.get(key).and_then(Value::as_u64).map(|v| v as usize);
@@ -722,7 +776,7 @@ impl CompiledMetric {
     pub fn new(config: MetricConfig, loss: &LossConfig, output_units: usize) -> Self {
         let name = config.name().to_string();
         let mut rule = config;
-        if rule.custom.is_none() {
+        if !rule.is_user_defined() {
             rule.metric = rule.metric.resolve(loss, output_units);
         }
         Self {
@@ -755,6 +809,9 @@ impl CompiledMetric {
     /// How many running sums the metric keeps.
     fn slots(&self) -> usize {
         let classes = self.units;
+        if let Some(s) = &self.rule.stateful {
+            return s.0.slots();
+        }
         if self.rule.custom.is_some() {
             return 1;
         }
@@ -832,6 +889,18 @@ impl CompiledMetric {
             Some(w) => w.clone().reshape([rows, 1]),
             None => Tensor::ones([rows, 1], &device),
         };
+        if let Some(stateful) = &m.stateful {
+            let sums = stateful.0.update_state(y.dense(), probabilities(z, act));
+            // A wrong length would misalign every later metric's sums: pad or cut to `slots`.
+            let (have, want) = (sums.dims()[0], self.slots());
+            return if have == want {
+                sums
+            } else if have > want {
+                sums.narrow(0, 0, want)
+            } else {
+                Tensor::cat(vec![sums, Tensor::zeros([want - have], &device)], 0)
+            };
+        }
         if let Some(custom) = &m.custom {
             return weighted(
                 custom
@@ -1070,6 +1139,9 @@ impl CompiledMetric {
     /// The metric's values (one, or one per class or threshold) from its running sums over
     /// `samples` samples (the sum of the sample weights when there are weights).
     fn result(&self, sums: &[f64], samples: f64) -> Vec<f64> {
+        if let Some(stateful) = &self.rule.stateful {
+            return vec![stateful.0.result(sums)];
+        }
         if self.rule.custom.is_some() {
             return vec![ratio(sums[0], samples)];
         }
