@@ -517,3 +517,25 @@ fn metric_options_survive_the_keras_compile_config() {
         assert_eq!(&back, original, "{value}");
     }
 }
+
+#[test]
+fn history_as_a_callback_records_what_fit_returns() {
+    let (x, y) = data();
+    let mut m = model(Optimizer::adam());
+    let mut copy = kiln::train::History::default();
+    let mut progress = kiln::train::ProgbarLogger::new(2);
+    let history = m
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .verbose(0)
+                .epochs(2)
+                .batch_size(16)
+                .callback(&mut copy)
+                .callback(&mut progress),
+        )
+        .unwrap();
+    assert_eq!(copy.history, history.history);
+    assert_eq!(copy.epoch, [0, 1]);
+}

@@ -546,7 +546,10 @@ impl CompiledModel {
                     let loss = loss.ok_or_else(|| {
                         Error::Readback("the model has no output to train".into())
                     })?;
-                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    // With a LossScale the gradients are of the scaled loss (unscaled again in
+                    // apply_gradients); the loss reported stays unscaled.
+                    let scaled = self.optimizer.scale_loss(loss.clone());
+                    let grads = GradientsParams::from_grads(scaled.backward(), &model);
                     acc.update(loss.detach().inner(), len, parts, &self.heads);
                     slot = Some(self.optimizer.apply_gradients(model, grads));
                     if batch_hooks {

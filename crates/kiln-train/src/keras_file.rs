@@ -155,7 +155,20 @@ impl Optimizer {
         if let (Value::Object(c), Value::Object(r)) = (&mut config, rule) {
             c.extend(r);
         }
-        Ok(keras_object("keras.optimizers", class, config))
+        let inner = keras_object("keras.optimizers", class, config);
+        Ok(match self.loss_scale {
+            Some(scale) => keras_object(
+                "keras.optimizers",
+                "LossScaleOptimizer",
+                json!({
+                    "name": "loss_scale_optimizer",
+                    "inner_optimizer": inner,
+                    "initial_scale": scale.initial_scale,
+                    "dynamic_growth_steps": scale.dynamic_growth_steps,
+                }),
+            ),
+            None => inner,
+        })
     }
 }
 

@@ -106,6 +106,9 @@ pub struct Optimizer {
     /// `gradient_accumulation_steps`, ≥ 2): a larger effective batch.
     #[serde(default)]
     pub gradient_accumulation_steps: Option<u64>,
+    /// Dynamic loss scaling (Keras `LossScaleOptimizer` around this optimizer).
+    #[serde(default)]
+    pub loss_scale: Option<LossScale>,
     /// A user-defined rule, used instead of `rule` (see [`Optimizer::custom`]).
     #[serde(skip)]
     pub custom: Option<CustomRuleFn>,
@@ -113,6 +116,31 @@ pub struct Optimizer {
 
 fn default_ema_momentum() -> f32 {
     0.99
+}
+
+/// Dynamic loss scaling, as Keras's `LossScaleOptimizer`: the loss is multiplied by a scale
+/// before differentiation (so that small float16 gradients do not underflow) and the gradients
+/// divided by it before the update; a step whose gradients are not finite is skipped and the
+/// scale halved, and after `dynamic_growth_steps` finite steps in a row it doubles.
+///
+/// `fit` scales the loss itself; a custom [`crate::TrainStep`] calls
+/// [`OptimizerState::scale_loss`] on its loss before `backward`, as Keras's `train_step` calls
+/// `optimizer.scale_loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScale {
+    /// The starting scale (Keras's 2¹⁵).
+    pub initial_scale: f32,
+    /// Finite steps after which the scale doubles (Keras's 2000).
+    pub dynamic_growth_steps: u64,
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        Self {
+            initial_scale: 32768.0,
+            dynamic_growth_steps: 2000,
+        }
+    }
 }
 
 impl Optimizer {
@@ -128,6 +156,7 @@ impl Optimizer {
             ema_momentum: default_ema_momentum(),
             ema_overwrite_frequency: None,
             gradient_accumulation_steps: None,
+            loss_scale: None,
             custom: None,
         }
     }
@@ -303,6 +332,13 @@ impl Optimizer {
         self
     }
 
+    /// Wraps the optimizer in dynamic loss scaling (Keras
+    /// `LossScaleOptimizer(inner_optimizer, initial_scale, dynamic_growth_steps)`).
+    pub fn loss_scale(mut self, scale: LossScale) -> Self {
+        self.loss_scale = Some(scale);
+        self
+    }
+
     /// The learning rate at step 0 (a constant rate's value).
     pub fn get_learning_rate(&self) -> f32 {
         self.learning_rate.at(0)
@@ -358,6 +394,37 @@ impl Optimizer {
     /// [`Error::UnknownName`] for an optimizer or schedule Kiln does not have;
     /// [`Error::InvalidOption`] for an option of the wrong type.
     pub fn from_keras(class_name: &str, config: &Value) -> Result<Self> {
+        if class_name == "LossScaleOptimizer" {
+            let inner = config
+                .get("inner_optimizer")
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "optimizer",
+                    reason: "a LossScaleOptimizer config without `inner_optimizer`".into(),
+                })?;
+            let empty = Value::Null;
+            let mut opt = match inner {
+                Value::String(name) => name.parse()?,
+                _ => Optimizer::from_keras(
+                    inner
+                        .get("class_name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    inner.get("config").unwrap_or(&empty),
+                )?,
+            };
+            let defaults = LossScale::default();
+            opt.loss_scale = Some(LossScale {
+                initial_scale: config
+                    .get("initial_scale")
+                    .and_then(Value::as_f64)
+                    .map_or(defaults.initial_scale, |v| v as f32),
+                dynamic_growth_steps: config
+                    .get("dynamic_growth_steps")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(defaults.dynamic_growth_steps),
+            });
+            return Ok(opt);
+        }
         let f = |key: &str| config.get(key).and_then(Value::as_f64).map(|v| v as f32);
         let mut opt: Optimizer = class_name.parse()?;
         match config.get("learning_rate") {
@@ -476,6 +543,17 @@ impl Optimizer {
             && !(wd.is_finite() && wd >= 0.0)
         {
             return bad("weight_decay", format!("must be a number >= 0, got {wd}"));
+        }
+        if let Some(scale) = self.loss_scale {
+            if !(scale.initial_scale.is_finite() && scale.initial_scale > 0.0) {
+                return bad(
+                    "initial_scale",
+                    format!("must be a number > 0, got {}", scale.initial_scale),
+                );
+            }
+            if scale.dynamic_growth_steps == 0 {
+                return bad("dynamic_growth_steps", "must be at least 1, got 0".into());
+            }
         }
         if !(0.0..=1.0).contains(&self.ema_momentum) {
             return bad(

@@ -35,6 +35,9 @@ pub struct OptimizerState {
     pub(super) accumulated: HashMap<ParamId, Tensor<1>>,
     /// Whether the averages are in the model and the weights here ([`Self::swap_average_weights`]).
     swapped: bool,
+    /// The dynamic loss scale now (`loss_scale`), and the finite steps since it last changed.
+    pub(super) scale: f32,
+    pub(super) scale_steps: u64,
     /// Each parameter's slots, in the order its rule lists them ([`Rule::slots`]).
     pub(super) slots: HashMap<ParamId, Vec<Tensor<1>>>,
     /// Each parameter's declared shape and Keras path, where known ([`Self::describe`]).
@@ -45,15 +48,32 @@ impl OptimizerState {
     /// A fresh state (no update applied yet).
     pub fn new(config: Optimizer) -> Self {
         Self {
-            config,
             iterations: 0,
             nadam_product: 1.0,
             averages: HashMap::new(),
             accumulated: HashMap::new(),
             swapped: false,
+            scale: config.loss_scale.map_or(1.0, |l| l.initial_scale),
+            scale_steps: 0,
             slots: HashMap::new(),
             params: HashMap::new(),
+            config,
         }
+    }
+
+    /// The loss times the current loss scale (Keras's `optimizer.scale_loss`): what a step
+    /// differentiates when the optimizer has a [`LossScale`](crate::LossScale); the loss
+    /// itself otherwise.
+    pub fn scale_loss(&self, loss: Tensor<1>) -> Tensor<1> {
+        match self.config.loss_scale {
+            Some(_) => loss * self.scale,
+            None => loss,
+        }
+    }
+
+    /// The current dynamic loss scale, with a [`LossScale`](crate::LossScale).
+    pub fn current_loss_scale(&self) -> Option<f32> {
+        self.config.loss_scale.map(|_| self.scale)
     }
 
     /// Updates applied so far (Keras's `optimizer.iterations`: the step count divided by
@@ -144,6 +164,34 @@ impl OptimizerState {
     /// accumulation, only every `gradient_accumulation_steps`th call updates (with the mean
     /// gradient), the others add their gradients up; with `use_ema`, the moving average follows.
     pub fn apply_gradients<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> M {
+        if let Some(loss_scale) = self.config.loss_scale {
+            // Keras's LossScaleOptimizer: skip a step whose gradients are not all finite and
+            // halve the scale; else unscale them (by the scale before any growth) and count.
+            let mut check = Finite {
+                grads: &grads,
+                sum: None,
+            };
+            module.visit(&mut check);
+            let finite = check
+                .sum
+                .map(|s| s.into_scalar::<f32>() == 0.0)
+                .unwrap_or(true);
+            if !finite {
+                self.scale *= 0.5;
+                self.scale_steps = 0;
+                return module;
+            }
+            module.visit(&mut Unscale {
+                grads: &mut grads,
+                scale: self.scale,
+            });
+            if self.scale_steps + 1 >= loss_scale.dynamic_growth_steps {
+                self.scale *= 2.0;
+                self.scale_steps = 0;
+            } else {
+                self.scale_steps += 1;
+            }
+        }
         let steps = self.accumulation_steps();
         let updates = self.updates();
         let apply = (self.iterations + 1).is_multiple_of(steps);
@@ -241,6 +289,38 @@ impl ModuleVisitor for Accumulate<'_> {
             self.grads.register::<D>(param.id, mean.reshape(dims));
         } else {
             self.accumulated.insert(param.id, sum);
+        }
+    }
+}
+
+/// `Σ 0·g` over every gradient: 0 when all are finite, NaN otherwise.
+struct Finite<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for Finite<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let s = (g.inner() * 0.0).sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
+        }
+    }
+}
+
+/// Divides every gradient by the loss scale.
+struct Unscale<'a> {
+    grads: &'a mut GradientsParams,
+    scale: f32,
+}
+
+impl ModuleVisitor for Unscale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register::<D>(param.id, g / self.scale);
         }
     }
 }
