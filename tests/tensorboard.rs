@@ -53,8 +53,8 @@ fn crc32c(bytes: &[u8]) -> u32 {
 }
 
 fn masked(bytes: &[u8]) -> u32 {
-    let crc = crc32c(bytes);
-    ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
+    // ((crc >> 15) | (crc << 17)) + 0xa282ead8, wrapping.
+    crc32c(bytes).rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// Walks the TFRecord framing of `path` and checks every length and data checksum; returns
@@ -96,16 +96,19 @@ fn event_file(dir: &Path) -> PathBuf {
     files[0].clone()
 }
 
+/// Tag -> (step, value).
 type Scalars = BTreeMap<String, Vec<(i64, f32)>>;
+/// Tag -> (step, num, min, max).
+type Histograms = BTreeMap<String, Vec<(i64, f64, f64, f64)>>;
 
-/// The scalars and histograms (tag -> (step, num, min, max)) of an event file.
-fn read(path: &Path) -> (Scalars, BTreeMap<String, Vec<(i64, f64, f64, f64)>>) {
+/// The scalars and histograms of an event file.
+fn read(path: &Path) -> (Scalars, Histograms) {
     let records = check_framing(path);
     let events = TensorBoard::read_events(path).unwrap();
     assert_eq!(events.len(), records);
     assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
     assert!(events[0].wall_time > 1.6e9);
-    let (mut scalars, mut histograms) = (Scalars::new(), BTreeMap::new());
+    let (mut scalars, mut histograms) = (Scalars::new(), Histograms::new());
     for event in &events[1..] {
         assert!(event.file_version.is_none());
         for value in &event.summary.as_ref().unwrap().value {

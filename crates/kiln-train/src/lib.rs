@@ -40,6 +40,7 @@ mod loss;
 mod metric;
 mod optimizer;
 mod plot;
+mod progbar_logger;
 mod progress;
 mod reducer;
 mod remote_monitor;
@@ -57,7 +58,8 @@ pub use callbacks::{
 };
 pub use compiled::{Compile, CompiledModel, DEFAULT_BATCH_SIZE, Output, Scores};
 pub use custom::{
-    CustomLoss, CustomLossFn, CustomMetric, CustomMetricFn, CustomRule, CustomRuleFn, StepInfo,
+    CustomLoss, CustomLossFn, CustomMetric, CustomMetricFn, CustomRule, CustomRuleFn,
+    StatefulMetric, StatefulMetricFn, StepInfo,
 };
 pub use error::{Error, Result};
 pub use fit::{FitOptions, Validation};
@@ -66,7 +68,8 @@ pub use keras_file::{load_compiled, load_compiled_with};
 pub use lambda_callback::LambdaCallback;
 pub use loss::{IntoLoss, Loss, LossConfig, Reduction, Targets};
 pub use metric::{Accumulator, CompiledMetric, IntoMetric, Metric, MetricConfig};
-pub use optimizer::{IntoOptimizer, Optimizer, OptimizerState, Rule};
+pub use optimizer::{IntoOptimizer, LossScale, Optimizer, OptimizerState, Rule};
+pub use progbar_logger::ProgbarLogger;
 pub use progress::{Verbosity, format_metrics, format_step_time, format_value};
 pub use reducer::Reducer;
 pub use remote_monitor::RemoteMonitor;

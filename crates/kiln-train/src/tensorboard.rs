@@ -60,10 +60,10 @@ const FILE_VERSION: &str = "brain.Event:2";
 /// ```
 /// use kiln_model::{Dense, Input, Sequential};
 /// use kiln_train::{Compile, FitOptions, TensorBoard, UpdateFreq};
-/// use ndarray::{Array1, Array2};
+/// use ndarray::Array2;
 ///
 /// let x = Array2::from_shape_fn((64, 2), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
-/// let y = Array1::from_shape_fn(64, |i| x[[i, 0]] - x[[i, 1]]);
+/// let y = Array2::from_shape_fn((64, 1), |(i, _)| x[[i, 0]] - x[[i, 1]]);
 /// let mut model = Sequential::new()
 ///     .add(Input::new([2]))
 ///     .add(Dense::new(1))
@@ -733,7 +733,7 @@ mod tests {
     #[test]
     fn masked_crc_follows_tfrecord() {
         // CRC32C's check value, then TFRecord's mask ((crc >> 15) | (crc << 17)) +
-        // 0xa282ead8, worked out by hand: 0xe3069283 -> 0x2507c60d -> 0xc78ab0e5.
+        // 0xa282ead8, step by step: 0xe3069283 -> 0x2507c60d -> 0xc78ab0e5.
         assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
         assert_eq!(masked_crc(b"123456789"), 0xc78a_b0e5);
         assert_eq!(masked_crc(b""), 0xa282_ead8);
