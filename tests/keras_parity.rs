@@ -23,11 +23,17 @@ fn tensor(v: &Value) -> Result<HostData, String> {
         .iter()
         .map(|d| d.as_u64().map(|d| d as usize).ok_or("bad dim"))
         .collect::<Result<_, _>>()?;
+    // Non-finite values are written as the strings "inf", "-inf" and "nan".
     let values: Vec<f32> = v["data"]
         .as_array()
         .ok_or("tensor without data")?
         .iter()
-        .map(|d| d.as_f64().map(|d| d as f32).ok_or("bad value"))
+        .map(|d| match d.as_str() {
+            Some("inf") => Ok(f32::INFINITY),
+            Some("-inf") => Ok(f32::NEG_INFINITY),
+            Some("nan") => Ok(f32::NAN),
+            _ => d.as_f64().map(|d| d as f32).ok_or("bad value"),
+        })
         .collect::<Result<_, _>>()?;
     Ok(HostData {
         dims,
@@ -414,6 +420,22 @@ fn optimizer_case(case: &Value, tol: &Tol) -> CaseResult {
                 .try_to_vec::<f32>()
                 .map_err(|e| format!("{e:?}"))?;
             tol.check_values(&format!("step {} param {j}", k + 1), &got, &e.values)?;
+        }
+        // LossScaleOptimizer cases also record the scale and step counter after each step.
+        if let Some(scale) = case.get("loss_scale").and_then(|s| s.get(k)) {
+            let want = scale[0].as_f64().ok_or("bad loss_scale")?;
+            let got = f64::from(state.current_loss_scale().ok_or("no loss scale")?);
+            tol.check_scalar(&format!("step {} loss scale", k + 1), got, want)?;
+        }
+        if let Some(inner) = case.get("inner_iterations").and_then(|s| s.get(k)) {
+            let want = inner.as_u64().ok_or("bad inner_iterations")?;
+            if state.iterations != want {
+                return Err(format!(
+                    "step {}: {} updates, Keras {want}",
+                    k + 1,
+                    state.iterations
+                ));
+            }
         }
     }
     Ok(())

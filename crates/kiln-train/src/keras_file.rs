@@ -441,7 +441,7 @@ impl CompiledModel {
             .map(|h| {
                 h.metrics
                     .iter()
-                    .map(|m| metric_to_keras(m))
+                    .map(metric_to_keras)
                     .collect::<Result<Vec<_>>>()
                     .map(Value::Array)
             })

@@ -75,5 +75,8 @@ pub use reducer::Reducer;
 pub use remote_monitor::RemoteMonitor;
 pub use schedule::LearningRate;
 pub use swap_ema_weights::SwapEmaWeights;
-pub use tensorboard::{TensorBoard, UpdateFreq};
+pub use tensorboard::{
+    Event, HistogramProto, PluginData, Summary, SummaryMetadata, SummaryValue, TensorBoard,
+    UpdateFreq,
+};
 pub use train_step::{Batch, StepLogs, TrainStep, fit_step};

@@ -350,7 +350,36 @@ impl Metric {
             Metric::Hinge => Loss::Hinge,
             Metric::SquaredHinge => Loss::SquaredHinge,
             Metric::CategoricalHinge => Loss::CategoricalHinge,
-            _ => return None,
+            // Listed, not `_`: a new metric has to say whether it is a loss.
+            Metric::Accuracy
+            | Metric::ExactMatch
+            | Metric::CategoricalAccuracy
+            | Metric::SparseCategoricalAccuracy
+            | Metric::BinaryAccuracy
+            | Metric::TopKCategoricalAccuracy
+            | Metric::SparseTopKCategoricalAccuracy
+            | Metric::Auc
+            | Metric::Precision
+            | Metric::Recall
+            | Metric::MeanAbsoluteError
+            | Metric::MeanSquaredError
+            | Metric::RootMeanSquaredError
+            | Metric::TruePositives
+            | Metric::FalsePositives
+            | Metric::TrueNegatives
+            | Metric::FalseNegatives
+            | Metric::F1Score
+            | Metric::FBetaScore
+            | Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou
+            | Metric::R2Score
+            | Metric::PrecisionAtRecall
+            | Metric::RecallAtPrecision
+            | Metric::SensitivityAtSpecificity
+            | Metric::SpecificityAtSensitivity => return None,
         })
     }
 

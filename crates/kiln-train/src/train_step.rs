@@ -299,26 +299,19 @@ pub fn fit_step<'a, S: TrainStep>(
              hook: &mut dyn FnMut(&mut dyn Callback, &mut CallbackContext<'_>) -> Result<()>|
              -> Result<bool> {
                 let (model, optimizer) = step.model_and_optimizer();
-                let stop = {
-                    let mut ctx = CallbackContext {
-                        model,
-                        optimizer,
-                        stop_training: false,
-                        run: Some(RunState {
-                            history,
-                            next_epoch,
-                        }),
-                    };
-                    let mut outcome = Ok(());
-                    for cb in callbacks.iter_mut() {
-                        outcome = hook(&mut **cb, &mut ctx);
-                        if outcome.is_err() {
-                            break;
-                        }
-                    }
-                    outcome.map(|()| ctx.stop_training)
+                let mut ctx = CallbackContext {
+                    model,
+                    optimizer,
+                    stop_training: false,
+                    run: Some(RunState {
+                        history,
+                        next_epoch,
+                    }),
                 };
-                stop
+                for cb in callbacks.iter_mut() {
+                    hook(&mut **cb, &mut ctx)?;
+                }
+                Ok(ctx.stop_training)
             };
         hooks(step, &mut history, &mut next_epoch, &mut |cb, ctx| {
             cb.on_train_begin(ctx)
