@@ -539,3 +539,45 @@ fn history_as_a_callback_records_what_fit_returns() {
     assert_eq!(copy.history, history.history);
     assert_eq!(copy.epoch, [0, 1]);
 }
+
+#[test]
+fn a_loss_scaled_optimizer_and_metric_options_round_trip_through_a_keras_file() {
+    let (x, y) = data();
+    let scale = kiln::train::LossScale {
+        initial_scale: 8.0,
+        dynamic_growth_steps: 3,
+    };
+    let f1 = MetricConfig::from_keras("F1Score", &serde_json::json!({"average": "macro"})).unwrap();
+    let onehot = Array2::from_shape_fn((64, 3), |(i, c)| f32::from(y[i] == c as u8));
+    let mut m = Sequential::new()
+        .add(Input::new([4]))
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .seed(2)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam().loss_scale(scale),
+            Loss::CategoricalFocalCrossentropy.config().gamma(1.5),
+            [f1.clone()],
+        )
+        .unwrap();
+    m.fit(&x, &onehot, options().epochs(2).batch_size(16))
+        .unwrap();
+    // 8 finite steps: the scale doubled after steps 3 and 6.
+    assert_eq!(m.iterations(), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scaled.keras");
+    m.save(&path).unwrap();
+    let back = kiln::train::load_compiled(&path, &Device::flex()).unwrap();
+    assert_eq!(back.optimizer().loss_scale, Some(scale));
+    assert_eq!(back.optimizer_state().current_loss_scale(), Some(32.0));
+    assert_eq!(m.optimizer_state().current_loss_scale(), Some(32.0));
+    assert_eq!(back.iterations(), 8);
+    assert_eq!(back.compile_config().unwrap(), m.compile_config().unwrap());
+    let (a, b) = (
+        m.evaluate(&x, &onehot).unwrap(),
+        back.evaluate(&x, &onehot).unwrap(),
+    );
+    assert_eq!(a["loss"], b["loss"]);
+    assert_eq!(a["f1_score"], b["f1_score"]);
+}

@@ -229,12 +229,25 @@ pub(crate) fn config_value(model: &Model, compile_config: Option<Value>) -> Resu
     })
 }
 
+/// An optimizer's variables as a `.keras` file stores them: all of them under
+/// `optimizer/vars`, in Keras's order, and, for a wrapper (Keras's `LossScaleOptimizer`), the
+/// wrapped optimizer's own again under `optimizer/inner_optimizer/vars`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerVariables {
+    /// The optimizer's name (`"adam"`, `"loss_scale_optimizer"`).
+    pub name: String,
+    /// Every variable, the wrapper's first.
+    pub variables: Vec<OptimizerVariable>,
+    /// A wrapped optimizer: its name and the index in `variables` where its own start.
+    pub inner: Option<(String, usize)>,
+}
+
 /// `model` as the bytes of a `.keras` file, with `compile_config` and the optimizer's
 /// variables when given.
 pub(crate) fn write(
     model: &Model,
     compile_config: Option<Value>,
-    optimizer: Option<(&str, Vec<OptimizerVariable>)>,
+    optimizer: Option<OptimizerVariables>,
 ) -> Result<Vec<u8>> {
     let config = serde_json::to_string_pretty(&config_value(model, compile_config)?)
         .map_err(Error::Config)?;
@@ -243,16 +256,33 @@ pub(crate) fn write(
         "kiln_version": env!("CARGO_PKG_VERSION"),
     })
     .to_string();
-    let (groups, extra): (Vec<(String, String)>, ExtraDatasets) = match optimizer {
-        Some((name, vars)) => (
-            vec![("optimizer/vars".to_string(), name.to_string())],
-            vars.into_iter()
-                .enumerate()
-                .map(|(i, v)| (format!("optimizer/vars/{i}"), v))
-                .collect(),
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
+    let (groups, extra): (Vec<(String, String)>, ExtraDatasets) =
+        match optimizer {
+            Some(OptimizerVariables {
+                name,
+                variables,
+                inner,
+            }) => {
+                let mut groups = vec![("optimizer/vars".to_string(), name)];
+                let mut extra: ExtraDatasets = Vec::new();
+                if let Some((inner_name, start)) = inner {
+                    groups.push(("optimizer/inner_optimizer/vars".to_string(), inner_name));
+                    extra.extend(
+                        variables.iter().skip(start).enumerate().map(|(i, v)| {
+                            (format!("optimizer/inner_optimizer/vars/{i}"), v.clone())
+                        }),
+                    );
+                }
+                extra.extend(
+                    variables
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("optimizer/vars/{i}"), v)),
+                );
+                (groups, extra)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
     let weights = keras_weights::write_weights(model, &groups, extra)?;
     let out = Path::new("model.keras");
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));

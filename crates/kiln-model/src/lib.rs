@@ -50,7 +50,9 @@ pub use initializer::Initializer;
 /// user layers.
 pub use layers::Layer as CustomLayer;
 // Every layer type, the `Layer` trait and its helpers (see `layers/mod.rs`).
-pub use keras_file::{KERAS_VERSION, KerasArchive, MAX_ENTRY_BYTES, OptimizerVariable};
+pub use keras_file::{
+    KERAS_VERSION, KerasArchive, MAX_ENTRY_BYTES, OptimizerVariable, OptimizerVariables,
+};
 pub use layers::*;
 pub use limits::{DEFAULT_MAX_MODEL_VALUES, max_model_values, set_max_model_values};
 pub use model::{Model, ModelConfig};

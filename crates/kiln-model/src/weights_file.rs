@@ -272,8 +272,8 @@ impl Model {
     }
 
     /// Saves a `.keras` file with a training setup: Keras's `compile_config` (optimizer, loss,
-    /// metrics) and the optimizer's variables under `optimizer_name` (`"adam"`), in Keras's
-    /// order, so that Keras (or Kiln) resumes training where it stopped.
+    /// metrics) and the optimizer's variables (under its name, `"adam"`, in Keras's order), so
+    /// that Keras (or Kiln) resumes training where it stopped.
     ///
     /// # Errors
     /// As [`save`](Model::save).
@@ -281,7 +281,7 @@ impl Model {
         &self,
         path: impl AsRef<Path>,
         compile_config: Option<serde_json::Value>,
-        optimizer: Option<(&str, Vec<crate::keras_file::OptimizerVariable>)>,
+        optimizer: Option<crate::keras_file::OptimizerVariables>,
     ) -> Result<()> {
         let path = path.as_ref();
         write_atomic(

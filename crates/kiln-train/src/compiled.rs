@@ -309,6 +309,12 @@ impl CompiledModel {
         &self.optimizer.config
     }
 
+    /// The optimizer with its state (Keras's `model.optimizer` and its variables: iterations,
+    /// slots by name, the loss scale).
+    pub fn optimizer_state(&self) -> &OptimizerState {
+        &self.optimizer
+    }
+
     /// The optimizer, to change e.g. the learning rate between `fit` calls.
     pub fn optimizer_mut(&mut self) -> &mut Optimizer {
         &mut self.optimizer.config

@@ -494,10 +494,22 @@ impl CompiledModel {
         let variables = self
             .optimizer
             .keras_variables(&self.model.trainable_params())?;
+        // A LossScaleOptimizer holds 4 variables of its own before the wrapped optimizer's.
+        let (name, inner) = match self.optimizer.config.loss_scale {
+            Some(_) => (
+                "loss_scale_optimizer".to_string(),
+                Some((self.optimizer.config.name().to_string(), 4)),
+            ),
+            None => (self.optimizer.config.name().to_string(), None),
+        };
         self.model.save_keras(
             path,
             Some(self.compile_config()?),
-            Some((self.optimizer.config.name(), variables)),
+            Some(kiln_model::OptimizerVariables {
+                name,
+                variables,
+                inner,
+            }),
         )?;
         Ok(())
     }

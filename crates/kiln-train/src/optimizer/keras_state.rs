@@ -98,10 +98,24 @@ impl OptimizerState {
             return Err(invalid("a custom rule has no Keras state".into()));
         }
         let rule = &self.config.rule;
-        let mut out = vec![OptimizerVariable::Int(ArrayD::from_elem(
-            IxDyn(&[]),
-            i64::try_from(self.iterations).unwrap_or(i64::MAX),
-        ))];
+        let int = |v: u64| {
+            OptimizerVariable::Int(ArrayD::from_elem(
+                IxDyn(&[]),
+                i64::try_from(v).unwrap_or(i64::MAX),
+            ))
+        };
+        // A LossScaleOptimizer's own variables come first: its iteration (which Keras never
+        // advances), learning rate 0, step counter and scale; then the inner optimizer's.
+        let mut out = match self.config.loss_scale {
+            Some(_) => vec![
+                int(0),
+                scalar(0.0),
+                int(self.scale_steps),
+                scalar(self.scale),
+            ],
+            None => Vec::new(),
+        };
+        out.push(int(self.iterations));
         if let LearningRate::Constant(lr) = self.config.learning_rate {
             out.push(scalar(lr));
         }
@@ -148,6 +162,33 @@ impl OptimizerState {
         if self.config.custom.is_some() {
             return Err(invalid("a custom rule has no Keras state".into()));
         }
+        let (variables, loss_scale) = match self.config.loss_scale {
+            Some(_) if variables.len() >= 4 => {
+                let value = |k: usize| match &variables[k] {
+                    OptimizerVariable::Int(a) => a.iter().next().map(|&x| x as f64),
+                    OptimizerVariable::Float(a) => a.iter().next().map(|&x| f64::from(x)),
+                };
+                let (steps, scale) = (value(2), value(3));
+                match (steps, scale) {
+                    (Some(steps), Some(scale)) if steps >= 0.0 && scale > 0.0 => {
+                        (&variables[4..], Some((steps as u64, scale as f32)))
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "the loss scale's step counter {steps:?} or scale {scale:?} is not \
+                             valid"
+                        )));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "a LossScaleOptimizer holds at least 4 variables of its own, the file has {}",
+                    variables.len()
+                )));
+            }
+            None => (variables, None),
+        };
         let rule = &self.config.rule.clone();
         let order = keras_order(&self.config, params, &|id| self.path(id));
         let constant = matches!(self.config.learning_rate, LearningRate::Constant(_));
@@ -212,6 +253,10 @@ impl OptimizerState {
             None
         };
         self.iterations = iterations;
+        if let Some((steps, scale)) = loss_scale {
+            self.scale_steps = steps;
+            self.scale = scale;
+        }
         if let Some(lr) = lr.and_then(|a| a.iter().next().copied()) {
             self.config.set_learning_rate(lr);
         }
