@@ -581,3 +581,125 @@ fn a_loss_scaled_optimizer_and_metric_options_round_trip_through_a_keras_file() 
     assert_eq!(a["loss"], b["loss"]);
     assert_eq!(a["f1_score"], b["f1_score"]);
 }
+
+/// Records the hooks it sees, in order.
+#[derive(Default)]
+struct Recorder {
+    seen: Vec<String>,
+}
+
+impl kiln::train::Callback for Recorder {
+    fn batch_hooks(&self) -> bool {
+        true
+    }
+    fn on_test_begin(
+        &mut self,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen.push("test_begin".into());
+        Ok(())
+    }
+    fn on_test_batch_begin(
+        &mut self,
+        batch: usize,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen.push(format!("test_batch_begin {batch}"));
+        Ok(())
+    }
+    fn on_test_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &kiln::train::Logs,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        assert!(logs["loss"].is_finite() && !logs.contains_key("val_loss"));
+        self.seen.push(format!("test_batch_end {batch}"));
+        Ok(())
+    }
+    fn on_test_end(
+        &mut self,
+        logs: &kiln::train::Logs,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen.push(format!("test_end {:.6}", logs["loss"]));
+        Ok(())
+    }
+    fn on_predict_begin(
+        &mut self,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen.push("predict_begin".into());
+        Ok(())
+    }
+    fn on_predict_batch_end(
+        &mut self,
+        batch: usize,
+        outputs: &ndarray::ArrayD<f32>,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen
+            .push(format!("predict_batch_end {batch} {:?}", outputs.shape()));
+        Ok(())
+    }
+    fn on_predict_end(
+        &mut self,
+        _: &mut kiln::train::CallbackContext<'_>,
+    ) -> kiln::train::Result<()> {
+        self.seen.push("predict_end".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn test_and_predict_hooks_run_around_every_batch() {
+    let (x, y) = data();
+    let mut m = model(Optimizer::adam());
+    let mut recorder = Recorder::default();
+    let history = m
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .verbose(0)
+                .epochs(1)
+                .batch_size(16)
+                .validation_split(0.25)
+                .validation_batch_size(10)
+                .callback(&mut recorder),
+        )
+        .unwrap();
+    // 16 validation rows in batches of 10: two batches, then the end with val_loss.
+    let val = history.last("val_loss").unwrap();
+    assert_eq!(
+        recorder.seen,
+        [
+            "test_begin".to_string(),
+            "test_batch_begin 0".into(),
+            "test_batch_end 0".into(),
+            "test_batch_begin 1".into(),
+            "test_batch_end 1".into(),
+            format!("test_end {val:.6}"),
+        ]
+    );
+    let mut recorder = Recorder::default();
+    let scores = m
+        .evaluate_with_callbacks(&x, &y, 32, &mut [&mut recorder])
+        .unwrap();
+    assert_eq!(recorder.seen.len(), 6);
+    assert_eq!(recorder.seen[5], format!("test_end {:.6}", scores["loss"]));
+    let mut recorder = Recorder::default();
+    let p = m
+        .predict_with_callbacks(&x, 48, &mut [&mut recorder])
+        .unwrap();
+    assert_eq!(
+        recorder.seen,
+        [
+            "predict_begin",
+            "predict_batch_end 0 [48, 3]",
+            "predict_batch_end 1 [16, 3]",
+            "predict_end"
+        ]
+    );
+    assert_eq!(p, m.predict(&x).unwrap());
+}

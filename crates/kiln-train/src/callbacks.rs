@@ -143,6 +143,71 @@ pub trait Callback {
         Ok(())
     }
 
+    /// Before each batch of a validation pass or of
+    /// [`evaluate_with_callbacks`](crate::CompiledModel::evaluate_with_callbacks); only when
+    /// [`batch_hooks`](Callback::batch_hooks) is true.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_test_batch_begin(&mut self, _batch: usize, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After each such batch, with the pass's running logs (no `val_` prefix).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_test_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before [`predict_with_callbacks`](crate::CompiledModel::predict_with_callbacks).
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_predict_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before each prediction batch; only when [`batch_hooks`](Callback::batch_hooks) is true.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_predict_batch_begin(
+        &mut self,
+        _batch: usize,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// After each prediction batch, with its outputs; only when
+    /// [`batch_hooks`](Callback::batch_hooks) is true.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_predict_batch_end(
+        &mut self,
+        _batch: usize,
+        _outputs: &ndarray::ArrayD<f32>,
+        _ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the last prediction batch.
+    ///
+    /// # Errors
+    /// As [`Callback::on_train_begin`].
+    fn on_predict_end(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether a NaN or infinite loss should end training quietly (TerminateOnNaN) instead of
     /// failing `fit` with `Error::NonFiniteLoss`.
     fn terminates_on_nan(&self) -> bool {

@@ -525,70 +525,18 @@ impl CompiledModel {
         batch_size: usize,
         weights: Option<&Tensor<1>>,
     ) -> Result<Values> {
-        if batch_size == 0 {
-            return Err(Error::InvalidOption {
-                option: "batch_size",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let n = xs.first().map_or(0, Samples::len);
-        let mut tally = Tally::new(&self.heads, &self.device);
-        let per: Vec<usize> = ys.iter().map(|y| y.rows() / n.max(1)).collect();
-        for start in (0..n).step_by(batch_size) {
-            let len = batch_size.min(n - start);
-            let batch = xs
-                .iter()
-                .map(|x| x.range(start, len))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let (zs, acts) = model.forward_pre_activation_many(batch, false)?;
-            let mut total: Option<Tensor<1>> = model.regularization_loss();
-            let mut parts = Vec::with_capacity(self.heads.len());
-            for (k, (head, z)) in self.heads.iter().zip(zs).enumerate() {
-                let z = rows_features(z);
-                let yb = ys[k].narrow(start * per[k], len * per[k]);
-                let rows = len * per[k];
-                let wb = weights.map(|w| w.clone().narrow(0, start * per[k], rows));
-                let loss = head
-                    .loss
-                    .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
-                let weighted = loss.clone() * head.weight;
-                total = Some(match total {
-                    Some(t) => t + weighted,
-                    None => weighted,
-                });
-                parts.push((loss, z, acts[k], yb, rows, wb));
-            }
-            if let Some(total) = total {
-                tally.update(total, len, parts, &self.heads);
-            }
-        }
-        tally.read(&self.heads)
+        evaluate_batches(
+            &self.heads,
+            &self.device,
+            (model, xs, ys, weights),
+            batch_size,
+            None,
+        )
     }
 
     /// `{prefix}loss` and each output's `{prefix}{output}_loss`, `{prefix}{output}_{metric}`.
     pub(crate) fn named(&self, values: &Values, prefix: &str) -> Scores {
-        let mut out = Scores::new();
-        out.insert(format!("{prefix}loss"), values.loss);
-        let several = self.heads.len() > 1;
-        for (head, (loss, metrics)) in self.heads.iter().zip(&values.heads) {
-            if several {
-                out.insert(format!("{prefix}{}loss", head.prefix), *loss);
-            }
-            for (m, values) in head.metrics.iter().zip(metrics) {
-                match values.as_slice() {
-                    [v] => {
-                        out.insert(format!("{prefix}{}{}", head.prefix, m.name), *v);
-                    }
-                    // One value per class or threshold: `f1_score_0`, `f1_score_1`, ...
-                    several => {
-                        for (i, v) in several.iter().enumerate() {
-                            out.insert(format!("{prefix}{}{}_{i}", head.prefix, m.name), *v);
-                        }
-                    }
-                }
-            }
-        }
-        out
+        named(&self.heads, values, prefix)
     }
 
     /// Uploads a shuffled order (or `0..n`) as an index tensor.
@@ -669,4 +617,89 @@ pub(crate) fn check_counts(x: usize, y: usize, prefix: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// What a hook on an evaluation batch is told: before it (`None`) or after it, with the
+/// pass's running values.
+pub(crate) type BatchHook<'h> = &'h mut dyn FnMut(usize, Option<&Values>) -> Result<()>;
+
+/// The loss and metrics of `model` over the data, in batches; `hook` runs around each batch
+/// (the running values are read back only when there is a hook).
+pub(crate) fn evaluate_batches(
+    heads: &[Head],
+    device: &Device,
+    (model, xs, ys, weights): (&Model, &[Samples], &[Targets], Option<&Tensor<1>>),
+    batch_size: usize,
+    mut hook: Option<BatchHook<'_>>,
+) -> Result<Values> {
+    if batch_size == 0 {
+        return Err(Error::InvalidOption {
+            option: "batch_size",
+            reason: "must be at least 1".into(),
+        });
+    }
+    let n = xs.first().map_or(0, Samples::len);
+    let mut tally = Tally::new(heads, device);
+    let per: Vec<usize> = ys.iter().map(|y| y.rows() / n.max(1)).collect();
+    for (batch, start) in (0..n).step_by(batch_size).enumerate() {
+        if let Some(hook) = hook.as_mut() {
+            hook(batch, None)?;
+        }
+        let len = batch_size.min(n - start);
+        let inputs = xs
+            .iter()
+            .map(|x| x.range(start, len))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let (zs, acts) = model.forward_pre_activation_many(inputs, false)?;
+        let mut total: Option<Tensor<1>> = model.regularization_loss();
+        let mut parts = Vec::with_capacity(heads.len());
+        for (k, (head, z)) in heads.iter().zip(zs).enumerate() {
+            let z = rows_features(z);
+            let yb = ys[k].narrow(start * per[k], len * per[k]);
+            let rows = len * per[k];
+            let wb = weights.map(|w| w.clone().narrow(0, start * per[k], rows));
+            let loss = head
+                .loss
+                .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+            let weighted = loss.clone() * head.weight;
+            total = Some(match total {
+                Some(t) => t + weighted,
+                None => weighted,
+            });
+            parts.push((loss, z, acts[k], yb, rows, wb));
+        }
+        if let Some(total) = total {
+            tally.update(total, len, parts, heads);
+        }
+        if let Some(hook) = hook.as_mut() {
+            hook(batch, Some(&tally.read(heads)?))?;
+        }
+    }
+    tally.read(heads)
+}
+
+/// `{prefix}loss` and each output's `{prefix}{output}_loss`, `{prefix}{output}_{metric}`.
+pub(crate) fn named(heads: &[Head], values: &Values, prefix: &str) -> Scores {
+    let mut out = Scores::new();
+    out.insert(format!("{prefix}loss"), values.loss);
+    let several = heads.len() > 1;
+    for (head, (loss, metrics)) in heads.iter().zip(&values.heads) {
+        if several {
+            out.insert(format!("{prefix}{}loss", head.prefix), *loss);
+        }
+        for (m, values) in head.metrics.iter().zip(metrics) {
+            match values.as_slice() {
+                [v] => {
+                    out.insert(format!("{prefix}{}{}", head.prefix, m.name), *v);
+                }
+                // One value per class or threshold: `f1_score_0`, `f1_score_1`, ...
+                several => {
+                    for (i, v) in several.iter().enumerate() {
+                        out.insert(format!("{prefix}{}{}_{i}", head.prefix, m.name), *v);
+                    }
+                }
+            }
+        }
+    }
+    out
 }

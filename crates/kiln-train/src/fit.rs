@@ -9,7 +9,10 @@ use rand::seq::SliceRandom;
 
 use crate::arrays::{Arrays, IntoArrays};
 use crate::callbacks::{Callback, CallbackContext, Logs, RunState};
-use crate::compiled::{CompiledModel, DEFAULT_BATCH_SIZE, Tally, check_counts};
+use crate::compiled::{
+    BatchHook, CompiledModel, DEFAULT_BATCH_SIZE, Tally, Values, check_counts, evaluate_batches,
+    named,
+};
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::progress::{Progress, Verbosity};
@@ -604,9 +607,38 @@ impl CompiledModel {
                         &mut next,
                         &mut |cb, ctx| cb.on_test_begin(ctx),
                     )?;
-                    let model = slot.as_ref().ok_or_else(lost)?;
                     let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
-                    let vv = self.evaluate_tensors(&model.valid(), vx, vy, vbs, vw.as_ref())?;
+                    let valid = slot.as_ref().ok_or_else(lost)?.valid();
+                    let heads = &self.heads;
+                    let mut test_batch = |batch: usize, values: Option<&Values>| -> Result<()> {
+                        let logs: Option<Logs> =
+                            values.map(|v| named(heads, v, "").into_iter().collect());
+                        let mut next = epoch;
+                        stop_requested |= hooks(
+                            &mut slot,
+                            &mut self.optimizer,
+                            &mut history,
+                            &mut next,
+                            &mut |cb, ctx| match (&logs, cb.batch_hooks()) {
+                                (_, false) => Ok(()),
+                                (None, true) => cb.on_test_batch_begin(batch, ctx),
+                                (Some(logs), true) => cb.on_test_batch_end(batch, logs, ctx),
+                            },
+                        )?;
+                        Ok(())
+                    };
+                    let hook: Option<BatchHook<'_>> = if batch_hooks {
+                        Some(&mut test_batch)
+                    } else {
+                        None
+                    };
+                    let vv = evaluate_batches(
+                        heads,
+                        &self.device,
+                        (&valid, vx, vy, vw.as_ref()),
+                        vbs,
+                        hook,
+                    )?;
                     logs.extend(self.named(&vv, "val_"));
                     let test_logs: Logs = self.named(&vv, "").into_iter().collect();
                     stop_requested |= hooks(

@@ -34,6 +34,7 @@ mod custom;
 mod error;
 mod fit;
 mod history;
+mod hooked_runs;
 mod keras_file;
 mod lambda_callback;
 mod loss;
