@@ -7,6 +7,8 @@ type Hook = Box<dyn for<'a> FnMut(&mut CallbackContext<'a>) -> Result<()>>;
 type IndexHook = Box<dyn for<'a> FnMut(usize, &mut CallbackContext<'a>) -> Result<()>>;
 type LogsHook = Box<dyn for<'a> FnMut(usize, &Logs, &mut CallbackContext<'a>) -> Result<()>>;
 type EndHook = Box<dyn for<'a> FnMut(&Logs, &mut CallbackContext<'a>) -> Result<()>>;
+type OutputsHook =
+    Box<dyn for<'a> FnMut(usize, &ndarray::ArrayD<f32>, &mut CallbackContext<'a>) -> Result<()>>;
 
 /// A callback from closures (Keras `LambdaCallback(on_epoch_end=..., on_train_batch_end=...)`):
 /// each builder method sets one hook, with the hook's arguments and the
@@ -44,6 +46,12 @@ pub struct LambdaCallback {
     train_batch_end: Option<LogsHook>,
     test_begin: Option<Hook>,
     test_end: Option<EndHook>,
+    test_batch_begin: Option<IndexHook>,
+    test_batch_end: Option<LogsHook>,
+    predict_begin: Option<Hook>,
+    predict_end: Option<Hook>,
+    predict_batch_begin: Option<IndexHook>,
+    predict_batch_end: Option<OutputsHook>,
 }
 
 impl std::fmt::Debug for LambdaCallback {
@@ -58,6 +66,12 @@ impl std::fmt::Debug for LambdaCallback {
             set("on_train_batch_end", self.train_batch_end.is_some()),
             set("on_test_begin", self.test_begin.is_some()),
             set("on_test_end", self.test_end.is_some()),
+            set("on_test_batch_begin", self.test_batch_begin.is_some()),
+            set("on_test_batch_end", self.test_batch_end.is_some()),
+            set("on_predict_begin", self.predict_begin.is_some()),
+            set("on_predict_end", self.predict_end.is_some()),
+            set("on_predict_batch_begin", self.predict_batch_begin.is_some()),
+            set("on_predict_batch_end", self.predict_batch_end.is_some()),
         ]
         .into_iter()
         .flatten()
@@ -145,6 +159,61 @@ impl LambdaCallback {
         self.test_end = Some(Box::new(f));
         self
     }
+
+    /// `f(batch, ctx)` before each validation (or `evaluate_with_callbacks`) batch.
+    pub fn on_test_batch_begin(
+        mut self,
+        f: impl for<'a> FnMut(usize, &mut CallbackContext<'a>) -> Result<()> + 'static,
+    ) -> Self {
+        self.test_batch_begin = Some(Box::new(f));
+        self
+    }
+
+    /// `f(batch, logs, ctx)` after each such batch, with the pass's running logs.
+    pub fn on_test_batch_end(
+        mut self,
+        f: impl for<'a> FnMut(usize, &Logs, &mut CallbackContext<'a>) -> Result<()> + 'static,
+    ) -> Self {
+        self.test_batch_end = Some(Box::new(f));
+        self
+    }
+
+    /// `f(ctx)` before `predict_with_callbacks`.
+    pub fn on_predict_begin(
+        mut self,
+        f: impl for<'a> FnMut(&mut CallbackContext<'a>) -> Result<()> + 'static,
+    ) -> Self {
+        self.predict_begin = Some(Box::new(f));
+        self
+    }
+
+    /// `f(ctx)` after its last batch.
+    pub fn on_predict_end(
+        mut self,
+        f: impl for<'a> FnMut(&mut CallbackContext<'a>) -> Result<()> + 'static,
+    ) -> Self {
+        self.predict_end = Some(Box::new(f));
+        self
+    }
+
+    /// `f(batch, ctx)` before each prediction batch.
+    pub fn on_predict_batch_begin(
+        mut self,
+        f: impl for<'a> FnMut(usize, &mut CallbackContext<'a>) -> Result<()> + 'static,
+    ) -> Self {
+        self.predict_batch_begin = Some(Box::new(f));
+        self
+    }
+
+    /// `f(batch, outputs, ctx)` after each prediction batch, with its outputs.
+    pub fn on_predict_batch_end(
+        mut self,
+        f: impl for<'a> FnMut(usize, &ndarray::ArrayD<f32>, &mut CallbackContext<'a>) -> Result<()>
+        + 'static,
+    ) -> Self {
+        self.predict_batch_end = Some(Box::new(f));
+        self
+    }
 }
 
 impl Callback for LambdaCallback {
@@ -172,7 +241,12 @@ impl Callback for LambdaCallback {
     }
 
     fn batch_hooks(&self) -> bool {
-        self.train_batch_begin.is_some() || self.train_batch_end.is_some()
+        self.train_batch_begin.is_some()
+            || self.train_batch_end.is_some()
+            || self.test_batch_begin.is_some()
+            || self.test_batch_end.is_some()
+            || self.predict_batch_begin.is_some()
+            || self.predict_batch_end.is_some()
     }
 
     fn on_train_batch_begin(&mut self, batch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
@@ -198,5 +272,51 @@ impl Callback for LambdaCallback {
 
     fn on_test_end(&mut self, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
         self.test_end.as_mut().map_or(Ok(()), |f| f(logs, ctx))
+    }
+
+    fn on_test_batch_begin(&mut self, batch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.test_batch_begin
+            .as_mut()
+            .map_or(Ok(()), |f| f(batch, ctx))
+    }
+
+    fn on_test_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &Logs,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        self.test_batch_end
+            .as_mut()
+            .map_or(Ok(()), |f| f(batch, logs, ctx))
+    }
+
+    fn on_predict_begin(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.predict_begin.as_mut().map_or(Ok(()), |f| f(ctx))
+    }
+
+    fn on_predict_end(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        self.predict_end.as_mut().map_or(Ok(()), |f| f(ctx))
+    }
+
+    fn on_predict_batch_begin(
+        &mut self,
+        batch: usize,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        self.predict_batch_begin
+            .as_mut()
+            .map_or(Ok(()), |f| f(batch, ctx))
+    }
+
+    fn on_predict_batch_end(
+        &mut self,
+        batch: usize,
+        outputs: &ndarray::ArrayD<f32>,
+        ctx: &mut CallbackContext<'_>,
+    ) -> Result<()> {
+        self.predict_batch_end
+            .as_mut()
+            .map_or(Ok(()), |f| f(batch, outputs, ctx))
     }
 }
