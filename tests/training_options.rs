@@ -251,8 +251,8 @@ fn unsupported_loss_setups_are_refused_at_compile() {
     );
     assert!(err.to_string().contains("reduction"), "{err}");
     let err = refused(
-        build().compile(Optimizer::adam(), Loss::Ctc, Vec::<Metric>::new()),
-        "CTC is not in fit yet",
+        build().compile(Optimizer::adam(), Loss::Ctc, [Metric::Accuracy]),
+        "metrics cannot go with CTC",
     );
     assert!(err.to_string().contains("CTC"), "{err}");
     let bad = Optimizer::sgd().gradient_accumulation_steps(1);
@@ -702,4 +702,121 @@ fn test_and_predict_hooks_run_around_every_batch() {
         ]
     );
     assert_eq!(p, m.predict(&x).unwrap());
+}
+
+#[test]
+fn lambda_callback_takes_every_hook() {
+    let (x, y) = data();
+    let mut m = model(Optimizer::adam());
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (a, b, c, d) = (
+        Rc::clone(&seen),
+        Rc::clone(&seen),
+        Rc::clone(&seen),
+        Rc::clone(&seen),
+    );
+    let mut callback = LambdaCallback::new()
+        .on_test_batch_end(move |batch, _, _| {
+            a.borrow_mut().push(format!("test {batch}"));
+            Ok(())
+        })
+        .on_predict_begin(move |_| {
+            b.borrow_mut().push("predict".into());
+            Ok(())
+        })
+        .on_predict_batch_end(move |batch, outputs, _| {
+            c.borrow_mut()
+                .push(format!("batch {batch} {}", outputs.shape()[0]));
+            Ok(())
+        })
+        .on_predict_end(move |_| {
+            d.borrow_mut().push("done".into());
+            Ok(())
+        });
+    m.evaluate_with_callbacks(&x, &y, 40, &mut [&mut callback])
+        .unwrap();
+    m.predict_with_callbacks(&x, 40, &mut [&mut callback])
+        .unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "test 0",
+            "test 1",
+            "predict",
+            "batch 0 40",
+            "batch 1 24",
+            "done"
+        ]
+    );
+}
+
+#[test]
+fn ctc_trains_a_sequence_model_on_label_rows() {
+    // 48 sequences of 6 steps: each step's features point at its symbol (1..=3) or at the
+    // blank (0); the labels are the symbols in order, padded with 0 to length 3.
+    let n = 48;
+    let mut labels = Array2::<f32>::zeros((n, 3));
+    let x = ndarray::Array3::from_shape_fn((n, 6, 4), |(i, t, f)| {
+        let symbol = if t % 2 == 1 { 1 + (i + t / 2) % 3 } else { 0 };
+        if t % 2 == 1 && t / 2 < 2 + i % 2 {
+            labels[[i, t / 2]] = symbol as f32;
+        }
+        let active = if t % 2 == 1 && t / 2 < 2 + i % 2 {
+            symbol
+        } else {
+            0
+        };
+        f32::from(f == active) + 0.05 * ((i + t + f) % 3) as f32
+    });
+    let mut m = Sequential::new()
+        .add(Input::new([6, 4]))
+        .add(Dense::new(8).activation(Activation::Tanh))
+        .add(Dense::new(4))
+        .seed(4)
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam().learning_rate(0.05),
+            Loss::Ctc,
+            Vec::<Metric>::new(),
+        )
+        .unwrap();
+    let history = m
+        .fit(&x, &labels, options().epochs(20).batch_size(16))
+        .unwrap();
+    let loss = history.get("loss").unwrap();
+    assert!(loss.iter().all(|l| l.is_finite()), "{loss:?}");
+    assert!(loss[19] < 0.2 * loss[0], "{loss:?}");
+    // Greedy decoding of the trained model reads the labels back.
+    let logits = m.predict(&x).unwrap();
+    let mut right = 0;
+    for i in 0..n {
+        let mut decoded = Vec::new();
+        let mut last = 0;
+        for t in 0..6 {
+            let best = (0..4)
+                .max_by(|&a, &b| logits[[i, t, a]].total_cmp(&logits[[i, t, b]]))
+                .unwrap();
+            if best != 0 && best != last {
+                decoded.push(best as f32);
+            }
+            last = best;
+        }
+        let want: Vec<f32> = labels
+            .row(i)
+            .iter()
+            .copied()
+            .filter(|&v| v != 0.0)
+            .collect();
+        right += usize::from(decoded == want);
+    }
+    assert!(right >= 40, "{right} of {n} sequences decoded");
+    // Labels outside the classes, or longer than the sequence, are errors naming them.
+    let mut bad = labels.clone();
+    bad[[3, 0]] = 7.0;
+    let err = m
+        .fit(&x, &bad, options().epochs(1))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains('7'), "{err}");
 }

@@ -230,13 +230,15 @@ impl CompiledModel {
         for (name, shape) in names.iter().zip(&shapes) {
             let mut matching = given.iter().filter(|o| &o.name == name);
             let output = match (matching.next(), matching.next()) {
-                (Some(o), None) if o.loss.loss == crate::loss::Loss::Ctc => {
+                (Some(o), None)
+                    if o.loss.loss == crate::loss::Loss::Ctc && !o.metrics.is_empty() =>
+                {
                     return Err(Error::InvalidOption {
-                        option: "loss",
+                        option: "metrics",
                         reason: format!(
-                            "output `{name}`: CTC is not trainable with `fit` yet (its label \
-                             rows and time steps need their own batching); \
-                             `LossConfig::call` computes it"
+                            "output `{name}` is trained with CTC, whose targets are label \
+                             sequences, not one target per output value: metrics cannot \
+                             compare them"
                         ),
                     });
                 }

@@ -47,6 +47,46 @@ pub(crate) fn targets(
         expected,
         actual: format_dims(&y.dims),
     };
+    if loss.loss == Loss::Ctc {
+        // Label rows `[n, max_len]` of class ids, 0 the blank and the padding, against an
+        // output of `[time, classes]` logits per sample.
+        let sample = y.sample_dims();
+        let (&[time, classes], &[max_len]) = (out.dims(), sample) else {
+            return Err(shape_error(format!(
+                "label rows of shape {} (class ids padded with 0) for an output of [time, \
+                 classes] logits",
+                format_dims(&[n, sample.last().copied().unwrap_or(1)])
+            )));
+        };
+        for (index, &v) in y.values.iter().enumerate() {
+            let id = v as i64;
+            if v.fract() != 0.0 || id < 0 || id as usize >= classes {
+                return Err(Error::LabelOutOfRange {
+                    what,
+                    label: if v.is_finite() { id } else { i64::MIN },
+                    index,
+                    num_classes: classes,
+                    layer: output_layer(model, output),
+                });
+            }
+        }
+        if let Some(row) = y
+            .values
+            .chunks(max_len.max(1))
+            .position(|r| r.iter().filter(|&&v| v != 0.0).count() > time)
+        {
+            return Err(Error::InvalidOption {
+                option: what,
+                reason: format!(
+                    "sample {row} has more labels than the output's {time} time steps: no \
+                     alignment exists"
+                ),
+            });
+        }
+        let labels =
+            Tensor::<2>::from_data(TensorData::new(y.values.clone(), [n, max_len]), device);
+        return Ok(Targets::Dense(labels));
+    }
     if loss.loss == Loss::Circle {
         // One integer label per sample, any value (labels only say which rows go together).
         let sample = y.sample_dims();
