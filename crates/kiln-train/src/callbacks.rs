@@ -31,6 +31,34 @@ pub(crate) struct RunState<'a> {
     pub(crate) next_epoch: &'a mut usize,
 }
 
+/// A hook of one kind, run on each callback in turn.
+pub(crate) type Hook<'h> =
+    &'h mut dyn FnMut(&mut dyn Callback, &mut CallbackContext<'_>) -> Result<()>;
+
+/// Runs `hook` on every callback, in order, with the model and optimizer being trained and,
+/// inside `fit`, its History and next epoch; whether one of them asked to stop.
+///
+/// # Errors
+/// The first callback's error, the later ones not run.
+pub(crate) fn run_hooks(
+    callbacks: &mut [&mut dyn Callback],
+    model: &mut Model,
+    optimizer: &mut OptimizerState,
+    run: Option<RunState<'_>>,
+    hook: Hook<'_>,
+) -> Result<bool> {
+    let mut ctx = CallbackContext {
+        model,
+        optimizer,
+        stop_training: false,
+        run,
+    };
+    for cb in callbacks.iter_mut() {
+        hook(&mut **cb, &mut ctx)?;
+    }
+    Ok(ctx.stop_training)
+}
+
 impl<'a> CallbackContext<'a> {
     /// A context outside `fit` (to drive a callback from a custom loop or a test).
     pub fn new(model: &'a mut Model, optimizer: &'a mut OptimizerState) -> Self {

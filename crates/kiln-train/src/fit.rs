@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::arrays::{Arrays, IntoArrays};
-use crate::callbacks::{Callback, CallbackContext, Logs, RunState};
+use crate::callbacks::{Callback, CallbackContext, Logs, RunState, run_hooks};
 use crate::compiled::{
     BatchHook, CompiledModel, DEFAULT_BATCH_SIZE, Tally, Values, check_counts, evaluate_batches,
     named,
@@ -430,19 +430,11 @@ impl CompiledModel {
             ) -> Result<()>|
              -> Result<bool> {
                 let model = slot.as_mut().ok_or_else(lost)?;
-                let mut ctx = CallbackContext {
-                    model,
-                    optimizer,
-                    stop_training: false,
-                    run: Some(RunState {
-                        history,
-                        next_epoch,
-                    }),
-                };
-                for cb in callbacks.iter_mut() {
-                    hook(&mut **cb, &mut ctx)?;
-                }
-                Ok(ctx.stop_training)
+                let run = Some(RunState {
+                    history,
+                    next_epoch,
+                });
+                run_hooks(callbacks, model, optimizer, run, hook)
             };
             // A stop asked for from a batch or test hook (Keras's `model.stop_training`).
             let mut stop_requested = false;

@@ -4,7 +4,7 @@
 use kiln_model::{ArrayInput, HostData};
 use ndarray::{ArrayD, Axis, concatenate};
 
-use crate::callbacks::{Callback, CallbackContext, Logs};
+use crate::callbacks::{Callback, Hook, Logs, run_hooks};
 use crate::compiled::{BatchHook, CompiledModel, Scores, Values, evaluate_batches, named};
 use crate::error::{Error, Result};
 use crate::targets::slice;
@@ -13,13 +13,16 @@ use crate::targets::slice;
 fn run(
     model: &mut CompiledModel,
     callbacks: &mut [&mut dyn Callback],
-    hook: &mut dyn FnMut(&mut dyn Callback, &mut CallbackContext<'_>) -> Result<()>,
+    hook: Hook<'_>,
 ) -> Result<()> {
-    let mut ctx = CallbackContext::new(&mut model.model, &mut model.optimizer);
-    for cb in callbacks.iter_mut() {
-        hook(&mut **cb, &mut ctx)?;
-    }
-    Ok(())
+    run_hooks(
+        callbacks,
+        &mut model.model,
+        &mut model.optimizer,
+        None,
+        hook,
+    )
+    .map(|_| ())
 }
 
 impl CompiledModel {

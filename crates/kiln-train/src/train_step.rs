@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::arrays::IntoArrays;
-use crate::callbacks::{Callback, CallbackContext, Logs, RunState};
+use crate::callbacks::{Callback, CallbackContext, Logs, RunState, run_hooks};
 use crate::error::{Error, Result};
 use crate::fit::{FitOptions, Validation};
 use crate::history::History;
@@ -299,19 +299,11 @@ pub fn fit_step<'a, S: TrainStep>(
              hook: &mut dyn FnMut(&mut dyn Callback, &mut CallbackContext<'_>) -> Result<()>|
              -> Result<bool> {
                 let (model, optimizer) = step.model_and_optimizer();
-                let mut ctx = CallbackContext {
-                    model,
-                    optimizer,
-                    stop_training: false,
-                    run: Some(RunState {
-                        history,
-                        next_epoch,
-                    }),
-                };
-                for cb in callbacks.iter_mut() {
-                    hook(&mut **cb, &mut ctx)?;
-                }
-                Ok(ctx.stop_training)
+                let run = Some(RunState {
+                    history,
+                    next_epoch,
+                });
+                run_hooks(callbacks, model, optimizer, run, hook)
             };
         hooks(step, &mut history, &mut next_epoch, &mut |cb, ctx| {
             cb.on_train_begin(ctx)
