@@ -39,11 +39,12 @@ impl CompiledModel {
         batch_size: usize,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<Scores> {
+        // The hooks run first: one may change the weights evaluated (SwapEmaWeights).
+        run(self, callbacks, &mut |cb, ctx| cb.on_test_begin(ctx))?;
         let model = self.model();
         let xs = self.device_inputs(&model, "x", vec![x.host_data()])?;
         let n = xs.first().map_or(0, kiln_model::Samples::len);
         let ys = self.device_targets(&model, "y", &[y.host_data()], n)?;
-        run(self, callbacks, &mut |cb, ctx| cb.on_test_begin(ctx))?;
         let wants = callbacks.iter().any(|cb| cb.batch_hooks());
         let heads = self.heads.clone();
         let device = self.device.clone();
@@ -85,10 +86,10 @@ impl CompiledModel {
                 reason: "must be at least 1".into(),
             });
         }
+        run(self, callbacks, &mut |cb, ctx| cb.on_predict_begin(ctx))?;
         let model = self.model();
         let data: HostData = x.host_data();
         let n = data.len();
-        run(self, callbacks, &mut |cb, ctx| cb.on_predict_begin(ctx))?;
         let wants = callbacks.iter().any(|cb| cb.batch_hooks());
         let mut parts = Vec::with_capacity(n.div_ceil(batch_size));
         for (batch, start) in (0..n).step_by(batch_size).enumerate() {

@@ -4,8 +4,9 @@ use crate::callbacks::{Callback, CallbackContext, Logs};
 use crate::error::{Error, Result};
 
 /// Keras's `SwapEMAWeights`: with an optimizer that keeps a moving average of the weights
-/// (`Optimizer::use_ema`), the validation pass at each epoch's end runs on the averaged
-/// weights, and training goes on with the trained ones. With `swap_on_epoch`, the averages
+/// (`Optimizer::use_ema`), the validation pass at each epoch's end (and `evaluate_with_callbacks`
+/// / `predict_with_callbacks`) runs on the averaged weights, and training goes on with the
+/// trained ones. With `swap_on_epoch`, the averages
 /// stay in the model from this callback's `on_epoch_end` to the next epoch's start, so a
 /// `ModelCheckpoint` placed after this callback saves them (as Keras).
 ///
@@ -66,6 +67,20 @@ impl Callback for SwapEmaWeights {
 
     fn on_test_end(&mut self, _logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
         if self.averages_in_model && !self.swap_on_epoch {
+            self.swap(ctx);
+        }
+        Ok(())
+    }
+
+    fn on_predict_begin(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        if !self.averages_in_model {
+            self.swap(ctx);
+        }
+        Ok(())
+    }
+
+    fn on_predict_end(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        if self.averages_in_model {
             self.swap(ctx);
         }
         Ok(())
