@@ -820,3 +820,51 @@ fn ctc_trains_a_sequence_model_on_label_rows() {
         .unwrap_err();
     assert!(err.to_string().contains('7'), "{err}");
 }
+
+#[test]
+fn iou_metrics_whose_ids_cannot_line_up_are_refused_at_compile() {
+    let build = || {
+        Sequential::new()
+            .add(Input::new([4]))
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .build(&Device::flex())
+            .unwrap()
+    };
+    // MeanIoU's default sparse_y_pred=True reads 3 scores per row as 3 ids, against 1 label.
+    let mean_iou =
+        MetricConfig::from_keras("MeanIoU", &serde_json::json!({"num_classes": 3})).unwrap();
+    let err = refused(
+        build().compile(
+            Optimizer::adam(),
+            Loss::SparseCategoricalCrossentropy,
+            [mean_iou],
+        ),
+        "ids do not line up",
+    );
+    assert!(err.to_string().contains("sparse_y_pred"), "{err}");
+    let scores = MetricConfig::from_keras(
+        "MeanIoU",
+        &serde_json::json!({"num_classes": 3, "sparse_y_pred": false}),
+    )
+    .unwrap();
+    assert!(
+        build()
+            .compile(
+                Optimizer::adam(),
+                Loss::SparseCategoricalCrossentropy,
+                [scores]
+            )
+            .is_ok()
+    );
+    for config in [
+        serde_json::json!({"num_classes": 100000}),
+        serde_json::json!({"num_classes": 3, "target_class_ids": [5]}),
+    ] {
+        let m = MetricConfig::from_keras("IoU", &config).unwrap();
+        let err = refused(
+            build().compile(Optimizer::adam(), Loss::SparseCategoricalCrossentropy, [m]),
+            "bad IoU option",
+        );
+        assert!(err.to_string().contains("num_classes"), "{err}");
+    }
+}

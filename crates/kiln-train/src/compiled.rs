@@ -146,6 +146,7 @@ fn compile_metrics(
     let mut compiled = Vec::new();
     for m in metrics {
         m.validate()?;
+        check_class_ids(&m, loss.is_sparse(), units)?;
         let metric = CompiledMetric::new(m, loss, units);
         if !metric.rule.is_user_defined() && !metric.rule.metric.accepts_targets(loss.is_sparse()) {
             let sparse = metric.rule.is_sparse();
@@ -167,6 +168,64 @@ fn compile_metrics(
         compiled.push(metric);
     }
     Ok(compiled)
+}
+
+/// The IoU metrics compare one class id per target value with one per prediction: both sides
+/// must give as many (Keras fails at the first batch; Kiln at `compile`).
+fn check_class_ids(m: &MetricConfig, sparse_targets: bool, units: usize) -> Result<()> {
+    use crate::metric::Metric;
+    let iou = matches!(
+        m.metric,
+        Metric::Iou
+            | Metric::MeanIou
+            | Metric::BinaryIou
+            | Metric::OneHotIou
+            | Metric::OneHotMeanIou
+    );
+    if !iou || m.is_user_defined() {
+        return Ok(());
+    }
+    let bad = |reason: String| {
+        Err(Error::InvalidOption {
+            option: "metrics",
+            reason: format!("{}: {reason}", m.name()),
+        })
+    };
+    // The confusion matrix is counted densely: num_classes² sums.
+    if !(1..=1024).contains(&m.num_classes) {
+        return bad(format!(
+            "num_classes must be in 1..=1024, got {}",
+            m.num_classes
+        ));
+    }
+    if let Some(id) = m
+        .target_class_ids
+        .iter()
+        .flatten()
+        .find(|&&id| id >= m.num_classes)
+    {
+        return bad(format!(
+            "target class {id} is not below num_classes {}",
+            m.num_classes
+        ));
+    }
+    if matches!(m.metric, Metric::Iou | Metric::MeanIou) {
+        let per_target = if sparse_targets || !m.sparse_y_true {
+            1
+        } else {
+            units
+        };
+        let per_prediction = if m.sparse_y_pred { units } else { 1 };
+        if per_target != per_prediction {
+            return bad(format!(
+                "{per_target} class id(s) per target against {per_prediction} per prediction \
+                 (an output of {units} values with sparse_y_pred={}): set sparse_y_pred=false \
+                 for scores, or give one id per output value",
+                m.sparse_y_pred
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A model with its optimizer, loss and metrics: Keras's compiled model.
