@@ -1,6 +1,7 @@
 //! Seeded mutation fuzzing of every parser a user's file reaches: IDX (MNIST), the architecture
 //! JSON (Kiln's and Keras's), Kiln's model and weights file (safetensors), Keras's `.keras`
-//! (the zip, its HDF5 and its JSON), `.weights.h5`, legacy Keras 2 `.h5`, and `.npy`/`.npz`.
+//! (the zip, its HDF5 and its JSON), `.weights.h5`, legacy Keras 2 `.h5`, `.npy`/`.npz`, and
+//! TensorBoard event files (`TensorBoard::read_events`).
 //! Each input must give a result or a typed error: never a panic, never an abort, never more
 //! than 5 s. An architecture config that is accepted must also survive its own round trip
 //! (`to_json` reads back to the same config, and builds when the original builds).
@@ -559,6 +560,54 @@ fn fuzz_npy(n: usize) -> Report {
     run(".npy/.npz", n, 7, &seeds, &byte_mutant, &mut target)
 }
 
+fn fuzz_tensorboard_events(n: usize) -> Report {
+    use kiln::train::{Loss, Metric, TensorBoard, UpdateFreq};
+    let dir = tempfile::tempdir().unwrap();
+    // Real event files: a short fit with per-batch scalars and weight histograms.
+    let x = ndarray::Array2::from_shape_fn((16, 3), |(i, j)| ((i + 2 * j) % 5) as f32 / 5.0);
+    let y = ndarray::Array1::from_shape_fn(16, |i| (i % 2) as u8);
+    let mut model = Sequential::new()
+        .add(Input::new([3]))
+        .add(Dense::new(2).activation(Activation::Softmax))
+        .build(&Device::flex())
+        .unwrap()
+        .compile(
+            Optimizer::adam(),
+            Loss::SparseCategoricalCrossentropy,
+            [Metric::Accuracy],
+        )
+        .unwrap();
+    let mut board = TensorBoard::new(dir.path().join("logs"))
+        .update_freq(UpdateFreq::Batches(1))
+        .histogram_freq(1);
+    model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new()
+                .epochs(2)
+                .batch_size(8)
+                .verbose(0)
+                .validation_split(0.25)
+                .callback(&mut board),
+        )
+        .unwrap();
+    let seeds: Vec<Vec<u8>> = board
+        .files()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(!seeds.is_empty());
+    let path = dir.path().join("mutant.tfevents");
+    let mut target = |input: &[u8]| -> Result<(), String> {
+        std::fs::write(&path, input).unwrap();
+        TensorBoard::read_events(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    run("TensorBoard events", n, 8, &seeds, &byte_mutant, &mut target)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests: one per format, bounded for CI; the long run takes KILN_FUZZ_INPUTS.
 
@@ -595,4 +644,9 @@ fn fuzz_legacy_h5_files() {
 #[test]
 fn fuzz_npy_files() {
     check(".npy/.npz", &fuzz_npy(count(1500)));
+}
+
+#[test]
+fn fuzz_tensorboard_event_files() {
+    check("TensorBoard events", &fuzz_tensorboard_events(count(2000)));
 }
