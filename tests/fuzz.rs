@@ -605,7 +605,14 @@ fn fuzz_tensorboard_events(n: usize) -> Report {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    run("TensorBoard events", n, 8, &seeds, &byte_mutant, &mut target)
+    run(
+        "TensorBoard events",
+        n,
+        8,
+        &seeds,
+        &byte_mutant,
+        &mut target,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
