@@ -87,7 +87,7 @@ fn subset() -> kiln::Result<(ndarray::Array3<u8>, ndarray::Array1<u8>)> {
 fn run_kiln(args: &Args) -> Result<(Vec<f64>, usize), Box<dyn std::error::Error>> {
     let (x, y) = subset()?;
     let n = args.samples.min(y.len());
-    let x = normalize(
+    let x = scale_pixels(
         &x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n))
             .to_owned(),
     );

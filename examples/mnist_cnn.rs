@@ -59,8 +59,8 @@ fn run(args: Args) -> kiln::Result<()> {
 
     let ((x_train, y_train), (x_test, y_test)) = kiln::datasets::mnist::load_data()?;
     // Images get a channel axis: [n, 28, 28] -> [n, 28, 28, 1], as in the Keras example.
-    let x_train = normalize(&x_train).insert_axis(Axis(3));
-    let x_test = normalize(&x_test).insert_axis(Axis(3));
+    let x_train = scale_pixels(&x_train).insert_axis(Axis(3));
+    let x_test = scale_pixels(&x_test).insert_axis(Axis(3));
     let y_train = to_categorical(y_train.view(), Some(10))?;
     let y_test = to_categorical(y_test.view(), Some(10))?;
 

@@ -109,9 +109,9 @@ fn run(args: Args) -> kiln::Result<()> {
     let ((x_train, y_train), (x_test, y_test)) = kiln::datasets::mnist::load_data()?;
     let n = args.train_samples.clamp(1, x_train.shape()[0]);
     let rows = Slice::from(..n);
-    let x_train = normalize(&x_train.slice_axis(Axis(0), rows).to_owned()).insert_axis(Axis(3));
+    let x_train = scale_pixels(&x_train.slice_axis(Axis(0), rows).to_owned()).insert_axis(Axis(3));
     let y_train = y_train.slice_axis(Axis(0), rows).to_owned();
-    let x_test = normalize(&x_test).insert_axis(Axis(3));
+    let x_test = scale_pixels(&x_test).insert_axis(Axis(3));
 
     let spec = resnet(args.seed)?;
     println!("{}", spec.summary().line_length(108)); // Keras's width in a wide terminal

@@ -271,10 +271,10 @@ fn run(args: Args) -> kiln::Result<()> {
 
     let ((x_train, _), (x_test, _)) = kiln::datasets::mnist::load_data()?;
     let n = args.train_samples.clamp(1, x_train.shape()[0]);
-    let x_train =
-        normalize(&x_train.slice_axis(Axis(0), Slice::from(..n)).to_owned()).insert_axis(Axis(3));
-    let x_test =
-        normalize(&x_test.slice_axis(Axis(0), Slice::from(..2000)).to_owned()).insert_axis(Axis(3));
+    let x_train = scale_pixels(&x_train.slice_axis(Axis(0), Slice::from(..n)).to_owned())
+        .insert_axis(Axis(3));
+    let x_test = scale_pixels(&x_test.slice_axis(Axis(0), Slice::from(..2000)).to_owned())
+        .insert_axis(Axis(3));
 
     let (encoder, decoder) = (encoder(args.seed)?, decoder(args.seed)?);
     println!("{}", encoder.summary().line_length(100));

@@ -4,9 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// From `kiln-datasets`.
+    /// From `kiln-datasets` (boxed: its variants carry paths, addresses and hashes).
     #[error(transparent)]
-    Data(#[from] kiln_datasets::Error),
+    Data(Box<kiln_datasets::Error>),
     /// From `kiln-model`.
     #[error(transparent)]
     Model(#[from] kiln_model::Error),
@@ -16,6 +16,12 @@ pub enum Error {
     /// From the backend choice.
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+}
+
+impl From<kiln_datasets::Error> for Error {
+    fn from(e: kiln_datasets::Error) -> Self {
+        Error::Data(Box::new(e))
+    }
 }
 
 /// `Result` with [`Error`].

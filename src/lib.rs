@@ -12,7 +12,7 @@
 //! # let y_train = y_train.slice(ndarray::s![..512]).to_owned();
 //! # let x_test = x_test.slice(ndarray::s![..256, .., ..]).to_owned();
 //! # let y_test = y_test.slice(ndarray::s![..256]).to_owned();
-//! let (x_train, x_test) = (normalize(&x_train), normalize(&x_test));
+//! let (x_train, x_test) = (scale_pixels(&x_train), scale_pixels(&x_test));
 //! let (y_train, y_test) = (to_categorical(y_train.view(), Some(10))?,
 //!                          to_categorical(y_test.view(), Some(10))?);
 //!
@@ -36,7 +36,7 @@
 //!
 //! - [`model`]: layers, `Sequential`, `summary`, architecture JSON, weights.
 //! - [`train`]: `compile`, `fit`, `evaluate`, `predict`, optimizers, losses, metrics.
-//! - [`datasets`]: MNIST with checksums and cache, `to_categorical`, `normalize`, splits.
+//! - [`datasets`]: MNIST with checksums and cache, `to_categorical`, `scale_pixels` (and `normalize`, Keras's L2), splits.
 //! - [`Backend`]/[`device`]: the burn backend, chosen by Cargo feature and at run time.
 
 mod backend;
@@ -54,7 +54,7 @@ pub use kiln_train as train;
 pub mod prelude {
     pub use crate::{Backend, device};
     pub use burn::tensor::Device;
-    pub use kiln_datasets::{normalize, to_categorical, train_test_split};
+    pub use kiln_datasets::{scale_pixels, to_categorical, train_test_split};
     pub use kiln_model::{
         Activation, ActivationLayer, Add, Apply, Average, AveragePooling1d, AveragePooling2d,
         BatchNormalization, Bidirectional, Concatenate, Conv1d, Conv2d, Conv2dTranspose,

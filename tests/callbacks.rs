@@ -60,7 +60,7 @@ fn early_stopping_stops_where_keras_would_and_restores_the_best_weights() {
 fn mnist(n: usize) -> (Array2<f32>, Array1<u8>) {
     let ((x, y), _) = kiln::datasets::mnist::load_data().unwrap();
     let rows = Slice::from(..n);
-    let x = normalize(&x.slice_axis(Axis(0), rows).to_owned())
+    let x = scale_pixels(&x.slice_axis(Axis(0), rows).to_owned())
         .into_shape_with_order((n, 784))
         .unwrap();
     (x, y.slice_axis(Axis(0), rows).to_owned())

@@ -19,7 +19,7 @@ const LOSS_RTOL: f64 = 1e-5;
 fn data() -> (Array2<f32>, Array1<u8>) {
     let ((x, y), _) = kiln::datasets::mnist::load_data().unwrap();
     let rows = Slice::from(..160);
-    let x = normalize(&x.slice_axis(Axis(0), rows).to_owned());
+    let x = scale_pixels(&x.slice_axis(Axis(0), rows).to_owned());
     let x = x.into_shape_with_order((160, 784)).unwrap();
     (x, y.slice_axis(Axis(0), rows).to_owned())
 }

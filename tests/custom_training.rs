@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2, Axis, Slice};
 fn mnist_subset(n: usize) -> (Array2<f32>, Array2<f32>, Array1<u8>) {
     let ((x, y), _) = kiln::datasets::mnist::load_data().unwrap();
     let rows = Slice::from(..n);
-    let x = normalize(&x.slice_axis(Axis(0), rows).to_owned())
+    let x = scale_pixels(&x.slice_axis(Axis(0), rows).to_owned())
         .into_shape_with_order((n, 784))
         .unwrap();
     let labels = y.slice_axis(Axis(0), rows).to_owned();

@@ -8,7 +8,7 @@ use ndarray::{Array1, Array3, Axis, Slice};
 fn history() -> History {
     let ((x, y), _) = kiln::datasets::mnist::load_data().unwrap();
     let rows = Slice::from(..256);
-    let x: Array3<f32> = normalize(&x.slice_axis(Axis(0), rows).to_owned());
+    let x: Array3<f32> = scale_pixels(&x.slice_axis(Axis(0), rows).to_owned());
     let y: Array1<u8> = y.slice_axis(Axis(0), rows).to_owned();
     let mut model = Sequential::new()
         .add(Input::new([28, 28]))

@@ -68,7 +68,7 @@ fn compare(kiln_optimizer: Optimizer, mut raw_optimizer: ModuleOptimizer, lr: f6
         .unwrap();
     let history = kiln_model
         .fit(
-            &normalize(&x),
+            &scale_pixels(&x),
             &y,
             FitOptions::new().epochs(EPOCHS).seed(SEED).verbose(0),
         )

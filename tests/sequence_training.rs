@@ -11,7 +11,7 @@ fn mnist_subset(n: usize) -> (Array3<f32>, Array1<u8>) {
     let ((x, y), _) = kiln::datasets::mnist::load_data().expect("MNIST ships in data/");
     let rows = Slice::from(..n);
     (
-        normalize(&x.slice_axis(Axis(0), rows).to_owned()),
+        scale_pixels(&x.slice_axis(Axis(0), rows).to_owned()),
         y.slice_axis(Axis(0), rows).to_owned(),
     )
 }

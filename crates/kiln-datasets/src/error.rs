@@ -131,6 +131,204 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A downloaded or cached file does not have the hash Keras publishes for it (Keras's
+    /// `file_hash`: SHA-256, or MD5 for the word indexes). A download with the wrong hash is
+    /// never written to the cache.
+    #[error(
+        "{path} has {algorithm} {actual}, expected {expected}{}: the file is corrupt or not the original",
+        url.as_deref().map(|u| format!(" (downloaded from {u})")).unwrap_or_default()
+    )]
+    HashMismatch {
+        /// The file: where it was found, or where it would have been cached.
+        path: PathBuf,
+        /// The address it was downloaded from, when it was.
+        url: Option<String>,
+        /// `"sha256"` or `"md5"`.
+        algorithm: &'static str,
+        /// The expected hash (lowercase hex).
+        expected: String,
+        /// The hash of the bytes found.
+        actual: String,
+    },
+    /// The server answered with an HTTP error status (404: no such file at that address).
+    #[error("{url} answered HTTP {status}")]
+    HttpStatus {
+        /// The address requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The connection closed before the whole file arrived.
+    #[error("the transfer of {url} was cut short: {received} of {expected} bytes arrived")]
+    TransferTruncated {
+        /// The address requested.
+        url: String,
+        /// The size the server announced (`Content-Length`).
+        expected: u64,
+        /// The bytes that arrived.
+        received: u64,
+        /// The transport's error, when it reported one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A size announced by a header (HTTP `Content-Length`, a tar member, a pickle or `.npy`
+    /// header) or reached while decompressing is beyond what Kiln accepts; nothing that large
+    /// was allocated.
+    #[error("{what} is {size} bytes, more than the {limit} bytes accepted")]
+    TooLarge {
+        /// What is that large (a file, an archive member, a header field).
+        what: String,
+        /// The size announced or reached.
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
+    },
+    /// An archive (`.tar.gz`, `.npz`) that cannot be read, or lacks a member the data set needs.
+    #[error("{path} is not a valid archive: {reason}")]
+    CorruptArchive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A Python pickle stream that is malformed, cut short, or uses something the restricted
+    /// reader does not read.
+    #[error("{path}: invalid pickle at byte {offset}: {reason}")]
+    Pickle {
+        /// The file (or `archive/member`).
+        path: PathBuf,
+        /// Where in the pickle stream the problem is.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pickle asks for a Python global other than the NumPy array reconstruction ones Keras
+    /// allows (`numpy.ndarray`, `numpy.dtype`, `numpy[._]core.multiarray._reconstruct`): the
+    /// file may be corrupt or malicious, and is refused.
+    #[error("{path}: refusing to load the pickled global `{module}.{name}`")]
+    ForbiddenPickleGlobal {
+        /// The file (or `archive/member`).
+        path: PathBuf,
+        /// The global's module.
+        module: String,
+        /// The global's name.
+        name: String,
+    },
+    /// A file that parses, but whose content is not laid out as the data set's (a missing key,
+    /// a wrong shape or type).
+    #[error("{path}: {reason}")]
+    UnexpectedContent {
+        /// The file (or `archive/member`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A JSON file (a word index) that cannot be parsed.
+    #[error("{path} is not a valid JSON word index")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Options that cannot be used together (Keras's `ValueError` for the same combinations:
+    /// `subset` without `validation_split`, a split of shuffled files without `seed`,
+    /// `class_names` without inferred labels, ...).
+    #[error("incompatible options: {reason}")]
+    IncompatibleOptions {
+        /// What is wrong, naming the options.
+        reason: String,
+    },
+    /// A folder read by `image_dataset_from_directory` or `text_dataset_from_directory` holds
+    /// no file of the accepted formats (in the subset asked for).
+    #[error("no {what} found in directory {directory} (allowed formats: {})", formats.join(", "))]
+    NoFilesFound {
+        /// The folder searched.
+        directory: PathBuf,
+        /// What was looked for: `"images"`, `"training images"`, `"text files"`, ...
+        what: &'static str,
+        /// The file extensions accepted.
+        formats: &'static [&'static str],
+    },
+    /// The labels given do not pair up with the files found.
+    #[error(
+        "{labels} labels were given but {files} files were found in {directory} \
+         (labels follow the files' alphanumeric order)"
+    )]
+    LabelCountMismatch {
+        /// The folder searched.
+        directory: PathBuf,
+        /// The number of labels given.
+        labels: usize,
+        /// The number of files found.
+        files: usize,
+    },
+    /// `class_names` names a folder that is not a sub-folder of the directory.
+    #[error(
+        "class_names {class_names:?} do not match the sub-folders of {directory}: \
+         expected {subdirs:?} (or a subset of it)"
+    )]
+    UnknownClassNames {
+        /// The folder searched.
+        directory: PathBuf,
+        /// The names given.
+        class_names: Vec<String>,
+        /// The sub-folders found, in alphanumeric order.
+        subdirs: Vec<String>,
+    },
+    /// `label_mode` binary with other than two classes.
+    #[error("label_mode binary needs exactly 2 classes, found {}: {class_names:?}", class_names.len())]
+    BinaryNeedsTwoClasses {
+        /// The classes found.
+        class_names: Vec<String>,
+    },
+    /// An image file that cannot be decoded (corrupt, cut short, or not an image).
+    #[error("cannot decode the image {path}")]
+    ImageDecode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A CSV file that cannot be read as CSV (a record with another number of fields, bad
+    /// quoting, an I/O error).
+    #[error("{path}: cannot read the CSV{}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    CsvRead {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the file where the problem is, when known.
+        line: Option<u64>,
+        /// The CSV reader's error.
+        #[source]
+        source: csv::Error,
+    },
+    /// A value of a CSV file that is missing or is not a number.
+    #[error("{path}, line {line}, column {column}: {reason}")]
+    CsvValue {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the file (header included) holding the value.
+        line: u64,
+        /// The column: its header name and 0-based index, or its index.
+        column: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// A CSV column asked for (by name or index) that the file does not have.
+    #[error("{path}: no column {column}; the columns are {available:?}")]
+    CsvColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column asked for.
+        column: String,
+        /// The columns the file has (header names, or indices without a header).
+        available: Vec<String>,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -23,53 +23,12 @@ use ndarray::{ArrayD, IxDyn};
 use npyz::{DType, NpyFile, Order, WriterBuilder};
 use zip::write::SimpleFileOptions;
 
+use crate::array::HostArray;
 use crate::cache::write_atomic;
 use crate::error::{Error, Result};
 
-/// One array read from a `.npy` file, in the type the file holds.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum NpyArray {
-    /// `float32` (`<f4`).
-    F32(ArrayD<f32>),
-    /// `float64` (`<f8`).
-    F64(ArrayD<f64>),
-    /// `int32` (`<i4`): token ids, class labels.
-    I32(ArrayD<i32>),
-    /// `int64` (`<i8`).
-    I64(ArrayD<i64>),
-    /// `uint8` (`|u1`): images.
-    U8(ArrayD<u8>),
-}
-
-impl NpyArray {
-    /// The shape.
-    pub fn shape(&self) -> &[usize] {
-        match self {
-            NpyArray::F32(a) => a.shape(),
-            NpyArray::F64(a) => a.shape(),
-            NpyArray::I32(a) => a.shape(),
-            NpyArray::I64(a) => a.shape(),
-            NpyArray::U8(a) => a.shape(),
-        }
-    }
-
-    /// NumPy's name of the element type (`float32`, `int32`, ...).
-    pub fn dtype(&self) -> &'static str {
-        match self {
-            NpyArray::F32(_) => "float32",
-            NpyArray::F64(_) => "float64",
-            NpyArray::I32(_) => "int32",
-            NpyArray::I64(_) => "int64",
-            NpyArray::U8(_) => "uint8",
-        }
-    }
-
-    /// Whether it holds integers.
-    pub fn is_integer(&self) -> bool {
-        matches!(self, NpyArray::I32(_) | NpyArray::I64(_) | NpyArray::U8(_))
-    }
-}
+/// One array read from a `.npy` file, in the type the file holds (a [`HostArray`]).
+pub type NpyArray = HostArray;
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
     Error::Npy {

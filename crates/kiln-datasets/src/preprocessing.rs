@@ -53,16 +53,73 @@ where
 }
 
 /// Scales `u8` pixels to `f32` in `[0, 1]` (divides by 255), the `x / 255.0` of every Keras
-/// tutorial.
+/// tutorial. (Keras's `keras.utils.normalize` is [`normalize`], an L2 normalization.)
 ///
 /// # Examples
 /// ```
 /// use ndarray::array;
-/// let x = kiln_datasets::normalize(&array![[0u8, 255], [51, 102]]);
+/// let x = kiln_datasets::scale_pixels(&array![[0u8, 255], [51, 102]]);
 /// assert_eq!(x, array![[0.0f32, 1.0], [0.2, 0.4]]);
 /// ```
-pub fn normalize<D: Dimension>(images: &Array<u8, D>) -> Array<f32, D> {
+pub fn scale_pixels<D: Dimension>(images: &Array<u8, D>) -> Array<f32, D> {
     images.mapv(|p| f32::from(p) / 255.0)
+}
+
+/// Divides each vector along `axis` by its `order`-norm (Keras's `keras.utils.normalize(x,
+/// axis=-1, order=2)`, NumPy's `np.linalg.norm`): `order` is any `p > 0` (2 is L2, 1 is L1) or
+/// `f64::INFINITY` (the largest magnitude). Vectors of norm 0 are left as they are, as Keras
+/// does. A negative `axis` counts from the last.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for an axis the array does not have or an order that is not a
+/// positive number.
+///
+/// # Examples
+/// ```
+/// use ndarray::array;
+/// let x = kiln_datasets::normalize(&array![[3.0f32, 4.0], [0.0, 0.0]], -1, 2.0)?;
+/// assert_eq!(x, array![[0.6f32, 0.8], [0.0, 0.0]]);
+/// # Ok::<(), kiln_datasets::Error>(())
+/// ```
+pub fn normalize<D: Dimension + ndarray::RemoveAxis>(
+    x: &Array<f32, D>,
+    axis: isize,
+    order: f64,
+) -> Result<Array<f32, D>> {
+    let rank = x.ndim() as isize;
+    let index = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&index) {
+        return Err(Error::InvalidArgument {
+            name: "axis",
+            reason: format!("{axis} is out of range for an array of rank {rank}"),
+        });
+    }
+    if order.is_nan() || order <= 0.0 {
+        return Err(Error::InvalidArgument {
+            name: "order",
+            reason: format!("must be a positive number or infinity, got {order}"),
+        });
+    }
+    let mut out = x.clone();
+    for mut lane in out.lanes_mut(ndarray::Axis(index as usize)) {
+        let norm = if order.is_infinite() {
+            lane.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
+        } else if order == 2.0 {
+            lane.iter()
+                .map(|v| f64::from(*v).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        } else {
+            lane.iter()
+                .map(|v| f64::from(v.abs()).powf(order))
+                .sum::<f64>()
+                .powf(1.0 / order)
+        };
+        if norm != 0.0 {
+            lane.mapv_inplace(|v| (f64::from(v) / norm) as f32);
+        }
+    }
+    Ok(out)
 }
 
 /// Two arrays split along their first axis: `((x_train, y_train), (x_test, y_test))`.

@@ -1,6 +1,7 @@
 //! Host arrays (the `ndarray` crate's, the Rust NumPy) as model inputs.
 
-use ndarray::{ArrayBase, Data, Dimension};
+use kiln_datasets::HostArray;
+use ndarray::{ArrayBase, ArrayD, Data, Dimension};
 
 /// An element type a host array may hold: floats or integers, turned into `f32` on the device.
 pub trait Element: Copy + 'static {
@@ -10,11 +11,18 @@ pub trait Element: Copy + 'static {
     fn to_f32(self) -> f32;
     /// The value as `i64`, truncating floats.
     fn to_i64(self) -> i64;
+    /// A copy of `values` as a [`HostArray`], in this type where it has a variant (`f32`,
+    /// `f64`, `i32`, `i64`, `u8`), else as `i64`.
+    fn host_array(values: ArrayD<Self>) -> HostArray;
 }
 
 macro_rules! element {
-    ($integer:expr => $($t:ty),*) => {$(
+    ($integer:expr => $($t:ty : $wrap:expr),*) => {$(
         impl Element for $t {
+            fn host_array(values: ArrayD<Self>) -> HostArray {
+                #[allow(clippy::redundant_closure_call)]
+                ($wrap)(values)
+            }
             const INTEGER: bool = $integer;
             #[allow(clippy::cast_lossless, clippy::cast_precision_loss)]
             fn to_f32(self) -> f32 {
@@ -27,8 +35,12 @@ macro_rules! element {
         }
     )*};
 }
-element!(false => f32, f64);
-element!(true => u8, u16, u32, u64, i8, i16, i32, i64, usize);
+fn as_i64<T: Element>(values: ArrayD<T>) -> HostArray {
+    HostArray::I64(values.mapv(Element::to_i64))
+}
+element!(false => f32: HostArray::F32, f64: HostArray::F64);
+element!(true => u8: HostArray::U8, i32: HostArray::I32, i64: HostArray::I64,
+    u16: as_i64, u32: as_i64, u64: as_i64, i8: as_i64, i16: as_i64, usize: as_i64);
 
 /// Values copied off a host array: full shape (batch axis first), row-major values as `f32`,
 /// and whether they were integers.
@@ -69,6 +81,16 @@ pub trait ArrayInput {
     fn samples(&self) -> usize {
         self.host_data().len()
     }
+
+    /// Copies the values in their own element type (a `u8` array stays `u8`: a quarter of its
+    /// `f32` size), for data that stays on the host and goes to the device batch by batch.
+    fn host_array(&self) -> HostArray {
+        let data = self.host_data();
+        match ArrayD::from_shape_vec(data.dims.clone(), data.values) {
+            Ok(a) => HostArray::F32(a),
+            Err(_) => HostArray::F32(ArrayD::zeros(data.dims)),
+        }
+    }
 }
 
 impl<S, D, A> ArrayInput for ArrayBase<S, D>
@@ -91,6 +113,28 @@ where
 
     fn samples(&self) -> usize {
         self.shape().first().copied().unwrap_or(0)
+    }
+
+    fn host_array(&self) -> HostArray {
+        A::host_array(self.to_owned().into_dyn())
+    }
+}
+
+impl ArrayInput for HostArray {
+    fn host_data(&self) -> HostData {
+        HostData {
+            dims: self.shape().to_vec(),
+            values: self.to_f32_vec(),
+            integer: self.is_integer(),
+        }
+    }
+
+    fn samples(&self) -> usize {
+        self.shape().first().copied().unwrap_or(0)
+    }
+
+    fn host_array(&self) -> HostArray {
+        self.clone()
     }
 }
 

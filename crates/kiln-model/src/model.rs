@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use kiln_datasets::HostArray;
 use ndarray::ArrayD;
 
 use crate::activation::Activation;
@@ -95,6 +96,9 @@ pub struct Model {
     #[module(skip)]
     device: Device,
 }
+
+/// Finds the first value of some data (flat index, value) for which a predicate holds.
+type FindValue<'a> = dyn Fn(&dyn Fn(f32) -> bool) -> Option<(usize, f32)> + 'a;
 
 impl Model {
     pub(crate) fn from_parts(
@@ -326,14 +330,17 @@ impl Model {
         let mut inputs = Vec::with_capacity(xs.len());
         let datas = self.check_inputs(xs)?;
         for data in datas {
-            let dims = data.dims.clone();
-            inputs.push(DynTensor::from_host(&dims, data.values, &self.device)?);
+            inputs.push(DynTensor::from_host(
+                data.shape(),
+                data.to_f32_vec(),
+                &self.device,
+            )?);
         }
         let outputs = self.forward_many(inputs, training)?;
         outputs.into_iter().map(to_host_array).collect()
     }
 
-    fn check_inputs(&self, xs: &[&dyn ArrayInput]) -> Result<Vec<HostData>> {
+    fn check_inputs(&self, xs: &[&dyn ArrayInput]) -> Result<Vec<HostArray>> {
         let names = self.input_names();
         if xs.len() != names.len() {
             return Err(Error::InvalidModel(format!(
@@ -345,13 +352,13 @@ impl Model {
         }
         let mut datas = Vec::with_capacity(xs.len());
         for (k, x) in xs.iter().enumerate() {
-            let data = x.host_data();
+            let data = x.host_array();
             let what = if xs.len() == 1 {
                 "x".to_string()
             } else {
                 format!("x[{k}] ({})", names[k])
             };
-            self.check_input_at(k, &what, &data)?;
+            self.check_input_array(k, &what, &data)?;
             datas.push(data);
         }
         Ok(datas)
@@ -371,6 +378,32 @@ impl Model {
     /// # Errors
     /// As [`Model::check_input`].
     pub fn check_input_at(&self, k: usize, what: &str, data: &HostData) -> Result<()> {
+        self.check_input_values(k, what, &data.dims, &|bad| {
+            data.values
+                .iter()
+                .copied()
+                .enumerate()
+                .find(|(_, v)| bad(*v))
+        })
+    }
+
+    /// As [`Model::check_input_at`] for an array in its own element type.
+    ///
+    /// # Errors
+    /// As [`Model::check_input`].
+    pub fn check_input_array(&self, k: usize, what: &str, data: &HostArray) -> Result<()> {
+        self.check_input_values(k, what, data.shape(), &|bad| data.find(bad))
+    }
+
+    /// The checks of [`Model::check_input_at`] on a shape and a way to find the first value
+    /// for which a predicate holds.
+    fn check_input_values(
+        &self,
+        k: usize,
+        what: &str,
+        dims: &[usize],
+        find: &FindValue<'_>,
+    ) -> Result<()> {
         let plan = self.plan();
         let g = &plan.graph;
         let Some(&node) = g.inputs.get(k) else {
@@ -381,12 +414,12 @@ impl Model {
             )));
         };
         let expected = &plan.shapes[node];
-        if data.sample_dims() != expected.dims() {
+        if dims.get(1..).unwrap_or(&[]) != expected.dims() {
             return Err(Error::DataShape {
                 what: what.to_string(),
                 layer: g.node_name(node).to_string(),
                 expected: expected.clone(),
-                actual: format_dims(&data.dims),
+                actual: format_dims(dims),
             });
         }
         // A layer taking ids straight from this input: every value must be an id of its table
@@ -396,11 +429,8 @@ impl Model {
             let Some(input_dim) = spec.layer.id_limit() else {
                 continue;
             };
-            if let Some((index, &value)) = data
-                .values
-                .iter()
-                .enumerate()
-                .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v as usize >= input_dim)
+            if let Some((index, value)) =
+                find(&|v: f32| v.fract() != 0.0 || v < 0.0 || v as usize >= input_dim)
             {
                 return Err(Error::IdOutOfRange {
                     what: what.to_string(),
@@ -457,7 +487,7 @@ impl Model {
             });
         }
         let datas = self.check_inputs(xs)?;
-        let n = datas.first().map_or(0, HostData::len);
+        let n = datas.first().map_or(0, HostArray::len);
         if let Some(bad) = datas.iter().find(|d| d.len() != n) {
             return Err(Error::InvalidModel(format!(
                 "the inputs hold different numbers of samples: {n} and {}",
@@ -478,7 +508,7 @@ impl Model {
         }
         let all = datas
             .into_iter()
-            .map(|d| Samples::new(d, &device))
+            .map(|d| Samples::from_array(d, &device))
             .collect::<Result<Vec<_>>>()?;
         let mut outputs: Vec<Vec<Tensor<2>>> = vec![Vec::new(); shapes.len()];
         for start in (0..n).step_by(batch_size) {

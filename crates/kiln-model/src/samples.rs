@@ -1,9 +1,10 @@
 //! Model inputs ready for batching: on the device when they fit in one device buffer, else on
-//! the host, one batch uploaded at a time.
+//! the host in their own element type, one batch converted and uploaded at a time.
 
 use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor};
+use kiln_datasets::HostArray;
 
 use crate::data::HostData;
 use crate::error::Result;
@@ -20,10 +21,11 @@ pub const DEVICE_DATA_LIMIT: usize = 64 << 20;
 pub enum Samples {
     /// Uploaded once; batches are gathered on the device.
     Device(DynTensor),
-    /// Kept on the host; each batch is gathered there and uploaded.
+    /// Kept on the host in its own element type; each batch is gathered there, converted to
+    /// `f32` and uploaded.
     Host {
         /// The values.
-        data: Arc<HostData>,
+        data: Arc<HostArray>,
         /// Where batches go.
         device: Device,
     },
@@ -45,24 +47,52 @@ impl Samples {
     /// As [`Samples::new`].
     pub fn with_limit(data: HostData, device: &Device, limit: usize) -> Result<Self> {
         if data.values.len() * std::mem::size_of::<f32>() <= limit {
-            Ok(Samples::Device(DynTensor::from_host(
+            return Ok(Samples::Device(DynTensor::from_host(
                 &data.dims,
                 data.values,
                 device,
-            )?))
-        } else {
-            // Checks the rank now, so batches cannot fail on it later.
-            if !(2..=4).contains(&data.dims.len()) {
-                return Err(crate::Error::InvalidModel(format!(
-                    "inputs of rank {} (batch axis included) are not supported; use 2 to 4",
-                    data.dims.len()
-                )));
-            }
-            Ok(Samples::Host {
-                data: Arc::new(data),
-                device: device.clone(),
-            })
+            )?));
         }
+        let array = ndarray::ArrayD::from_shape_vec(data.dims, data.values)
+            .map_err(|e| crate::Error::InvalidModel(format!("inconsistent host data: {e}")))?;
+        Self::array_with_limit(HostArray::F32(array), device, limit)
+    }
+
+    /// As [`Samples::new`] for an array in its own element type: what stays on the host stays
+    /// in that type (`u8` images take a quarter of their `f32` size) and each batch is
+    /// converted when it is taken.
+    ///
+    /// # Errors
+    /// As [`Samples::new`].
+    pub fn from_array(data: HostArray, device: &Device) -> Result<Self> {
+        Self::array_with_limit(data, device, DEVICE_DATA_LIMIT)
+    }
+
+    /// As [`Samples::from_array`] with another limit in bytes.
+    ///
+    /// # Errors
+    /// As [`Samples::new`].
+    pub fn array_with_limit(data: HostArray, device: &Device, limit: usize) -> Result<Self> {
+        let values: usize = data.shape().iter().product();
+        if values.saturating_mul(std::mem::size_of::<f32>()) <= limit {
+            let dims = data.shape().to_vec();
+            return Ok(Samples::Device(DynTensor::from_host(
+                &dims,
+                data.to_f32_vec(),
+                device,
+            )?));
+        }
+        // Checks the rank now, so batches cannot fail on it later.
+        if !(2..=5).contains(&data.shape().len()) {
+            return Err(crate::Error::InvalidModel(format!(
+                "inputs of rank {} (batch axis included) are not supported; use 2 to 5",
+                data.shape().len()
+            )));
+        }
+        Ok(Samples::Host {
+            data: Arc::new(data),
+            device: device.clone(),
+        })
     }
 
     /// Number of samples.
@@ -87,15 +117,9 @@ impl Samples {
         match self {
             Samples::Device(t) => Ok(t.clone().select_rows(indices)),
             Samples::Host { data, device } => {
-                let per: usize = data.sample_dims().iter().product();
-                let mut values = Vec::with_capacity(rows.len() * per);
-                for &r in rows {
-                    let start = r as usize * per;
-                    values.extend_from_slice(&data.values[start..start + per]);
-                }
-                let mut dims = data.dims.clone();
-                dims[0] = rows.len();
-                DynTensor::from_host(&dims, values, device)
+                let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+                let batch = data.select_rows(&rows);
+                DynTensor::from_host(batch.shape(), batch.to_f32_vec(), device)
             }
         }
     }
@@ -108,11 +132,8 @@ impl Samples {
         match self {
             Samples::Device(t) => Ok(t.clone().narrow_rows(start, len)),
             Samples::Host { data, device } => {
-                let per: usize = data.sample_dims().iter().product();
-                let values = data.values[start * per..(start + len) * per].to_vec();
-                let mut dims = data.dims.clone();
-                dims[0] = len;
-                DynTensor::from_host(&dims, values, device)
+                let batch = data.slice_rows(start, len);
+                DynTensor::from_host(batch.shape(), batch.to_f32_vec(), device)
             }
         }
     }

@@ -2,6 +2,7 @@
 //! a slice), or by input/output name (`[("features", &x1), ...]`), as Keras takes an array, a
 //! list or a dict.
 
+use kiln_datasets::HostArray;
 use kiln_model::{ArrayInput, HostData};
 
 use crate::error::{Error, Result};
@@ -64,6 +65,25 @@ impl<'a> Arrays<'a> {
     /// # Errors
     /// [`Error::InvalidOption`] for a wrong count, an unknown or missing name, or a mix.
     pub(crate) fn resolve(&self, names: &[String], what: &'static str) -> Result<Vec<HostData>> {
+        self.resolve_as(names, what, |a| a.host_data())
+    }
+
+    /// As [`Arrays::resolve`], each array copied in its own element type (inputs: what stays
+    /// on the host stays `u8` when it is `u8`).
+    pub(crate) fn resolve_inputs(
+        &self,
+        names: &[String],
+        what: &'static str,
+    ) -> Result<Vec<HostArray>> {
+        self.resolve_as(names, what, |a| a.host_array())
+    }
+
+    fn resolve_as<T>(
+        &self,
+        names: &[String],
+        what: &'static str,
+        copy: impl Fn(&dyn ArrayInput) -> T,
+    ) -> Result<Vec<T>> {
         let bad = |reason: String| Error::InvalidOption {
             option: what,
             reason,
@@ -78,7 +98,7 @@ impl<'a> Arrays<'a> {
                     self.items.len()
                 )));
             }
-            return Ok(self.items.iter().map(|(_, a)| a.host_data()).collect());
+            return Ok(self.items.iter().map(|(_, a)| copy(*a)).collect());
         }
         if named != self.items.len() {
             return Err(bad(
@@ -100,7 +120,7 @@ impl<'a> Arrays<'a> {
             .map(|name| {
                 let mut found = self.items.iter().filter(|(n, _)| n.as_ref() == Some(name));
                 match (found.next(), found.next()) {
-                    (Some((_, a)), None) => Ok(a.host_data()),
+                    (Some((_, a)), None) => Ok(copy(*a)),
                     (None, _) => Err(bad(format!("no array for `{name}`"))),
                     (Some(_), Some(_)) => Err(bad(format!("two arrays for `{name}`"))),
                 }

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use kiln_model::{ArrayInput, Model, Samples, Summary};
 use ndarray::ArrayD;
 
 use crate::arrays::IntoArrays;
+use crate::batches::{DeviceBatch, EvalBatches};
 use crate::error::{Error, Result};
 use crate::loss::{IntoLoss, LossConfig, Targets};
 use crate::metric::{Accumulator, CompiledMetric, IntoMetric, MetricConfig};
@@ -526,11 +527,11 @@ impl CompiledModel {
         batch_size: usize,
     ) -> Result<Scores> {
         let model = self.model();
-        let xs = x.into_arrays().resolve(&model.input_names(), "x")?;
+        let xs = x.into_arrays().resolve_inputs(&model.input_names(), "x")?;
         let ys = y.into_arrays().resolve(&model.output_names(), "y")?;
         let xs = self.device_inputs(&model, "x", xs)?;
         let ys = self.device_targets(&model, "y", &ys, xs[0].len())?;
-        let values = self.evaluate_tensors(&model, &xs, &ys, batch_size, None)?;
+        let values = self.evaluate_tensors(&model, xs, ys, batch_size, None)?;
         Ok(self.named(&values, ""))
     }
 
@@ -539,10 +540,10 @@ impl CompiledModel {
         &self,
         model: &Model,
         what: &str,
-        xs: Vec<kiln_model::HostData>,
+        xs: Vec<kiln_datasets::HostArray>,
     ) -> Result<Vec<Samples>> {
         let several = xs.len() > 1;
-        let n = xs.first().map_or(0, kiln_model::HostData::len);
+        let n = xs.first().map_or(0, kiln_datasets::HostArray::len);
         xs.into_iter()
             .enumerate()
             .map(|(k, x)| {
@@ -552,8 +553,8 @@ impl CompiledModel {
                     what.to_string()
                 };
                 check_counts(n, x.len(), "")?;
-                model.check_input_at(k, &label, &x)?;
-                Ok(Samples::new(x, &self.device)?)
+                model.check_input_array(k, &label, &x)?;
+                Ok(Samples::from_array(x, &self.device)?)
             })
             .collect()
     }
@@ -581,29 +582,18 @@ impl CompiledModel {
     pub(crate) fn evaluate_tensors(
         &self,
         model: &Model,
-        xs: &[Samples],
-        ys: &[Targets],
+        xs: Vec<Samples>,
+        ys: Vec<Targets>,
         batch_size: usize,
-        weights: Option<&Tensor<1>>,
+        weights: Option<Tensor<1>>,
     ) -> Result<Values> {
-        evaluate_batches(
-            &self.heads,
-            &self.device,
-            (model, xs, ys, weights),
-            batch_size,
-            None,
-        )
+        let data = EvalBatches::Arrays { xs, ys, weights };
+        evaluate_batches(&self.heads, &self.device, model, &data, batch_size, None)
     }
 
     /// `{prefix}loss` and each output's `{prefix}{output}_loss`, `{prefix}{output}_{metric}`.
     pub(crate) fn named(&self, values: &Values, prefix: &str) -> Scores {
         named(&self.heads, values, prefix)
-    }
-
-    /// Uploads a shuffled order (or `0..n`) as an index tensor.
-    pub(crate) fn order(&self, order: Vec<i64>) -> Tensor<1, Int> {
-        let n = order.len();
-        Tensor::<1, Int>::from_data(TensorData::new(order, [n]), &self.device)
     }
 }
 
@@ -684,12 +674,13 @@ pub(crate) fn check_counts(x: usize, y: usize, prefix: &str) -> Result<()> {
 /// pass's running values.
 pub(crate) type BatchHook<'h> = &'h mut dyn FnMut(usize, Option<&Values>) -> Result<()>;
 
-/// The loss and metrics of `model` over the data, in batches; `hook` runs around each batch
+/// The loss and metrics of `model` over the batches of `data`; `hook` runs around each batch
 /// (the running values are read back only when there is a hook).
 pub(crate) fn evaluate_batches(
     heads: &[Head],
     device: &Device,
-    (model, xs, ys, weights): (&Model, &[Samples], &[Targets], Option<&Tensor<1>>),
+    model: &Model,
+    data: &EvalBatches<'_>,
     batch_size: usize,
     mut hook: Option<BatchHook<'_>>,
 ) -> Result<Values> {
@@ -699,26 +690,24 @@ pub(crate) fn evaluate_batches(
             reason: "must be at least 1".into(),
         });
     }
-    let n = xs.first().map_or(0, Samples::len);
     let mut tally = Tally::new(heads, device);
-    let per: Vec<usize> = ys.iter().map(|y| y.rows() / n.max(1)).collect();
-    for (batch, start) in (0..n).step_by(batch_size).enumerate() {
+    data.each(batch_size, &mut |batch, b| {
         if let Some(hook) = hook.as_mut() {
             hook(batch, None)?;
         }
-        let len = batch_size.min(n - start);
-        let inputs = xs
-            .iter()
-            .map(|x| x.range(start, len))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let (zs, acts) = model.forward_pre_activation_many(inputs, false)?;
+        let DeviceBatch {
+            xs,
+            ys,
+            weights,
+            len,
+        } = b;
+        let (zs, acts) = model.forward_pre_activation_many(xs, false)?;
         let mut total: Option<Tensor<1>> = model.regularization_loss();
         let mut parts = Vec::with_capacity(heads.len());
-        for (k, (head, z)) in heads.iter().zip(zs).enumerate() {
+        for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
             let z = rows_features(z);
-            let yb = ys[k].narrow(start * per[k], len * per[k]);
-            let rows = len * per[k];
-            let wb = weights.map(|w| w.clone().narrow(0, start * per[k], rows));
+            let rows = yb.rows();
+            let wb = if k == 0 { weights.clone() } else { None };
             let loss = head
                 .loss
                 .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
@@ -735,7 +724,8 @@ pub(crate) fn evaluate_batches(
         if let Some(hook) = hook.as_mut() {
             hook(batch, Some(&tally.read(heads)?))?;
         }
-    }
+        Ok(true)
+    })?;
     tally.read(heads)
 }
 

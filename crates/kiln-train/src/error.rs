@@ -105,6 +105,26 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A user's data set could not give a batch (a failed read, a bad file): its own error is
+    /// the cause.
+    #[error("the data set could not give batch {batch}")]
+    Dataset {
+        /// The batch index asked for.
+        batch: usize,
+        /// The data set's error.
+        #[source]
+        source: kiln_datasets::BoxError,
+    },
+    /// A batch from a data set does not fit the model (a shape, a label, a count): the check
+    /// that failed is the cause.
+    #[error("batch {batch} of the data set does not fit the model")]
+    BadBatch {
+        /// The batch index.
+        batch: usize,
+        /// What does not fit.
+        #[source]
+        source: Box<Error>,
+    },
     /// A plot could not be drawn or written.
     #[error("cannot plot the history: {0}")]
     Plot(String),

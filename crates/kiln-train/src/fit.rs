@@ -2,12 +2,13 @@
 
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+use kiln_datasets::{Batch, BoxError, Dataset, HostArray};
 use kiln_model::{ArrayInput, HostData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 
 use crate::arrays::{Arrays, IntoArrays};
+use crate::batches::{ArrayBatches, BatchChecker, DeviceBatch, EvalBatches, TrainBatches};
 use crate::callbacks::{Callback, CallbackContext, Logs, RunState, run_hooks};
 use crate::compiled::{
     BatchHook, CompiledModel, DEFAULT_BATCH_SIZE, Tally, Values, check_counts, evaluate_batches,
@@ -33,6 +34,9 @@ pub enum Validation<'a> {
     WeightedData(&'a dyn ArrayInput, &'a dyn ArrayInput, &'a dyn ArrayInput),
     /// Separate data for a model of several inputs or outputs, one array each.
     Many(Arrays<'a>, Arrays<'a>),
+    /// A data set of validation batches (Keras `validation_data=py_dataset`), for
+    /// [`fit_dataset`](CompiledModel::fit_dataset) and [`fit_iter`](CompiledModel::fit_iter).
+    Dataset(&'a dyn Dataset),
 }
 
 impl std::fmt::Debug for Validation<'_> {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for Validation<'_> {
             Validation::Data(..) => write!(f, "Data(..)"),
             Validation::WeightedData(..) => write!(f, "WeightedData(..)"),
             Validation::Many(..) => write!(f, "Many(..)"),
+            Validation::Dataset(d) => write!(f, "Dataset({} batches)", d.len()),
         }
     }
 }
@@ -219,6 +224,13 @@ impl<'a> FitOptions<'a> {
         self
     }
 
+    /// Validates on a data set's batches (Keras `validation_data=py_dataset`), when training
+    /// from a data set or an iterator.
+    pub fn validation_dataset(mut self, data: &'a dyn Dataset) -> Self {
+        self.validation = Validation::Dataset(data);
+        self
+    }
+
     /// Validation data for a model of several inputs or outputs: one array per input and per
     /// output, by position or by name (Keras `validation_data=([x1, x2], {"out": y})`).
     pub fn validation_data_many(mut self, x: impl IntoArrays<'a>, y: impl IntoArrays<'a>) -> Self {
@@ -280,20 +292,9 @@ impl CompiledModel {
         &mut self,
         x: impl IntoArrays<'a>,
         y: impl IntoArrays<'a>,
-        mut options: FitOptions<'_>,
+        options: FitOptions<'_>,
     ) -> Result<History> {
-        if options.batch_size == 0 {
-            return Err(Error::InvalidOption {
-                option: "batch_size",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if options.validation_freq == 0 {
-            return Err(Error::InvalidOption {
-                option: "validation_freq",
-                reason: "must be at least 1 (validate every that many epochs)".into(),
-            });
-        }
+        check_options(&options)?;
         let several = self.heads.len() > 1;
         if several && (options.sample_weight.is_some() || options.class_weight.is_some()) {
             return Err(Error::InvalidOption {
@@ -301,14 +302,44 @@ impl CompiledModel {
                 reason: "sample and class weights take a model of one output for now".into(),
             });
         }
-        let xs = x.into_arrays().resolve(&self.model.input_names(), "x")?;
+        if matches!(options.validation, Validation::Dataset(_)) {
+            return Err(Error::InvalidOption {
+                option: "validation_data",
+                reason: "a validation Dataset needs training from a Dataset too (fit_dataset); \
+                         give validation arrays with validation_data"
+                    .into(),
+            });
+        }
+        let xs = x
+            .into_arrays()
+            .resolve_inputs(&self.model.input_names(), "x")?;
         let ys = y.into_arrays().resolve(&self.model.output_names(), "y")?;
-        let n_all = xs.first().map_or(0, HostData::len);
+        let n_all = xs.first().map_or(0, HostArray::len);
         for y in &ys {
             check_counts(n_all, y.len(), "")?;
         }
         let all_weights = match ys.first() {
-            Some(y) if !several => row_weights(&options, y)?,
+            Some(y) if !several => {
+                let given = match options.sample_weight {
+                    Some(sw) => {
+                        let sw = sw.host_data();
+                        if sw.values.len() != y.len() {
+                            return Err(Error::InvalidOption {
+                                option: "sample_weight",
+                                reason: format!(
+                                    "has {} values for {} samples",
+                                    sw.values.len(),
+                                    y.len()
+                                ),
+                            });
+                        }
+                        check_weights(&sw.values, "sample_weight")?;
+                        Some(sw.values)
+                    }
+                    None => None,
+                };
+                sample_weights(given, options.class_weight.as_ref(), y)?
+            }
             _ => None,
         };
         // Keras weighs validation by `sample_weight` only (never `class_weight`): the split's
@@ -323,7 +354,7 @@ impl CompiledModel {
         }
         let split = matches!(options.validation, Validation::Split(_));
         let (xs, ys, validation) = self.split_validation(xs, ys, &options.validation)?;
-        let n = xs.first().map_or(0, HostData::len);
+        let n = xs.first().map_or(0, HostArray::len);
         if n == 0 {
             return Err(Error::InvalidOption {
                 option: "x",
@@ -339,46 +370,20 @@ impl CompiledModel {
         let weights = all_weights.map(|w| per_row_weights(&w[..n], per[0], &device));
         let val = match validation {
             Some((vx, vy)) => {
-                let count = vx.first().map_or(0, HostData::len);
-                let vy = self.device_targets(&model, "validation y", &vy, count)?;
-                let vw = match val_weights {
-                    Some(w) => {
-                        // With a split the weights cover all samples; the validation ones are last.
-                        let w = if split {
-                            &w[w.len().saturating_sub(count)..]
-                        } else {
-                            &w[..]
-                        };
-                        if w.len() != count {
-                            return Err(Error::InvalidOption {
-                                option: "validation sample_weight",
-                                reason: format!("has {} values for {count} samples", w.len()),
-                            });
-                        }
-                        Some(per_row_weights(w, vy[0].rows() / count.max(1), &device))
+                // With a split the weights cover all samples; the validation ones are last.
+                let vw = val_weights.map(|w| {
+                    let count = vx.first().map_or(0, HostArray::len);
+                    if split {
+                        w[w.len().saturating_sub(count)..].to_vec()
+                    } else {
+                        w
                     }
-                    None => None,
-                };
-                Some((self.device_inputs(&model, "validation x", vx)?, vy, vw))
+                });
+                Some(self.array_validation(&model, vx, vy, vw)?)
             }
             None => None,
         };
         let xs = self.device_inputs(&model, "x", xs)?;
-        let mut logged: Vec<String> = self.metrics_names();
-        if val.is_some() {
-            logged.extend(self.metrics_names().iter().map(|n| format!("val_{n}")));
-        }
-        for cb in &options.callbacks {
-            if let Some(monitor) = cb.monitor()
-                && !logged.iter().any(|l| l == monitor)
-            {
-                return Err(Error::UnknownMonitor {
-                    monitor: monitor.to_string(),
-                    valid: logged,
-                });
-            }
-        }
-        let terminate_on_nan = options.callbacks.iter().any(|c| c.terminates_on_nan());
         let per_pass = n.div_ceil(options.batch_size);
         let steps = options.steps_per_epoch.unwrap_or(per_pass);
         if let Some(s) = options.steps_per_epoch {
@@ -398,36 +403,281 @@ impl CompiledModel {
                 });
             }
         }
-        let mut rng = match options.seed {
-            Some(s) => StdRng::seed_from_u64(s),
-            None => StdRng::from_os_rng(),
+        let mut arrays = ArrayBatches {
+            xs,
+            ys,
+            weights,
+            per,
+            n,
+            batch_size: options.batch_size,
+            shuffle: options.shuffle,
+            rng: seeded(options.seed),
+            one_pass: None,
+            steps,
+            initial_epoch: options.initial_epoch,
+            device,
         };
         // With steps_per_epoch, every epoch takes its batches from one shuffled pass.
-        let shuffled = |rng: &mut StdRng| {
-            let mut order: Vec<i64> = (0..n as i64).collect();
-            if options.shuffle {
-                order.shuffle(rng);
+        if options.steps_per_epoch.is_some() {
+            arrays.one_pass = Some(arrays.shuffled_order());
+        }
+        self.train_loop(TrainBatches::Arrays(arrays), val, options)
+    }
+
+    /// Trains the model on a [`Dataset`] read batch by batch (Keras's `fit(py_dataset)`): each
+    /// epoch takes its batches in order (a shuffled order with `shuffle`, the default, as
+    /// Keras shuffles a `PyDataset`'s batch indices), then calls
+    /// [`Dataset::on_epoch_end`]. Batches are loaded on [`Dataset::workers`] threads when it
+    /// asks for more than one. Each batch is checked against the model when it arrives.
+    ///
+    /// `batch_size`, `sample_weight` and `validation_split` do not apply (the data set makes
+    /// the batches and their weights); `steps_per_epoch` takes the first that many batches of
+    /// each epoch's order. Validation may be arrays or another data set
+    /// ([`FitOptions::validation_dataset`]).
+    ///
+    /// # Errors
+    /// As [`fit`](CompiledModel::fit); [`Error::Dataset`] when the data set fails to give a
+    /// batch and [`Error::BadBatch`] when a batch does not fit the model, both after the
+    /// callbacks' `on_train_end`, with the cause kept.
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_datasets::{ArrayDataset, Dataset};
+    /// use kiln_model::{Activation, Dense, Input, Sequential};
+    /// use kiln_train::{Compile, FitOptions};
+    ///
+    /// let x = ndarray::Array2::from_shape_fn((64, 2), |(i, j)| ((i * 7 + j * 3) % 10) as u8);
+    /// let y: Vec<u8> = (0..64).map(|i| (x[[i, 0]] > x[[i, 1]]) as u8).collect();
+    /// let mut data = ArrayDataset::new(x, y, 16).with_workers(2, 4);
+    /// let mut model = Sequential::new()
+    ///     .add(Input::new([2]))
+    ///     .add(Dense::new(2).activation(Activation::Softmax))
+    ///     .build(&burn::tensor::Device::flex())?
+    ///     .compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    /// let history = model.fit_dataset(&mut data, FitOptions::new().epochs(2).verbose(0))?;
+    /// assert_eq!(history.get("loss").map(|l| l.len()), Some(2));
+    /// # Ok::<(), kiln_train::Error>(())
+    /// ```
+    pub fn fit_dataset(
+        &mut self,
+        data: &mut dyn Dataset,
+        options: FitOptions<'_>,
+    ) -> Result<History> {
+        check_options(&options)?;
+        if options.sample_weight.is_some() {
+            return Err(Error::InvalidOption {
+                option: "sample_weight",
+                reason: "a Dataset gives its weights with each batch (Batch::sample_weight)".into(),
+            });
+        }
+        let len = data.len();
+        if len == 0 {
+            return Err(Error::InvalidOption {
+                option: "x",
+                reason: "the data set has no batches".into(),
+            });
+        }
+        let steps = match options.steps_per_epoch {
+            Some(s) if s == 0 || s > len => {
+                return Err(Error::InvalidOption {
+                    option: "steps_per_epoch",
+                    reason: format!("must be in 1..={len}, the data set's batches; got {s}"),
+                });
             }
-            order
+            Some(s) => s,
+            None => len,
         };
-        let one_pass = options.steps_per_epoch.map(|_| shuffled(&mut rng));
+        let val = self.dataset_validation(&options.validation)?;
+        let checker = BatchChecker::new(self, options.class_weight.clone());
+        let train = TrainBatches::Dataset {
+            data,
+            checker,
+            shuffle: options.shuffle,
+            rng: seeded(options.seed),
+            steps,
+        };
+        self.train_loop(train, val, options)
+    }
+
+    /// Trains the model on an iterator of batches (Keras's `fit(generator,
+    /// steps_per_epoch=...)`): each epoch takes the next `steps_per_epoch` batches (required).
+    /// When the iterator ends early, training stops after that epoch with a warning, as
+    /// Keras's "your input ran out of data".
+    ///
+    /// # Errors
+    /// As [`fit_dataset`](CompiledModel::fit_dataset); [`Error::InvalidOption`] without
+    /// `steps_per_epoch`.
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_datasets::Batch;
+    /// use kiln_model::{Dense, Input, Sequential};
+    /// use kiln_train::{Compile, FitOptions};
+    ///
+    /// let mut model = Sequential::new().add(Input::new([1])).add(Dense::new(1))
+    ///     .build(&burn::tensor::Device::flex())?
+    ///     .compile("sgd", "mse", Vec::<&str>::new())?;
+    /// // y = 2x, forever.
+    /// let batches = (0..).map(|i| {
+    ///     let x: Vec<f32> = (0..8).map(|j| ((i * 8 + j) % 10) as f32 / 10.0).collect();
+    ///     let y: Vec<f32> = x.iter().map(|v| 2.0 * v).collect();
+    ///     let x = ndarray::Array2::from_shape_vec((8, 1), x)?;
+    ///     Ok(Batch::new(x, ndarray::Array2::from_shape_vec((8, 1), y)?))
+    /// });
+    /// let history = model.fit_iter(batches, FitOptions::new().epochs(3).steps_per_epoch(5).verbose(0))?;
+    /// assert_eq!(history.get("loss").map(|l| l.len()), Some(3));
+    /// # Ok::<(), kiln_train::Error>(())
+    /// ```
+    pub fn fit_iter<I>(&mut self, batches: I, options: FitOptions<'_>) -> Result<History>
+    where
+        I: IntoIterator<Item = std::result::Result<Batch, BoxError>>,
+    {
+        check_options(&options)?;
+        let Some(steps) = options.steps_per_epoch.filter(|&s| s > 0) else {
+            return Err(Error::InvalidOption {
+                option: "steps_per_epoch",
+                reason: "an iterator of batches needs steps_per_epoch of at least 1 (its length \
+                         is not known)"
+                    .into(),
+            });
+        };
+        if options.sample_weight.is_some() {
+            return Err(Error::InvalidOption {
+                option: "sample_weight",
+                reason: "an iterator gives its weights with each batch (Batch::sample_weight)"
+                    .into(),
+            });
+        }
+        let val = self.dataset_validation(&options.validation)?;
+        let checker = BatchChecker::new(self, options.class_weight.clone());
+        let mut iter = batches.into_iter();
+        let train = TrainBatches::Iter {
+            batches: &mut iter,
+            checker,
+            steps,
+            taken: 0,
+        };
+        self.train_loop(train, val, options)
+    }
+
+    /// Validation for training from a data set or an iterator: arrays or a data set.
+    fn dataset_validation<'v>(
+        &self,
+        validation: &Validation<'v>,
+    ) -> Result<Option<EvalBatches<'v>>> {
+        let model = self.model.clone();
+        let (inputs, outputs) = (model.input_names(), model.output_names());
+        match validation {
+            Validation::None => Ok(None),
+            Validation::Split(_) => Err(Error::InvalidOption {
+                option: "validation_split",
+                reason: "a data set cannot be split (Keras refuses it too); give validation \
+                         data or a validation data set"
+                    .into(),
+            }),
+            Validation::Dataset(data) => Ok(Some(EvalBatches::Dataset {
+                data: *data,
+                checker: BatchChecker::new(self, None),
+            })),
+            Validation::Data(vx, vy) => Ok(Some(self.array_validation(
+                &model,
+                vec![vx.host_array()],
+                vec![vy.host_data()],
+                None,
+            )?)),
+            Validation::WeightedData(vx, vy, w) => {
+                let w = w.host_data().values;
+                check_weights(&w, "validation sample_weight")?;
+                Ok(Some(self.array_validation(
+                    &model,
+                    vec![vx.host_array()],
+                    vec![vy.host_data()],
+                    Some(w),
+                )?))
+            }
+            Validation::Many(vx, vy) => Ok(Some(self.array_validation(
+                &model,
+                vx.resolve_inputs(&inputs, "validation x")?,
+                vy.resolve(&outputs, "validation y")?,
+                None,
+            )?)),
+        }
+    }
+
+    /// Validation arrays checked and on the device.
+    fn array_validation(
+        &self,
+        model: &kiln_model::Model,
+        vx: Vec<HostArray>,
+        vy: Vec<HostData>,
+        vw: Option<Vec<f32>>,
+    ) -> Result<EvalBatches<'static>> {
+        let count = vx.first().map_or(0, HostArray::len);
+        for v in &vx {
+            check_counts(count, v.len(), "validation ")?;
+        }
+        for v in &vy {
+            check_counts(count, v.len(), "validation ")?;
+        }
+        let ys = self.device_targets(model, "validation y", &vy, count)?;
+        let weights = match vw {
+            Some(w) => {
+                if w.len() != count {
+                    return Err(Error::InvalidOption {
+                        option: "validation sample_weight",
+                        reason: format!("has {} values for {count} samples", w.len()),
+                    });
+                }
+                let per = ys.first().map_or(1, |y| y.rows() / count.max(1));
+                Some(per_row_weights(&w, per, &self.device))
+            }
+            None => None,
+        };
+        Ok(EvalBatches::Arrays {
+            xs: self.device_inputs(model, "validation x", vx)?,
+            ys,
+            weights,
+        })
+    }
+
+    /// Keras's training loop over `train`'s batches, validating on `val`.
+    fn train_loop(
+        &mut self,
+        mut train: TrainBatches<'_>,
+        val: Option<EvalBatches<'_>>,
+        mut options: FitOptions<'_>,
+    ) -> Result<History> {
+        let device = self.device.clone();
+        let mut logged: Vec<String> = self.metrics_names();
+        if val.is_some() {
+            logged.extend(self.metrics_names().iter().map(|n| format!("val_{n}")));
+        }
+        for cb in &options.callbacks {
+            if let Some(monitor) = cb.monitor()
+                && !logged.iter().any(|l| l == monitor)
+            {
+                return Err(Error::UnknownMonitor {
+                    monitor: monitor.to_string(),
+                    valid: logged,
+                });
+            }
+        }
+        let terminate_on_nan = options.callbacks.iter().any(|c| c.terminates_on_nan());
+        let steps = train.steps();
         let mut progress = Progress::new(options.verbose);
         let mut history = History::default();
         let mut slot = Some(self.model.clone());
         let callbacks = &mut options.callbacks;
-        let result = (|| -> Result<()> {
-            let lost = || Error::Readback("the model was lost after a failed step".into());
-            // Runs `hook` on every callback with the current model and optimizer.
-            // Batch hooks cost a read of the logs per batch: only for callbacks that have them.
-            let batch_hooks = callbacks.iter().any(|cb| cb.batch_hooks());
-            let mut hooks = |slot: &mut Option<kiln_model::Model>,
-                             optimizer: &mut crate::optimizer::OptimizerState,
-                             history: &mut History,
-                             next_epoch: &mut usize,
-                             hook: &mut dyn FnMut(
-                &mut dyn Callback,
-                &mut CallbackContext<'_>,
-            ) -> Result<()>|
+        let lost = || Error::Readback("the model was lost after a failed step".into());
+        // Runs `hook` on every callback with the current model and optimizer.
+        // Batch hooks cost a read of the logs per batch: only for callbacks that have them.
+        let batch_hooks = callbacks.iter().any(|cb| cb.batch_hooks());
+        let mut hooks =
+            |slot: &mut Option<kiln_model::Model>,
+             optimizer: &mut crate::optimizer::OptimizerState,
+             history: &mut History,
+             next_epoch: &mut usize,
+             hook: &mut dyn FnMut(&mut dyn Callback, &mut CallbackContext<'_>) -> Result<()>|
              -> Result<bool> {
                 let model = slot.as_mut().ok_or_else(lost)?;
                 let run = Some(RunState {
@@ -436,6 +686,8 @@ impl CompiledModel {
                 });
                 run_hooks(callbacks, model, optimizer, run, hook)
             };
+        let heads = self.heads.clone();
+        let result = (|| -> Result<()> {
             // A stop asked for from a batch or test hook (Keras's `model.stop_training`).
             let mut stop_requested = false;
             // BackupAndRestore may move the start past epochs a killed run completed.
@@ -449,234 +701,241 @@ impl CompiledModel {
             )?;
             // The shuffles of the skipped epochs, so a resumed run draws what an uninterrupted
             // one would have.
-            if one_pass.is_none() {
-                for _ in options.initial_epoch..first_epoch.min(options.epochs) {
-                    shuffled(&mut rng);
-                }
+            for _ in options.initial_epoch..first_epoch.min(options.epochs) {
+                train.skip_epoch();
             }
-            for epoch in first_epoch..options.epochs {
-                let epoch_start = std::time::Instant::now();
-                // With a seed, each epoch's random layers (dropout, noise) draw from the seed
-                // and the epoch, so a run is reproducible and a resumed one matches.
-                if let Some(seed) = options.seed {
-                    device.seed(epoch_seed(seed, epoch));
-                }
-                let mut next = epoch;
-                hooks(
-                    &mut slot,
-                    &mut self.optimizer,
-                    &mut history,
-                    &mut next,
-                    &mut |cb, ctx| cb.on_epoch_begin(epoch, ctx),
-                )?;
-                progress.begin_epoch(epoch + 1, options.epochs, steps);
-                let (order, first_step) = match &one_pass {
-                    Some(order) => (order.clone(), (epoch - options.initial_epoch) * steps),
-                    None => (shuffled(&mut rng), 0),
-                };
-                let device_order = self.order(order.clone());
-                let mut acc = Tally::new(&self.heads, &device);
-                let mut nan_stop = false;
-                for step in 0..steps {
-                    if batch_hooks {
-                        let mut next = epoch;
-                        stop_requested |= hooks(
-                            &mut slot,
-                            &mut self.optimizer,
-                            &mut history,
-                            &mut next,
-                            &mut |cb, ctx| {
-                                if cb.batch_hooks() {
-                                    cb.on_train_batch_begin(step, ctx)
-                                } else {
-                                    Ok(())
-                                }
-                            },
-                        )?;
+            let epochs_result = (|| -> Result<()> {
+                for epoch in first_epoch..options.epochs {
+                    let epoch_start = std::time::Instant::now();
+                    // With a seed, each epoch's random layers (dropout, noise) draw from the
+                    // seed and the epoch, so a run is reproducible and a resumed one matches.
+                    if let Some(seed) = options.seed {
+                        device.seed(epoch_seed(seed, epoch));
                     }
-                    let start = (first_step + step) * options.batch_size;
-                    let len = options.batch_size.min(n - start);
-                    let idx = device_order.clone().narrow(0, start, len);
-                    let xb = xs
-                        .iter()
-                        .map(|x| x.rows(&order[start..start + len], idx.clone()))
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    let model = slot.take().ok_or_else(lost)?;
-                    let (zs, acts) = model.forward_pre_activation_many(xb, true)?;
-                    // Keras adds the weight penalties to the loss it minimizes and reports.
-                    let mut loss: Option<Tensor<1>> = model.regularization_loss();
-                    let mut parts = Vec::with_capacity(self.heads.len());
-                    for (k, (head, z)) in self.heads.iter().zip(zs).enumerate() {
-                        let row_idx = if per[k] == 1 {
-                            idx.clone()
-                        } else {
-                            row_indices(idx.clone(), per[k])
-                        };
-                        let wb = weights
-                            .as_ref()
-                            .map(|w| w.clone().select(0, row_idx.clone()));
-                        let yb = ys[k].select(row_idx);
-                        let z = rows_features(z);
-                        let head_loss =
-                            head.loss
-                                .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
-                        let weighted = if several {
-                            head_loss.clone() * head.weight
-                        } else {
-                            head_loss.clone()
-                        };
-                        loss = Some(match loss {
-                            Some(total) => total + weighted,
-                            None => weighted,
-                        });
-                        parts.push((
-                            head_loss.detach().inner(),
-                            z.detach().inner(),
-                            acts[k],
-                            yb,
-                            len * per[k],
-                            wb,
-                        ));
-                    }
-                    let loss = loss.ok_or_else(|| {
-                        Error::Readback("the model has no output to train".into())
-                    })?;
-                    // With a LossScale the gradients are of the scaled loss (unscaled again in
-                    // apply_gradients); the loss reported stays unscaled.
-                    let scaled = self.optimizer.scale_loss(loss.clone());
-                    let grads = GradientsParams::from_grads(scaled.backward(), &model);
-                    acc.update(loss.detach().inner(), len, parts, &self.heads);
-                    slot = Some(self.optimizer.apply_gradients(model, grads));
-                    if batch_hooks {
-                        let values = acc.read(&self.heads)?;
-                        let logs: Logs = self.named(&values, "").into_iter().collect();
-                        let mut next = epoch;
-                        stop_requested |= hooks(
-                            &mut slot,
-                            &mut self.optimizer,
-                            &mut history,
-                            &mut next,
-                            &mut |cb, ctx| {
-                                if cb.batch_hooks() {
-                                    cb.on_train_batch_end(step, &logs, ctx)
-                                } else {
-                                    Ok(())
-                                }
-                            },
-                        )?;
-                        if stop_requested {
-                            break;
-                        }
-                    }
-                    if progress.due(step + 1) {
-                        let values = acc.read(&self.heads)?;
-                        if !values.loss.is_finite() && terminate_on_nan {
-                            nan_stop = true;
-                            break;
-                        }
-                        check_finite(values.loss, epoch)?;
-                        let logs: Vec<_> = self.named(&values, "").into_iter().collect();
-                        progress.draw(step + 1, &logs);
-                    }
-                }
-                let values = acc.read(&self.heads)?;
-                let loss = values.loss;
-                if !loss.is_finite() && terminate_on_nan {
-                    nan_stop = true;
-                }
-                if !nan_stop {
-                    check_finite(loss, epoch)?;
-                }
-                let mut logs: Vec<(String, f64)> = self.named(&values, "").into_iter().collect();
-                let validate = (epoch + 1) % options.validation_freq == 0;
-                if let (Some((vx, vy, vw)), false, true) = (&val, nan_stop, validate) {
-                    use burn::module::Module;
                     let mut next = epoch;
-                    stop_requested |= hooks(
+                    hooks(
                         &mut slot,
                         &mut self.optimizer,
                         &mut history,
                         &mut next,
-                        &mut |cb, ctx| cb.on_test_begin(ctx),
+                        &mut |cb, ctx| cb.on_epoch_begin(epoch, ctx),
                     )?;
-                    let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
-                    let valid = slot.as_ref().ok_or_else(lost)?.valid();
-                    let heads = &self.heads;
-                    let mut test_batch = |batch: usize, values: Option<&Values>| -> Result<()> {
-                        let logs: Option<Logs> =
-                            values.map(|v| named(heads, v, "").into_iter().collect());
+                    progress.begin_epoch(epoch + 1, options.epochs, steps);
+                    let mut acc = Tally::new(&heads, &device);
+                    let mut nan_stop = false;
+                    let optimizer = &mut self.optimizer;
+                    let ran_out = train.epoch(epoch, &mut |step, batch| {
+                        if batch_hooks {
+                            let mut next = epoch;
+                            stop_requested |= hooks(
+                                &mut slot,
+                                optimizer,
+                                &mut history,
+                                &mut next,
+                                &mut |cb, ctx| {
+                                    if cb.batch_hooks() {
+                                        cb.on_train_batch_begin(step, ctx)
+                                    } else {
+                                        Ok(())
+                                    }
+                                },
+                            )?;
+                        }
+                        let DeviceBatch {
+                            xs,
+                            ys,
+                            weights,
+                            len,
+                        } = batch;
+                        let model = slot.take().ok_or_else(lost)?;
+                        let (zs, acts) = model.forward_pre_activation_many(xs, true)?;
+                        // Keras adds the weight penalties to the loss it minimizes and reports.
+                        let mut loss: Option<Tensor<1>> = model.regularization_loss();
+                        let mut parts = Vec::with_capacity(heads.len());
+                        let several = heads.len() > 1;
+                        for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
+                            let wb = if k == 0 { weights.clone() } else { None };
+                            let z = rows_features(z);
+                            let head_loss =
+                                head.loss
+                                    .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+                            let weighted = if several {
+                                head_loss.clone() * head.weight
+                            } else {
+                                head_loss.clone()
+                            };
+                            loss = Some(match loss {
+                                Some(total) => total + weighted,
+                                None => weighted,
+                            });
+                            let rows = yb.rows();
+                            parts.push((
+                                head_loss.detach().inner(),
+                                z.detach().inner(),
+                                acts[k],
+                                yb,
+                                rows,
+                                wb,
+                            ));
+                        }
+                        let loss = loss.ok_or_else(|| {
+                            Error::Readback("the model has no output to train".into())
+                        })?;
+                        // With a LossScale the gradients are of the scaled loss (unscaled again
+                        // in apply_gradients); the loss reported stays unscaled.
+                        let scaled = optimizer.scale_loss(loss.clone());
+                        let grads = GradientsParams::from_grads(scaled.backward(), &model);
+                        acc.update(loss.detach().inner(), len, parts, &heads);
+                        slot = Some(optimizer.apply_gradients(model, grads));
+                        if batch_hooks {
+                            let values = acc.read(&heads)?;
+                            let logs: Logs = named(&heads, &values, "").into_iter().collect();
+                            let mut next = epoch;
+                            stop_requested |= hooks(
+                                &mut slot,
+                                optimizer,
+                                &mut history,
+                                &mut next,
+                                &mut |cb, ctx| {
+                                    if cb.batch_hooks() {
+                                        cb.on_train_batch_end(step, &logs, ctx)
+                                    } else {
+                                        Ok(())
+                                    }
+                                },
+                            )?;
+                            if stop_requested {
+                                return Ok(false);
+                            }
+                        }
+                        if progress.due(step + 1) {
+                            let values = acc.read(&heads)?;
+                            if !values.loss.is_finite() && terminate_on_nan {
+                                nan_stop = true;
+                                return Ok(false);
+                            }
+                            check_finite(values.loss, epoch)?;
+                            let logs: Vec<_> = named(&heads, &values, "").into_iter().collect();
+                            progress.draw(step + 1, &logs);
+                        }
+                        Ok(true)
+                    })?;
+                    let values = acc.read(&heads)?;
+                    let loss = values.loss;
+                    if !loss.is_finite() && terminate_on_nan {
+                        nan_stop = true;
+                    }
+                    if !nan_stop {
+                        check_finite(loss, epoch)?;
+                    }
+                    let mut logs: Vec<(String, f64)> =
+                        named(&heads, &values, "").into_iter().collect();
+                    let validate = (epoch + 1) % options.validation_freq == 0;
+                    if let (Some(vdata), false, true) = (&val, nan_stop, validate) {
+                        use burn::module::Module;
                         let mut next = epoch;
                         stop_requested |= hooks(
                             &mut slot,
                             &mut self.optimizer,
                             &mut history,
                             &mut next,
-                            &mut |cb, ctx| match (&logs, cb.batch_hooks()) {
-                                (_, false) => Ok(()),
-                                (None, true) => cb.on_test_batch_begin(batch, ctx),
-                                (Some(logs), true) => cb.on_test_batch_end(batch, logs, ctx),
-                            },
+                            &mut |cb, ctx| cb.on_test_begin(ctx),
                         )?;
-                        Ok(())
-                    };
-                    let hook: Option<BatchHook<'_>> = if batch_hooks {
-                        Some(&mut test_batch)
-                    } else {
-                        None
-                    };
-                    let vv = evaluate_batches(
-                        heads,
-                        &self.device,
-                        (&valid, vx, vy, vw.as_ref()),
-                        vbs,
-                        hook,
-                    )?;
-                    logs.extend(self.named(&vv, "val_"));
-                    let test_logs: Logs = self.named(&vv, "").into_iter().collect();
-                    stop_requested |= hooks(
+                        let vbs = options.validation_batch_size.unwrap_or(options.batch_size);
+                        let valid = slot.as_ref().ok_or_else(lost)?.valid();
+                        let mut test_batch = |batch: usize,
+                                              values: Option<&Values>|
+                         -> Result<()> {
+                            let logs: Option<Logs> =
+                                values.map(|v| named(&heads, v, "").into_iter().collect());
+                            let mut next = epoch;
+                            stop_requested |= hooks(
+                                &mut slot,
+                                &mut self.optimizer,
+                                &mut history,
+                                &mut next,
+                                &mut |cb, ctx| match (&logs, cb.batch_hooks()) {
+                                    (_, false) => Ok(()),
+                                    (None, true) => cb.on_test_batch_begin(batch, ctx),
+                                    (Some(logs), true) => cb.on_test_batch_end(batch, logs, ctx),
+                                },
+                            )?;
+                            Ok(())
+                        };
+                        let hook: Option<BatchHook<'_>> = if batch_hooks {
+                            Some(&mut test_batch)
+                        } else {
+                            None
+                        };
+                        let vv = evaluate_batches(&heads, &device, &valid, vdata, vbs, hook)?;
+                        logs.extend(named(&heads, &vv, "val_"));
+                        let test_logs: Logs = named(&heads, &vv, "").into_iter().collect();
+                        stop_requested |= hooks(
+                            &mut slot,
+                            &mut self.optimizer,
+                            &mut history,
+                            &mut next,
+                            &mut |cb, ctx| cb.on_test_end(&test_logs, ctx),
+                        )?;
+                    }
+                    progress.end_epoch(&logs);
+                    history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
+                    if nan_stop {
+                        if options.verbose != Verbosity::Silent {
+                            println!(
+                                "Epoch {}: invalid loss ({loss}), terminating training",
+                                epoch + 1
+                            );
+                        }
+                        break;
+                    }
+                    let map: Logs = logs.into_iter().collect();
+                    let stop = hooks(
                         &mut slot,
                         &mut self.optimizer,
                         &mut history,
                         &mut next,
-                        &mut |cb, ctx| cb.on_test_end(&test_logs, ctx),
+                        &mut |cb, ctx| cb.on_epoch_end(epoch, &map, ctx),
                     )?;
-                }
-                progress.end_epoch(&logs);
-                history.push_timed(epoch, &logs, epoch_start.elapsed().as_secs_f64());
-                if nan_stop {
-                    if options.verbose != Verbosity::Silent {
-                        println!(
-                            "Epoch {}: invalid loss ({loss}), terminating training",
-                            epoch + 1
-                        );
+                    if ran_out {
+                        if options.verbose != Verbosity::Silent {
+                            println!(
+                                "Your input ran out of data; interrupting training. Make sure \
+                                 that your data can give at least steps_per_epoch * epochs \
+                                 batches ({steps} * {})",
+                                options.epochs
+                            );
+                        }
+                        break;
                     }
-                    break;
+                    if stop || stop_requested {
+                        break;
+                    }
                 }
-                let map: Logs = logs.into_iter().collect();
-                let stop = hooks(
-                    &mut slot,
-                    &mut self.optimizer,
-                    &mut history,
-                    &mut next,
-                    &mut |cb, ctx| cb.on_epoch_end(epoch, &map, ctx),
-                )?;
-                if stop || stop_requested {
-                    break;
-                }
-            }
+                Ok(())
+            })();
             // Keras: `optimizer.finalize_variable_values` (the moving average, with `use_ema`).
-            if let Some(model) = slot.take() {
+            if epochs_result.is_ok()
+                && let Some(model) = slot.take()
+            {
                 slot = Some(self.optimizer.finalize_variable_values(model));
             }
-            let mut next = options.epochs;
-            hooks(
-                &mut slot,
-                &mut self.optimizer,
-                &mut history,
-                &mut next,
-                &mut |cb, ctx| cb.on_train_end(ctx),
-            )?;
-            Ok(())
+            // The callbacks end even when training failed (a data set's error), as long as
+            // there is a model to show them.
+            if slot.is_some() {
+                let mut next = options.epochs;
+                let ended = hooks(
+                    &mut slot,
+                    &mut self.optimizer,
+                    &mut history,
+                    &mut next,
+                    &mut |cb, ctx| cb.on_train_end(ctx),
+                );
+                epochs_result?;
+                ended?;
+                return Ok(());
+            }
+            epochs_result
         })();
         if let Some(model) = slot {
             self.model = model;
@@ -685,23 +944,41 @@ impl CompiledModel {
     }
 }
 
-/// The weight of each sample from `class_weight` and `sample_weight` (multiplied when both
-/// are given), or `None`.
-fn row_weights(options: &FitOptions<'_>, y: &HostData) -> Result<Option<Vec<f32>>> {
-    let n = y.len();
-    let mut weights: Option<Vec<f32>> = None;
-    if let Some(sw) = options.sample_weight {
-        let sw = sw.host_data();
-        if sw.values.len() != n {
-            return Err(Error::InvalidOption {
-                option: "sample_weight",
-                reason: format!("has {} values for {n} samples", sw.values.len()),
-            });
-        }
-        check_weights(&sw.values, "sample_weight")?;
-        weights = Some(sw.values);
+/// The checks every `fit` makes on its options first.
+fn check_options(options: &FitOptions<'_>) -> Result<()> {
+    if options.batch_size == 0 {
+        return Err(Error::InvalidOption {
+            option: "batch_size",
+            reason: "must be at least 1".into(),
+        });
     }
-    if let Some(cw) = &options.class_weight {
+    if options.validation_freq == 0 {
+        return Err(Error::InvalidOption {
+            option: "validation_freq",
+            reason: "must be at least 1 (validate every that many epochs)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The shuffling generator: from the seed, or drawn.
+fn seeded(seed: Option<u64>) -> StdRng {
+    match seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_os_rng(),
+    }
+}
+
+/// The weight of each sample from the given weights and `class_weight` (multiplied when both
+/// are given), or `None`.
+pub(crate) fn sample_weights(
+    given: Option<Vec<f32>>,
+    class_weight: Option<&std::collections::BTreeMap<usize, f32>>,
+    y: &HostData,
+) -> Result<Option<Vec<f32>>> {
+    let n = y.len();
+    let mut weights: Option<Vec<f32>> = given;
+    if let Some(cw) = class_weight {
         for (class, w) in cw {
             if !(w.is_finite() && *w >= 0.0) {
                 return Err(Error::InvalidOption {
@@ -763,7 +1040,7 @@ pub(crate) fn check_weights(values: &[f32], option: &'static str) -> Result<()> 
 }
 
 /// Sample weights on the device, each repeated for the `per` target rows of its sample.
-fn per_row_weights(
+pub(crate) fn per_row_weights(
     weights: &[f32],
     per: usize,
     device: &burn::tensor::Device,
@@ -777,7 +1054,7 @@ fn per_row_weights(
 }
 
 /// For targets with several rows per sample, the row indices of the samples `idx`.
-fn row_indices(
+pub(crate) fn row_indices(
     idx: burn::tensor::Tensor<1, burn::tensor::Int>,
     per: usize,
 ) -> burn::tensor::Tensor<1, burn::tensor::Int> {
@@ -813,36 +1090,33 @@ fn check_finite(loss: f64, epoch: usize) -> Result<()> {
 }
 
 type Split = (
+    Vec<HostArray>,
     Vec<HostData>,
-    Vec<HostData>,
-    Option<(Vec<HostData>, Vec<HostData>)>,
+    Option<(Vec<HostArray>, Vec<HostData>)>,
 );
 
 impl CompiledModel {
     /// The training arrays and the validation ones (separate, or the last samples of each).
     fn split_validation(
         &self,
-        xs: Vec<HostData>,
+        xs: Vec<HostArray>,
         ys: Vec<HostData>,
         validation: &Validation<'_>,
     ) -> Result<Split> {
         let (inputs, outputs) = (self.model.input_names(), self.model.output_names());
-        let separate = |vx: Vec<HostData>, vy: Vec<HostData>| -> Result<Split> {
-            let count = vx.first().map_or(0, HostData::len);
-            for v in vx.iter().chain(&vy) {
-                check_counts(count, v.len(), "validation ")?;
-            }
-            Ok((xs.clone(), ys.clone(), Some((vx, vy))))
-        };
         match validation {
-            Validation::None => Ok((xs, ys, None)),
+            Validation::None | Validation::Dataset(_) => Ok((xs, ys, None)),
             Validation::Data(vx, vy) | Validation::WeightedData(vx, vy, _) => {
-                separate(vec![vx.host_data()], vec![vy.host_data()])
+                Ok((xs, ys, Some((vec![vx.host_array()], vec![vy.host_data()]))))
             }
-            Validation::Many(vx, vy) => separate(
-                vx.resolve(&inputs, "validation x")?,
-                vy.resolve(&outputs, "validation y")?,
-            ),
+            Validation::Many(vx, vy) => Ok((
+                xs,
+                ys,
+                Some((
+                    vx.resolve_inputs(&inputs, "validation x")?,
+                    vy.resolve(&outputs, "validation y")?,
+                )),
+            )),
             // Keras treats a split of 0 as no split.
             Validation::Split(fraction) if *fraction == 0.0 => Ok((xs, ys, None)),
             Validation::Split(fraction) => {
@@ -854,7 +1128,7 @@ impl CompiledModel {
                     });
                 }
                 // Keras: the first ceil(n * (1 - split)) samples train, the rest validate.
-                let n = xs.first().map_or(0, HostData::len);
+                let n = xs.first().map_or(0, HostArray::len);
                 let at = ((n as f64) * (1.0 - f64::from(fraction))).ceil() as usize;
                 let at = at.min(n);
                 if at == n {
@@ -863,13 +1137,18 @@ impl CompiledModel {
                         reason: format!("{fraction} of {n} samples leaves no validation sample"),
                     });
                 }
-                let part = |arrays: &[HostData], range: std::ops::Range<usize>| -> Vec<HostData> {
-                    arrays.iter().map(|a| slice(a, range.clone())).collect()
+                let inputs = |range: std::ops::Range<usize>| -> Vec<HostArray> {
+                    xs.iter()
+                        .map(|a| a.slice_rows(range.start, range.len()))
+                        .collect()
+                };
+                let targets = |range: std::ops::Range<usize>| -> Vec<HostData> {
+                    ys.iter().map(|a| slice(a, range.clone())).collect()
                 };
                 Ok((
-                    part(&xs, 0..at),
-                    part(&ys, 0..at),
-                    Some((part(&xs, at..n), part(&ys, at..n))),
+                    inputs(0..at),
+                    targets(0..at),
+                    Some((inputs(at..n), targets(at..n))),
                 ))
             }
         }

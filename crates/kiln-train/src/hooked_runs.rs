@@ -4,6 +4,7 @@
 use kiln_model::{ArrayInput, HostData};
 use ndarray::{ArrayD, Axis, concatenate};
 
+use crate::batches::EvalBatches;
 use crate::callbacks::{Callback, Hook, Logs, run_hooks};
 use crate::compiled::{BatchHook, CompiledModel, Scores, Values, evaluate_batches, named};
 use crate::error::{Error, Result};
@@ -42,7 +43,7 @@ impl CompiledModel {
         // The hooks run first: one may change the weights evaluated (SwapEmaWeights).
         run(self, callbacks, &mut |cb, ctx| cb.on_test_begin(ctx))?;
         let model = self.model();
-        let xs = self.device_inputs(&model, "x", vec![x.host_data()])?;
+        let xs = self.device_inputs(&model, "x", vec![x.host_array()])?;
         let n = xs.first().map_or(0, kiln_model::Samples::len);
         let ys = self.device_targets(&model, "y", &[y.host_data()], n)?;
         let wants = callbacks.iter().any(|cb| cb.batch_hooks());
@@ -61,7 +62,12 @@ impl CompiledModel {
             )
         };
         let hook: Option<BatchHook<'_>> = if wants { Some(&mut on_batch) } else { None };
-        let values = evaluate_batches(&heads, &device, (&model, &xs, &ys, None), batch_size, hook)?;
+        let data = EvalBatches::Arrays {
+            xs,
+            ys,
+            weights: None,
+        };
+        let values = evaluate_batches(&heads, &device, &model, &data, batch_size, hook)?;
         let scores = named(&heads, &values, "");
         let logs: Logs = scores.clone().into_iter().collect();
         run(self, callbacks, &mut |cb, ctx| cb.on_test_end(&logs, ctx))?;

@@ -28,9 +28,12 @@
 
 mod arrays;
 mod backup;
+mod batches;
+mod burn_dataset;
 mod callbacks;
 mod compiled;
 mod custom;
+mod dataset_runs;
 mod error;
 mod fit;
 mod history;
@@ -53,6 +56,7 @@ mod train_step;
 
 pub use arrays::{Arrays, IntoArrays};
 pub use backup::{BACKUP_FILE, BackupAndRestore, PREVIOUS_BACKUP_FILE};
+pub use burn_dataset::BurnDataset;
 pub use callbacks::{
     Callback, CallbackContext, CsvLogger, EarlyStopping, LearningRateScheduler, Logs,
     MAX_FIELD_WIDTH, Mode, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNaN, format_path,

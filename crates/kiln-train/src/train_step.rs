@@ -264,8 +264,11 @@ pub fn fit_step<'a, S: TrainStep>(
             (train, Some(val))
         }
         Validation::Data(vx, vy) => (arrays, Some(vec![vx.host_data(), vy.host_data()])),
-        Validation::WeightedData(..) | Validation::Many(..) => {
-            return refuse("validation", "weighted or multi-array validation data");
+        Validation::WeightedData(..) | Validation::Many(..) | Validation::Dataset(_) => {
+            return refuse(
+                "validation",
+                "weighted, multi-array or Dataset validation data",
+            );
         }
     };
     let train = Data::new(train, &device, "x")?;

@@ -1,0 +1,239 @@
+//! A host array in its own element type: what `.npy` files, data sets and [`Dataset`] batches
+//! hold. `u8` images stay `u8` (a quarter of their `f32` size) until a batch of them goes to the
+//! device.
+//!
+//! [`Dataset`]: crate::Dataset
+
+use ndarray::{Array, ArrayD, Axis, Dimension, IxDyn};
+
+/// An `ndarray` array of one of the element types Kiln reads, batch axis first.
+///
+/// # Examples
+/// ```
+/// use kiln_datasets::HostArray;
+/// let images = HostArray::from(ndarray::Array3::<u8>::zeros((4, 28, 28)));
+/// assert_eq!(images.shape(), &[4, 28, 28]);
+/// assert_eq!(images.dtype(), "uint8");
+/// let two = images.select_rows(&[3, 0]);
+/// assert_eq!(two.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HostArray {
+    /// `float32` (`<f4`).
+    F32(ArrayD<f32>),
+    /// `float64` (`<f8`).
+    F64(ArrayD<f64>),
+    /// `int32` (`<i4`): token ids, class labels.
+    I32(ArrayD<i32>),
+    /// `int64` (`<i8`).
+    I64(ArrayD<i64>),
+    /// `uint8` (`|u1`): images.
+    U8(ArrayD<u8>),
+}
+
+/// Runs `$body` with `$a` bound to the inner array, whatever its element type, and wraps an
+/// array result back into the same variant with `$wrap`.
+macro_rules! each {
+    ($self:expr, $a:ident => $body:expr) => {
+        match $self {
+            HostArray::F32($a) => $body,
+            HostArray::F64($a) => $body,
+            HostArray::I32($a) => $body,
+            HostArray::I64($a) => $body,
+            HostArray::U8($a) => $body,
+        }
+    };
+    ($self:expr, $a:ident => wrap $body:expr) => {
+        match $self {
+            HostArray::F32($a) => HostArray::F32($body),
+            HostArray::F64($a) => HostArray::F64($body),
+            HostArray::I32($a) => HostArray::I32($body),
+            HostArray::I64($a) => HostArray::I64($body),
+            HostArray::U8($a) => HostArray::U8($body),
+        }
+    };
+}
+
+impl HostArray {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        each!(self, a => a.shape())
+    }
+
+    /// NumPy's name of the element type (`float32`, `int32`, ...).
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            HostArray::F32(_) => "float32",
+            HostArray::F64(_) => "float64",
+            HostArray::I32(_) => "int32",
+            HostArray::I64(_) => "int64",
+            HostArray::U8(_) => "uint8",
+        }
+    }
+
+    /// Whether it holds integers.
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self,
+            HostArray::I32(_) | HostArray::I64(_) | HostArray::U8(_)
+        )
+    }
+
+    /// The number of samples (the first axis; 1 for a scalar).
+    pub fn len(&self) -> usize {
+        self.shape().first().copied().unwrap_or(1)
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values in row-major order as `f32` (what the device receives).
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match self {
+            HostArray::F32(a) => a.iter().copied().collect(),
+            HostArray::F64(a) => a.iter().map(|&v| v as f32).collect(),
+            HostArray::I32(a) => a.iter().map(|&v| v as f32).collect(),
+            HostArray::I64(a) => a.iter().map(|&v| v as f32).collect(),
+            HostArray::U8(a) => a.iter().map(|&v| f32::from(v)).collect(),
+        }
+    }
+
+    /// The first value in row-major order (as `f32`) for which `bad` holds, with its flat
+    /// index; no copy of the array is made.
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    pub fn find(&self, bad: impl Fn(f32) -> bool) -> Option<(usize, f32)> {
+        match self {
+            HostArray::F32(a) => a.iter().copied().enumerate().find(|(_, v)| bad(*v)),
+            HostArray::F64(a) => a
+                .iter()
+                .map(|&v| v as f32)
+                .enumerate()
+                .find(|(_, v)| bad(*v)),
+            HostArray::I32(a) => a
+                .iter()
+                .map(|&v| v as f32)
+                .enumerate()
+                .find(|(_, v)| bad(*v)),
+            HostArray::I64(a) => a
+                .iter()
+                .map(|&v| v as f32)
+                .enumerate()
+                .find(|(_, v)| bad(*v)),
+            HostArray::U8(a) => a
+                .iter()
+                .map(|&v| f32::from(v))
+                .enumerate()
+                .find(|(_, v)| bad(*v)),
+        }
+    }
+
+    /// The samples at `rows` (indices along the first axis), in that order.
+    ///
+    /// An index past the end is skipped; callers pass indices below [`HostArray::len`].
+    pub fn select_rows(&self, rows: &[usize]) -> HostArray {
+        let n = self.len();
+        let rows: Vec<usize> = rows.iter().copied().filter(|&r| r < n).collect();
+        each!(self, a => wrap if a.ndim() == 0 { a.clone() } else { a.select(Axis(0), &rows) })
+    }
+
+    /// The samples `start..start + len` (clamped to the array).
+    pub fn slice_rows(&self, start: usize, len: usize) -> HostArray {
+        let n = self.len();
+        let start = start.min(n);
+        let end = start.saturating_add(len).min(n);
+        each!(self, a => wrap if a.ndim() == 0 {
+            a.clone()
+        } else {
+            a.slice_axis(Axis(0), ndarray::Slice::from(start..end)).to_owned()
+        })
+    }
+
+    /// Stacks samples of one shape and type into a batch, `[samples.len(), ...]`.
+    ///
+    /// # Errors
+    /// A message naming the first sample whose shape or element type differs from the first's.
+    pub fn stack(samples: &[HostArray]) -> Result<HostArray, String> {
+        let Some(first) = samples.first() else {
+            return Err("no samples to stack".into());
+        };
+        if let Some((i, s)) = samples
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.shape() != first.shape() || s.dtype() != first.dtype())
+        {
+            return Err(format!(
+                "sample {i} is {} {:?}, sample 0 is {} {:?}",
+                s.dtype(),
+                s.shape(),
+                first.dtype(),
+                first.shape()
+            ));
+        }
+        let mut dims = vec![samples.len()];
+        dims.extend_from_slice(first.shape());
+        macro_rules! stack_as {
+            ($variant:ident) => {{
+                let values = samples
+                    .iter()
+                    .flat_map(|s| match s {
+                        HostArray::$variant(a) => a.iter().copied().collect::<Vec<_>>(),
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                ArrayD::from_shape_vec(IxDyn(&dims), values)
+                    .map(HostArray::$variant)
+                    .map_err(|e| e.to_string())
+            }};
+        }
+        match first {
+            HostArray::F32(_) => stack_as!(F32),
+            HostArray::F64(_) => stack_as!(F64),
+            HostArray::I32(_) => stack_as!(I32),
+            HostArray::I64(_) => stack_as!(I64),
+            HostArray::U8(_) => stack_as!(U8),
+        }
+    }
+}
+
+macro_rules! from_array {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl<D: Dimension> From<Array<$t, D>> for HostArray {
+            fn from(a: Array<$t, D>) -> Self {
+                HostArray::$variant(a.into_dyn())
+            }
+        }
+        impl From<Vec<$t>> for HostArray {
+            /// A vector is a 1-D array: one value per sample.
+            fn from(v: Vec<$t>) -> Self {
+                HostArray::$variant(ndarray::Array1::from(v).into_dyn())
+            }
+        }
+    )*};
+}
+from_array!(f32 => F32, f64 => F64, i32 => I32, i64 => I64, u8 => U8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_selected_sliced_and_stacked_in_their_own_type() {
+        let a = HostArray::from(
+            ndarray::Array2::from_shape_vec((3, 2), vec![1u8, 2, 3, 4, 5, 6]).unwrap_or_default(),
+        );
+        assert_eq!(
+            a.select_rows(&[2, 0]).to_f32_vec(),
+            vec![5.0, 6.0, 1.0, 2.0]
+        );
+        assert_eq!(a.slice_rows(1, 5).shape(), &[2, 2]);
+        let rows: Vec<HostArray> = (0..3).map(|i| a.slice_rows(i, 1)).collect();
+        let back = HostArray::stack(&rows).map(|s| s.shape().to_vec());
+        assert_eq!(back, Ok(vec![3, 1, 2]));
+        let f = HostArray::from(vec![1.0f32]);
+        assert!(HostArray::stack(&[a, f]).is_err());
+    }
+}
