@@ -353,3 +353,65 @@ fn u8_arrays_stay_u8_on_the_host_and_train_as_their_f32_copy() {
         vec![5, 28, 28]
     );
 }
+
+#[test]
+fn adapted_preprocessing_layers_learn_from_datasets_save_and_refuse_bad_ids() {
+    use kiln::model::{CategoryEncoding, Discretization, Normalization, load_model};
+    let x = ndarray::Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f32 - 4.0);
+    // adapt on batches of 8 rows equals adapt on the whole array, as Keras combines them.
+    let whole = Normalization::new().adapt(&x).unwrap();
+    let batched = Normalization::new()
+        .adapt_dataset(&ArrayDataset::many(
+            vec![HostArray::from(x.clone())],
+            Vec::new(),
+            8,
+        ))
+        .unwrap();
+    let build = |layer: Normalization| {
+        Sequential::new()
+            .add(Input::new([3]))
+            .add(layer)
+            .build(&Device::flex())
+            .unwrap()
+    };
+    let (a, b) = (build(whole), build(batched));
+    for (wa, wb) in a
+        .get_weights()
+        .unwrap()
+        .iter()
+        .zip(&b.get_weights().unwrap())
+    {
+        for (p, q) in wa.iter().zip(wb) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+    // The normalized training data has mean 0 and variance 1 per column.
+    let y = a.predict(&x, 64).unwrap();
+    for col in y.columns() {
+        let mean = col.mean().unwrap();
+        let var = col.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "mean {mean} var {var}"
+        );
+    }
+    // The adapted statistics travel with the model file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("normalized.safetensors");
+    a.save(&path).unwrap();
+    let back = load_model(&path, &Device::flex()).unwrap();
+    assert_eq!(back.predict(&x, 64).unwrap(), y);
+    // Discretization learns quartiles; CategoryEncoding refuses ids it has no slot for.
+    let bins = Discretization::new().num_bins(4).adapt(&x).unwrap();
+    assert_eq!(bins.bin_boundaries.as_ref().map(Vec::len), Some(3));
+    let counts = Sequential::new()
+        .add(Input::new([2]))
+        .add(CategoryEncoding::new(4).output_mode("count"))
+        .build(&Device::flex())
+        .unwrap();
+    let err = counts.predict(&ndarray::array![[0i32, 4]], 8).unwrap_err();
+    assert!(
+        matches!(err, kiln::model::Error::IdOutOfRange { value, input_dim: 4, .. } if value == 4.0),
+        "{err}"
+    );
+}

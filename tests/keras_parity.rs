@@ -131,6 +131,9 @@ fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
         out.shape(),
         &expected,
     )?;
+    if !case["adapt"].is_null() {
+        adapt_case(case, tol)?;
+    }
     // Weights a training call changes (BatchNormalization's moving statistics).
     if !case["weights_after"].is_null() {
         let after = model.get_weights().map_err(err)?;
@@ -151,6 +154,82 @@ fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
         }
     }
     Ok(())
+}
+
+/// A preprocessing layer's `adapt` (Normalization's weights, Discretization's boundaries) on
+/// the case's data, in one array or in batches of `batch_size` rows, against Keras's result.
+fn adapt_case(case: &Value, tol: &Tol) -> CaseResult {
+    use kiln::datasets::{ArrayDataset, HostArray};
+    use kiln::model::{Discretization, Normalization};
+    let adapt = &case["adapt"];
+    let data = tensor(&adapt["data"])?;
+    let array = ArrayD::from_shape_vec(data.dims.clone(), data.values).map_err(err)?;
+    let host = HostArray::F32(array);
+    let batches = adapt["batch_size"]
+        .as_u64()
+        .map(|b| ArrayDataset::many(vec![host.clone()], Vec::new(), b as usize));
+    let mut config = case["layer"]["config"].clone();
+    match case["layer"]["class_name"].as_str() {
+        Some("Normalization") => {
+            let layer: Normalization = serde_json::from_value(config).map_err(err)?;
+            let layer = match &batches {
+                Some(b) => layer.adapt_dataset(b),
+                None => layer.adapt(&host),
+            }
+            .map_err(err)?;
+            let input = tensor(&case["input"])?;
+            let model = Sequential::new()
+                .add(Input::new(input.dims[1..].to_vec()))
+                .add(layer)
+                .build(&Device::flex())
+                .map_err(err)?;
+            let got = model.get_weights().map_err(err)?;
+            let expected = arrays(&case["weights"])?;
+            if got.len() != expected.len() {
+                return Err(format!(
+                    "adapt: {} weights, expected {}",
+                    got.len(),
+                    expected.len()
+                ));
+            }
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                if g.shape() != e.shape() {
+                    return Err(format!(
+                        "adapt: weight {i} has shape {:?}, expected {:?}",
+                        g.shape(),
+                        e.shape()
+                    ));
+                }
+                tol.check_values(
+                    &format!("adapt weight {i}"),
+                    g.as_slice().unwrap_or(&[]),
+                    e.as_slice().unwrap_or(&[]),
+                )?;
+            }
+            Ok(())
+        }
+        Some("Discretization") => {
+            let expected: Vec<f32> = config["bin_boundaries"]
+                .as_array()
+                .ok_or("no bin_boundaries")?
+                .iter()
+                .map(|v| v.as_f64().map(|v| v as f32).ok_or("bad boundary"))
+                .collect::<Result<_, _>>()?;
+            config["bin_boundaries"] = Value::Null;
+            let layer: Discretization = serde_json::from_value(config).map_err(err)?;
+            let layer = match &batches {
+                Some(b) => layer.adapt_dataset(b),
+                None => layer.adapt(&host),
+            }
+            .map_err(err)?;
+            let got = layer.bin_boundaries.unwrap_or_default();
+            if got.len() != expected.len() {
+                return Err(format!("adapt: boundaries {got:?}, expected {expected:?}"));
+            }
+            tol.check_values("adapt bin_boundaries", &got, &expected)
+        }
+        other => Err(format!("adapt for {other:?} is not supported")),
+    }
 }
 
 fn training_case(case: &Value, tol: &Tol) -> CaseResult {

@@ -175,18 +175,21 @@ pub struct CsvArrays {
 /// ```
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvArrays> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    // The CSV reader does not count the blank lines it skips: lines are told from the byte
+    // offsets of the records instead.
+    let lines = LineIndex::new(&bytes);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(options.has_header)
         .delimiter(options.delimiter)
         .trim(::csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(bytes.as_slice());
     let read_error = |source: ::csv::Error| Error::CsvRead {
         path: path.to_path_buf(),
-        line: source.position().map(::csv::Position::line),
+        line: source.position().map(|p| lines.line(p.byte())),
         source,
     };
 
@@ -235,7 +238,7 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvArray
     let mut rows = 0usize;
     for record in records {
         let record = record.map_err(read_error)?;
-        let line = record.position().map_or(0, ::csv::Position::line);
+        let line = record.position().map_or(0, |p| lines.line(p.byte()));
         let field = |index: usize| -> Result<&str> {
             match record.get(index) {
                 Some("") => Err(table.value_error(line, index, "missing value".into())),
@@ -296,6 +299,35 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvArray
         x_columns: features.iter().map(|&i| table.name(i)).collect(),
         y_columns: targets.iter().map(|&i| table.name(i)).collect(),
     })
+}
+
+/// The byte offsets where the lines of a file start (after `\n`, `\r\n` or a lone `\r`).
+struct LineIndex<'a> {
+    bytes: &'a [u8],
+    starts: Vec<u64>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let mut starts = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                starts.push(u64::try_from(i + 1).unwrap_or(u64::MAX));
+            }
+        }
+        Self { bytes, starts }
+    }
+
+    /// The 1-based line of the record the reader places at byte `offset`: the reader's
+    /// offset is where it started looking, before the blank lines it skipped.
+    fn line(&self, offset: u64) -> u64 {
+        let mut at = usize::try_from(offset).unwrap_or(usize::MAX);
+        while matches!(self.bytes.get(at), Some(b'\n' | b'\r')) {
+            at += 1;
+        }
+        let at = u64::try_from(at).unwrap_or(u64::MAX);
+        u64::try_from(self.starts.partition_point(|&s| s <= at)).unwrap_or(u64::MAX)
+    }
 }
 
 /// What the header tells about the columns, for resolving and naming them.
@@ -381,5 +413,15 @@ mod tests {
         assert_eq!(parse_i64("2.5"), None);
         assert_eq!(parse_i64("nan"), None);
         assert_eq!(parse_f32("1e-3"), Some(1e-3));
+    }
+
+    #[test]
+    fn lines_are_told_from_byte_offsets() {
+        let index = LineIndex::new(b"a\n\r\nb\rc\n");
+        // Offset 1 (the end of line 1) and 2 (a blank line) both lead to the record "b".
+        assert_eq!(
+            [0, 1, 2, 4, 5, 6].map(|b| index.line(b)),
+            [1, 3, 3, 3, 4, 4]
+        );
     }
 }

@@ -37,9 +37,12 @@
 //!   Shrinking differs more: the `image` crate widens its filter by the shrink factor (an
 //!   anti-aliased resize, as `antialias=True`), where Keras's default samples the 2×2 nearest
 //!   source pixels only; images of the target size are not resampled at all.
-//! - Grayscale from colour uses PIL's ITU-R 601 weights (`L = 0.299 R + 0.587 G + 0.114 B`,
-//!   as Keras's `format="grain"` path); TensorFlow's decoders use the same weights but may
-//!   round differently by one level. Alpha is dropped for `rgb` and `grayscale`, not blended.
+//! - Grayscale from colour uses PIL's ITU-R 601 weights and rounding
+//!   (`L = 0.299 R + 0.587 G + 0.114 B`), exactly as Keras's `format="grain"` path; Keras's
+//!   default TensorFlow path converts inside its PNG and JPEG decoders, whose weights and
+//!   rounding may differ slightly. Alpha is dropped for `rgb` and `grayscale`, not blended.
+//! - Keras's `verbose` messages ("Found 12 files belonging to 3 classes.") are not printed:
+//!   [`ImageDataset::file_paths`] and [`ImageDataset::class_names`] tell the same.
 //! - Keras's training data set is also shuffled again at every epoch through a `tf.data`
 //!   buffer, which cannot be reproduced outside TensorFlow: here the first epoch reads the
 //!   files in [`ImageDataset::file_paths`] order and each later epoch in a new seeded
@@ -94,6 +97,10 @@ use crate::array::HostArray;
 use crate::dataset::{Batch, BoxError, Dataset};
 use crate::error::{Error, Result};
 use crate::random_state::RandomState;
+
+/// The largest image, in bytes after resizing (`height * width * channels`), that an
+/// [`ImageDataset`] makes: 512 MiB, the `image` crate's default decoding limit.
+pub const MAX_IMAGE_BYTES: u64 = 512 << 20;
 
 /// The image file extensions read (Keras's `ALLOWLIST_FORMATS`), matched case-insensitively.
 pub const IMAGE_FORMATS: &[&str] = &[".bmp", ".gif", ".jpeg", ".jpg", ".png"];
@@ -216,7 +223,8 @@ pub struct ImageDatasetOptions {
     pub color_mode: ColorMode,
     /// Images per batch, the last batch keeping the remainder (default 32).
     pub batch_size: usize,
-    /// `(height, width)` every image is resized to (default `(256, 256)`).
+    /// `(height, width)` every image is resized to (default `(256, 256)`); at most
+    /// [`MAX_IMAGE_BYTES`] per image.
     pub image_size: (u32, u32),
     /// Whether the files are shuffled (default `true`); otherwise they stay in alphanumeric
     /// order.
@@ -404,7 +412,8 @@ impl ImageDatasetOptions {
 /// - [`Error::Io`] when the folder cannot be listed; [`Error::UnknownClassNames`],
 ///   [`Error::LabelCountMismatch`], [`Error::BinaryNeedsTwoClasses`];
 /// - [`Error::NoFilesFound`] when no image is left (in the subset asked for);
-/// - [`Error::TooLarge`] when a batch of images of `image_size` would not fit in memory.
+/// - [`Error::TooLarge`] when an image of `image_size` is over [`MAX_IMAGE_BYTES`] or a batch
+///   of them would not fit in memory.
 ///
 /// An image that cannot be read or decoded is reported by the [`Dataset::get`] of its batch,
 /// as an [`Error::Io`] or [`Error::ImageDecode`] naming the file.
@@ -642,24 +651,28 @@ pub struct ImageDataset {
 impl ImageDataset {
     fn new(samples: Samples, spec: ImageSpec) -> Result<Self> {
         let images = samples.batch_size.min(samples.paths.len());
-        let fits = spec
-            .sample_len()
-            .and_then(|s| s.checked_mul(images))
-            .is_some_and(|b| isize::try_from(b).is_ok());
-        if !fits {
-            let bytes = u128::from(spec.height)
-                * u128::from(spec.width)
-                * spec.color_mode.channels() as u128
-                * images as u128;
+        let channels = spec.color_mode.channels();
+        let image_bytes = u128::from(spec.height) * u128::from(spec.width) * channels as u128;
+        let what = |n: usize| {
+            format!(
+                "a batch of {n} images of {}x{}x{channels}",
+                spec.height, spec.width
+            )
+        };
+        if image_bytes > u128::from(MAX_IMAGE_BYTES) {
             return Err(Error::TooLarge {
-                what: format!(
-                    "a batch of {images} images of {}x{}x{}",
-                    spec.height,
-                    spec.width,
-                    spec.color_mode.channels()
-                ),
-                size: u64::try_from(bytes).unwrap_or(u64::MAX),
-                limit: u64::try_from(isize::MAX).unwrap_or(u64::MAX),
+                what: what(1),
+                size: u64::try_from(image_bytes).unwrap_or(u64::MAX),
+                limit: MAX_IMAGE_BYTES,
+            });
+        }
+        let batch_bytes = image_bytes * images as u128;
+        let limit = u64::try_from(isize::MAX).unwrap_or(u64::MAX);
+        if batch_bytes > u128::from(limit) {
+            return Err(Error::TooLarge {
+                what: what(images),
+                size: u64::try_from(batch_bytes).unwrap_or(u64::MAX),
+                limit,
             });
         }
         Ok(Self { samples, spec })
@@ -706,7 +719,15 @@ impl Dataset for ImageDataset {
         let rows = self.samples.batch_rows(index)?;
         let (h, w, c) = self.image_shape();
         let sample = self.spec.sample_len().unwrap_or(0);
-        let mut pixels = vec![0u8; sample * rows.len()];
+        let mut pixels = Vec::new();
+        pixels
+            .try_reserve_exact(sample * rows.len())
+            .map_err(|_| Error::TooLarge {
+                what: format!("a batch of {} images of {h}x{w}x{c}", rows.len()),
+                size: u64::try_from(sample * rows.len()).unwrap_or(u64::MAX),
+                limit: u64::try_from(isize::MAX).unwrap_or(u64::MAX),
+            })?;
+        pixels.resize(sample * rows.len(), 0);
         for (&row, out) in rows.iter().zip(pixels.chunks_exact_mut(sample.max(1))) {
             self.spec.load_into(&self.samples.paths[row], out)?;
         }

@@ -22,6 +22,11 @@
 //! [`fashion_mnist`], [`cifar10`], [`cifar100`], [`imdb`], [`reuters`], [`boston_housing`],
 //! [`california_housing`] (files located or downloaded by [`remote`]; a mirror can be set with
 //! `$KILN_DATASETS_ORIGIN`).
+//!
+//! Keras's data set utilities: [`image_dataset_from_directory`] and
+//! [`text_dataset_from_directory`] (folders of class sub-folders, with Keras's file order,
+//! labels and seeded validation split), [`timeseries_dataset_from_array`], [`pad_sequences`],
+//! [`split_dataset`], and [`read_csv`] for CSV tables.
 
 mod array;
 pub mod boston_housing;
@@ -60,7 +65,7 @@ pub use dataset::{ArrayDataset, Batch, BoxError, Dataset, FromFn, WithWorkers, f
 pub use error::{Error, Result};
 pub use image_dataset::{
     ColorMode, IMAGE_FORMATS, ImageDataset, ImageDatasetOptions, Interpolation, LabelMode, Labels,
-    Subset, image_dataset_from_directory, image_dataset_from_directory_both,
+    MAX_IMAGE_BYTES, Subset, image_dataset_from_directory, image_dataset_from_directory_both,
 };
 pub use loader::load_batches;
 pub use pad_sequences::{PadOptions, Side, pad_sequences};

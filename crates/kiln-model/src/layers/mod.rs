@@ -4,6 +4,7 @@
 
 mod conv_utils;
 mod custom;
+mod image_resize;
 mod input;
 mod kernel;
 mod layer;
@@ -30,12 +31,15 @@ builtin_layers! {
     activation_layer::{ActivationLayer => "Activation"},
     batch_normalization::{BatchNormalization => "BatchNormalization"},
     bidirectional::{Bidirectional => "Bidirectional"},
+    category_encoding::{CategoryEncoding => "CategoryEncoding"},
+    center_crop::{CenterCrop => "CenterCrop"},
     concatenate::{Concatenate => "Concatenate"},
     conv1d::{Conv1d => "Conv1D"},
     conv2d::{Conv2d => "Conv2D"},
     conv2d_transpose::{Conv2dTranspose => "Conv2DTranspose"},
     cropping::{Cropping1d => "Cropping1D", Cropping2d => "Cropping2D"},
     dense::{Dense => "Dense"},
+    discretization::{Discretization => "Discretization"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
     elu::{Elu => "ELU"},
@@ -52,6 +56,7 @@ builtin_layers! {
     layer_normalization::{LayerNormalization => "LayerNormalization"},
     leaky_relu::{LeakyRelu => "LeakyReLU"},
     multi_head_attention::{MultiHeadAttention => "MultiHeadAttention"},
+    normalization::{Normalization => "Normalization"},
     merge::{
         Add => "Add",
         Average => "Average",
@@ -68,6 +73,7 @@ builtin_layers! {
     repeat_vector::{RepeatVector => "RepeatVector"},
     rescaling::{Rescaling => "Rescaling"},
     reshape::{Reshape => "Reshape"},
+    resizing::{Resizing => "Resizing"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
     softmax::{Softmax => "Softmax"},
     unit_normalization::{UnitNormalization => "UnitNormalization"},
@@ -86,6 +92,7 @@ pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;
 pub use recurrent::Cell;
 pub use registry::builtin_class_names;
+pub use rescaling::PerChannel;
 pub use rnn::RnnOptions;
 pub use weights::{MAX_WEIGHT_VALUES, Variable, WeightBuilder, WeightSpec, Weights};
 
@@ -133,6 +140,14 @@ macro_rules! setters {
         $(#[$doc])*
         pub fn $field(mut self, value: $t) -> Self {
             self$(.$path)*.$field = Some(value);
+            self
+        }
+        $crate::layers::setters!(@items [$($path).*] $($rest)*);
+    };
+    (@items [$($path:tt).*] $(#[$doc:meta])* $field:ident: String, $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $field(mut self, value: impl Into<String>) -> Self {
+            self$(.$path)*.$field = value.into();
             self
         }
         $crate::layers::setters!(@items [$($path).*] $($rest)*);

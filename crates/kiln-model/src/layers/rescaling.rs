@@ -1,8 +1,9 @@
 //! `Rescaling`: `x · scale + offset`, e.g. pixels 0..255 to 0..1 inside the model.
 
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, Weights, config_of, only, setters};
+use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -20,24 +21,97 @@ use crate::tensor::DynTensor;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rescaling {
-    /// Multiplier.
-    pub scale: f32,
-    /// Added after scaling (default 0).
+    /// Multiplier: one number, or one per channel (the last axis).
+    pub scale: PerChannel,
+    /// Added after scaling (default 0): one number, or one per channel.
     #[serde(default)]
-    pub offset: f32,
+    pub offset: PerChannel,
 }
 
-impl Rescaling {
-    /// Multiplies by `scale`.
-    pub fn new(scale: f32) -> Self {
-        Self { scale, offset: 0.0 }
+/// One number for every value, or one per channel (the last axis), as Keras takes a float or a
+/// list; written as a number when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerChannel(pub Vec<f32>);
+
+impl Default for PerChannel {
+    fn default() -> Self {
+        PerChannel(vec![0.0])
     }
 }
 
-setters!(Rescaling {
-    /// Sets the offset added after scaling.
-    offset: f32,
-});
+impl From<f32> for PerChannel {
+    fn from(v: f32) -> Self {
+        PerChannel(vec![v])
+    }
+}
+
+impl From<Vec<f32>> for PerChannel {
+    fn from(v: Vec<f32>) -> Self {
+        PerChannel(v)
+    }
+}
+
+impl Serialize for PerChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_f32(*one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PerChannel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            One(f32),
+            Many(Vec<f32>),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::One(v) => PerChannel(vec![v]),
+            Either::Many(v) => PerChannel(v),
+        })
+    }
+}
+
+impl Rescaling {
+    /// Multiplies by `scale` (a number, or a `Vec` of one per channel).
+    pub fn new(scale: impl Into<PerChannel>) -> Self {
+        Self {
+            scale: scale.into(),
+            offset: PerChannel::default(),
+        }
+    }
+
+    /// Sets the offset added after scaling (a number, or a `Vec` of one per channel).
+    pub fn offset(mut self, offset: impl Into<PerChannel>) -> Self {
+        self.offset = offset.into();
+        self
+    }
+}
+
+/// `x · scale + offset` with `values` (one, or one per channel) broadcast over the last axis.
+fn affine<const D: usize>(x: Tensor<D>, scale: &[f32], offset: &[f32]) -> Tensor<D> {
+    let dims = x.dims();
+    let device = x.device();
+    let per = |v: &[f32]| -> Tensor<D> {
+        let mut shape = [1usize; D];
+        shape[D - 1] = v.len();
+        Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device)
+            .reshape(shape)
+            .expand(dims)
+    };
+    let scaled = match scale {
+        [s] => x * *s,
+        many => x * per(many),
+    };
+    match offset {
+        [o] if *o == 0.0 => scaled,
+        [o] => scaled + *o,
+        many => scaled + per(many),
+    }
+}
 
 impl Layer for Rescaling {
     fn class_name(&self) -> &str {
@@ -49,13 +123,23 @@ impl Layer for Rescaling {
     }
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
-        if !self.scale.is_finite() || !self.offset.is_finite() {
+        let input = only(inputs)?;
+        let (scale, offset) = (&self.scale.0, &self.offset.0);
+        if scale.iter().chain(offset).any(|v| !v.is_finite()) {
             return Err(format!(
-                "scale and offset must be finite numbers, got {} and {}",
-                self.scale, self.offset
+                "scale and offset must be finite numbers, got {scale:?} and {offset:?}"
             ));
         }
-        Ok(only(inputs)?.clone())
+        let channels = input.last().unwrap_or(1);
+        for (what, v) in [("scale", scale), ("offset", offset)] {
+            if v.is_empty() || (v.len() != 1 && v.len() != channels) {
+                return Err(format!(
+                    "{what} has {} values; give one, or one per channel ({channels})",
+                    v.len()
+                ));
+            }
+        }
+        Ok(input.clone())
     }
 
     fn call(
@@ -64,11 +148,7 @@ impl Layer for Rescaling {
         _weights: &Weights<'_>,
         _training: bool,
     ) -> Result<DynTensor, String> {
-        let (x, scale, offset) = (only(inputs)?, self.scale, self.offset);
-        Ok(if offset == 0.0 {
-            crate::dyn_map!(x, t => t * scale)
-        } else {
-            crate::dyn_map!(x, t => t * scale + offset)
-        })
+        let (x, scale, offset) = (only(inputs)?, &self.scale.0, &self.offset.0);
+        Ok(crate::dyn_map!(x, t => affine(t, scale, offset)))
     }
 }

@@ -43,6 +43,8 @@ pub struct WeightSpec {
     pub trainable: bool,
     /// Values set to one after sampling (LSTM's `unit_forget_bias`).
     pub(crate) ones: Option<Range<usize>>,
+    /// Exact values to start from (an adapted preprocessing layer's statistics).
+    pub(crate) fixed: Option<Vec<f32>>,
 }
 
 impl WeightSpec {
@@ -59,6 +61,7 @@ impl WeightSpec {
             regularizer: None,
             trainable: true,
             ones: None,
+            fixed: None,
         }
     }
 
@@ -71,6 +74,14 @@ impl WeightSpec {
     /// Makes the weight state that the optimizer leaves alone (Keras `trainable=False`).
     pub fn non_trainable(mut self) -> Self {
         self.trainable = false;
+        self
+    }
+
+    /// Starts the weight at exactly `values` (row-major, one per element of the shape) instead
+    /// of drawing from the initializer: the statistics a preprocessing layer learned with
+    /// `adapt`. Building fails when the count differs from the shape's.
+    pub fn with_values(mut self, values: Vec<f32>) -> Self {
+        self.fixed = Some(values);
         self
     }
 
@@ -99,6 +110,9 @@ impl WeightSpec {
     }
 
     fn values(&self, n: usize, rng: &mut StdRng) -> Vec<f32> {
+        if let Some(fixed) = self.fixed.as_ref().filter(|v| v.len() == n) {
+            return fixed.clone();
+        }
         let (fan_in, fan_out) = self.fans();
         let mut values = self.initializer.sample(n, fan_in, fan_out, rng);
         if let Some(range) = &self.ones {
@@ -144,6 +158,16 @@ impl WeightBuilder {
         }
         if self.own.iter().any(|w| w.name == spec.name) {
             return Err(format!("weight name `{}` is used twice", spec.name));
+        }
+        if let (Some(fixed), Some(n)) = (&spec.fixed, spec.size())
+            && fixed.len() != n
+        {
+            return Err(format!(
+                "weight `{}` of shape {:?} was given {} values",
+                spec.name,
+                spec.shape,
+                fixed.len()
+            ));
         }
         self.own.push(spec);
         Ok(self.own.len() - 1)
@@ -314,6 +338,20 @@ impl<'a> Weights<'a> {
             .get(i)
             .ok_or_else(|| format!("weight `{}` was not created", spec.name))?;
         Ok(var.value(!self.trainable).reshape(dims))
+    }
+
+    /// The weight `name` flattened to one axis, whatever its declared shape (a scalar weight,
+    /// shape `[]`, is one value).
+    ///
+    /// # Errors
+    /// When there is no such weight.
+    pub fn flat(&self, name: &str) -> Result<Tensor<1>, String> {
+        let i = self.index(name)?;
+        let var = self
+            .vars
+            .get(i)
+            .ok_or_else(|| format!("weight `{name}` was not created"))?;
+        Ok(var.value(!self.trainable))
     }
 
     /// The weight `name` as a rank-`D` tensor.
