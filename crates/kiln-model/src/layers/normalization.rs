@@ -142,6 +142,9 @@ fn broadcast(values: &[f32], shape: &[usize], target: &[usize]) -> std::result::
     Ok(out)
 }
 
+/// A mean and a variance, one value per slot of the kept axes.
+type Stats = (Vec<f32>, Vec<f32>);
+
 /// Running statistics over batches (Keras's adapt: per batch, then combined with the counts).
 #[derive(Default)]
 struct Running {
@@ -311,7 +314,7 @@ impl Normalization {
     }
 
     /// The constant mean and variance of the config, broadcast to the kept axes' sizes.
-    fn constants(&self, dims: &[usize]) -> std::result::Result<Option<(Vec<f32>, Vec<f32>)>, String> {
+    fn constants(&self, dims: &[usize]) -> std::result::Result<Option<Stats>, String> {
         match (&self.mean, &self.variance) {
             (None, None) => Ok(None),
             (Some(m), Some(v)) => {
