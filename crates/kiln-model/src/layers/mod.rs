@@ -5,6 +5,7 @@
 mod conv_utils;
 mod custom;
 mod image_resize;
+mod image_transform;
 mod input;
 mod kernel;
 mod layer;
@@ -69,6 +70,14 @@ builtin_layers! {
     pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
     permute::{Permute => "Permute"},
     prelu::{PRelu => "PReLU"},
+    random_affine::{
+        RandomRotation => "RandomRotation",
+        RandomTranslation => "RandomTranslation",
+        RandomZoom => "RandomZoom",
+    },
+    random_color::{RandomBrightness => "RandomBrightness", RandomContrast => "RandomContrast"},
+    random_crop::{RandomCrop => "RandomCrop"},
+    random_flip::{RandomFlip => "RandomFlip"},
     relu::{Relu => "ReLU"},
     repeat_vector::{RepeatVector => "RepeatVector"},
     rescaling::{Rescaling => "Rescaling"},
@@ -84,12 +93,14 @@ builtin_layers! {
 pub use bidirectional::MergeMode;
 pub use conv_utils::Padding;
 pub use custom::CustomObjects;
+pub use image_transform::Factor;
 pub use input::{Input, InputLayer};
 pub use kernel::KernelOptions;
 pub(crate) use layer::snake_case;
 pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
 pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;
+pub use random_affine::AffineOptions;
 pub use recurrent::Cell;
 pub use registry::builtin_class_names;
 pub use rescaling::PerChannel;
