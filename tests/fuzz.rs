@@ -1,7 +1,9 @@
 //! Seeded mutation fuzzing of every parser a user's file reaches: IDX (MNIST), the architecture
 //! JSON (Kiln's and Keras's), Kiln's model and weights file (safetensors), Keras's `.keras`
-//! (the zip, its HDF5 and its JSON), `.weights.h5`, legacy Keras 2 `.h5`, `.npy`/`.npz`, and
-//! TensorBoard event files (`TensorBoard::read_events`).
+//! (the zip, its HDF5 and its JSON), `.weights.h5`, legacy Keras 2 `.h5`, `.npy`/`.npz`,
+//! TensorBoard event files (`TensorBoard::read_events`), the files of Keras's data sets (IMDB,
+//! Reuters and housing `.npz` with pickled object arrays, CIFAR `.tar.gz` of pickles), CSV
+//! tables, and the images `image_dataset_from_directory` reads.
 //! Each input must give a result or a typed error: never a panic, never an abort, never more
 //! than 5 s. An architecture config that is accepted must also survive its own round trip
 //! (`to_json` reads back to the same config, and builds when the original builds).
@@ -615,6 +617,179 @@ fn fuzz_tensorboard_events(n: usize) -> Report {
     )
 }
 
+fn dataset_seed(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("datasets").join(name)).unwrap()
+}
+
+/// Keras's `.npz` data sets (IMDB and Reuters hold pickled object arrays): each mutant is the
+/// archive rezipped with one entry's bytes mutated, so the pickle and `.npy` readers see it.
+fn fuzz_keras_npz(n: usize) -> Report {
+    use kiln::datasets::remote::{FileHash, Source};
+    use kiln::datasets::{boston_housing, california_housing, imdb, reuters};
+    let names = [
+        "imdb.npz",
+        "reuters.npz",
+        "boston_housing.npz",
+        "california_housing.npz",
+    ];
+    let seeds: Vec<Vec<u8>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut tagged = vec![i as u8];
+            tagged.extend(dataset_seed(name));
+            tagged
+        })
+        .collect();
+    let mutate = |seed: &[u8], rng: &mut Rng| -> Vec<u8> {
+        let (tag, zip) = (seed[0], &seed[1..]);
+        let mut entries = unzip(zip);
+        let k = rng.below(entries.len());
+        mutate_bytes(&mut entries[k].1, rng);
+        let mut out = vec![tag];
+        out.extend(rezip(&entries));
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = |input: &[u8]| -> Result<(), String> {
+        let (tag, bytes) = (usize::from(input[0]) % names.len(), &input[1..]);
+        let name = names[tag];
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let source = Source::new().file_hash(name, FileHash::Unchecked);
+        let result = match tag {
+            0 => imdb::load_data_from(dir.path(), &imdb::LoadOptions::new().source(source))
+                .map(|_| ()),
+            1 => reuters::load_data_from(dir.path(), &reuters::LoadOptions::new().source(source))
+                .map(|_| ()),
+            2 => boston_housing::load_data_from(
+                dir.path(),
+                &boston_housing::LoadOptions::new().source(source),
+            )
+            .map(|_| ()),
+            _ => california_housing::load_data_from(
+                dir.path(),
+                &california_housing::LoadOptions::new().source(source),
+            )
+            .map(|_| ()),
+        };
+        result.map_err(|e| e.to_string())
+    };
+    run("Keras .npz data sets", n, 9, &seeds, &mutate, &mut target)
+}
+
+/// CIFAR's `.tar.gz` of pickled batches: each mutant is the seed's tar mutated, then gzipped, so
+/// the tar and pickle readers see it.
+fn fuzz_cifar(n: usize) -> Report {
+    use kiln::datasets::remote::{FileHash, Source};
+    use kiln::datasets::{cifar10, cifar100};
+    use std::io::{Read, Write};
+    let names = ["cifar-10-python.tar.gz", "cifar-100-python.tar.gz"];
+    let seeds: Vec<Vec<u8>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut tar = Vec::new();
+            flate2::read::GzDecoder::new(dataset_seed(name).as_slice())
+                .read_to_end(&mut tar)
+                .unwrap();
+            let mut tagged = vec![i as u8];
+            tagged.extend(tar);
+            tagged
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = |input: &[u8]| -> Result<(), String> {
+        let (tag, tar) = (usize::from(input[0]) % names.len(), &input[1..]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(tar).unwrap();
+        let name = names[tag];
+        std::fs::write(dir.path().join(name), gz.finish().unwrap()).unwrap();
+        let source = Source::new()
+            .cache_dir(dir.path())
+            .offline()
+            .file_hash(name, FileHash::Unchecked);
+        let result = if tag == 0 {
+            cifar10::load_data_with(&source).map(|_| ())
+        } else {
+            cifar100::load_data_with(&cifar100::LoadOptions::new().source(source)).map(|_| ())
+        };
+        result.map_err(|e| e.to_string())
+    };
+    run("CIFAR .tar.gz", n, 10, &seeds, &byte_mutant, &mut target)
+}
+
+/// CSV tables with a header, features and an integer target column.
+fn fuzz_csv(n: usize) -> Report {
+    use kiln::datasets::{Column, CsvOptions, read_csv};
+    let seeds: Vec<Vec<u8>> = [
+        "a,b,label\n1.5,2,0\n-3,4e2,1\n0.25,,1\n",
+        "x;y;z;class\n1;2;3;4\n5;6;7;8\n",
+        "h1,h2\n\n1,2\n\"3\",4\n5,6,7\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mutant.csv");
+    let mut target = |input: &[u8]| -> Result<(), String> {
+        std::fs::write(&path, input).unwrap();
+        let options = CsvOptions::default()
+            .targets([Column::Name("label".into())])
+            .integer_targets(true);
+        let with_target = read_csv(&path, &options).map(|_| ());
+        let plain = read_csv(&path, &CsvOptions::default()).map(|_| ());
+        with_target.or(plain).map_err(|e| e.to_string())
+    };
+    run("CSV", n, 11, &seeds, &byte_mutant, &mut target)
+}
+
+/// Image files in a class folder, read back a batch at a time.
+fn fuzz_images(n: usize) -> Report {
+    use kiln::datasets::{Dataset, ImageDatasetOptions, image_dataset_from_directory};
+    let picture =
+        image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 7]));
+    let seeds: Vec<Vec<u8>> = [
+        image::ImageFormat::Png,
+        image::ImageFormat::Bmp,
+        image::ImageFormat::Gif,
+        image::ImageFormat::Jpeg,
+    ]
+    .iter()
+    .map(|format| {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(picture.clone())
+            .write_to(&mut bytes, *format)
+            .unwrap();
+        bytes.into_inner()
+    })
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+    }
+    picture.save(dir.path().join("b/good.png")).unwrap();
+    let mut target = |input: &[u8]| -> Result<(), String> {
+        // The same bytes under each extension, so every decoder is tried.
+        for ext in ["png", "bmp", "gif", "jpg"] {
+            let _ = std::fs::remove_file(dir.path().join("a/mutant.png"));
+            let _ = std::fs::remove_file(dir.path().join("a/mutant.bmp"));
+            let _ = std::fs::remove_file(dir.path().join("a/mutant.gif"));
+            let _ = std::fs::remove_file(dir.path().join("a/mutant.jpg"));
+            std::fs::write(dir.path().join(format!("a/mutant.{ext}")), input).unwrap();
+            let options = ImageDatasetOptions::default()
+                .image_size(8, 8)
+                .shuffle(false);
+            let data =
+                image_dataset_from_directory(dir.path(), &options).map_err(|e| e.to_string())?;
+            for i in 0..data.len() {
+                data.get(i).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    };
+    run("images", n, 12, &seeds, &byte_mutant, &mut target)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests: one per format, bounded for CI; the long run takes KILN_FUZZ_INPUTS.
 
@@ -656,4 +831,24 @@ fn fuzz_npy_files() {
 #[test]
 fn fuzz_tensorboard_event_files() {
     check("TensorBoard events", &fuzz_tensorboard_events(count(2000)));
+}
+
+#[test]
+fn fuzz_keras_dataset_npz_files() {
+    check("Keras .npz data sets", &fuzz_keras_npz(count(1500)));
+}
+
+#[test]
+fn fuzz_cifar_archives() {
+    check("CIFAR .tar.gz", &fuzz_cifar(count(400)));
+}
+
+#[test]
+fn fuzz_csv_files() {
+    check("CSV", &fuzz_csv(count(3000)));
+}
+
+#[test]
+fn fuzz_image_files() {
+    check("images", &fuzz_images(count(600)));
 }
