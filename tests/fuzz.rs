@@ -652,7 +652,9 @@ fn fuzz_keras_npz(n: usize) -> Report {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut target = |input: &[u8]| -> Result<(), String> {
-        let (tag, bytes) = (usize::from(input[0]) % names.len(), &input[1..]);
+        let (tag, bytes) = input.split_first().map_or((0, &[][..]), |(t, rest)| {
+            (usize::from(*t) % names.len(), rest)
+        });
         let name = names[tag];
         std::fs::write(dir.path().join(name), bytes).unwrap();
         let source = Source::new().file_hash(name, FileHash::Unchecked);
@@ -699,7 +701,9 @@ fn fuzz_cifar(n: usize) -> Report {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let mut target = |input: &[u8]| -> Result<(), String> {
-        let (tag, tar) = (usize::from(input[0]) % names.len(), &input[1..]);
+        let (tag, tar) = input.split_first().map_or((0, &[][..]), |(t, rest)| {
+            (usize::from(*t) % names.len(), rest)
+        });
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(tar).unwrap();
         let name = names[tag];

@@ -88,6 +88,13 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
+
+/// The largest width or height of an image file that is decoded (a larger one is an
+/// [`Error::ImageDecode`]).
+pub const MAX_DECODED_SIDE: u32 = 16_384;
+
+/// The most memory one image's decoder may take (128 MiB: a 6000 × 7000 RGB photo fits).
+pub const MAX_DECODED_BYTES: u64 = 128 << 20;
 use image::imageops::FilterType;
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use rand::SeedableRng;
@@ -541,11 +548,16 @@ impl ImageSpec {
             path: path.to_path_buf(),
             source,
         };
-        let image = image::io::Reader::new(Cursor::new(bytes))
+        let mut reader = image::io::Reader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| decode_error(image::ImageError::IoError(e)))?
-            .decode()
-            .map_err(decode_error)?;
+            .map_err(|e| decode_error(image::ImageError::IoError(e)))?;
+        // A header may claim any size: decoding is bounded before anything is allocated.
+        let mut limits = image::io::Limits::default();
+        limits.max_image_width = Some(MAX_DECODED_SIDE);
+        limits.max_image_height = Some(MAX_DECODED_SIDE);
+        limits.max_alloc = Some(MAX_DECODED_BYTES);
+        reader.limits(limits);
+        let image = reader.decode().map_err(decode_error)?;
         let image = match self.color_mode {
             ColorMode::Grayscale if image.color().has_color() => {
                 DynamicImage::ImageLuma8(pil_luma(&image.to_rgb8()))
