@@ -118,8 +118,9 @@ impl Samples {
             Samples::Device(t) => Ok(t.clone().select_rows(indices)),
             Samples::Host { data, device } => {
                 let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
-                let batch = data.select_rows(&rows);
-                DynTensor::from_host(batch.shape(), batch.to_f32_vec(), device)
+                let mut dims = data.shape().to_vec();
+                dims[0] = rows.len();
+                DynTensor::from_host(&dims, data.rows_f32(&rows), device)
             }
         }
     }
@@ -132,8 +133,11 @@ impl Samples {
         match self {
             Samples::Device(t) => Ok(t.clone().narrow_rows(start, len)),
             Samples::Host { data, device } => {
-                let batch = data.slice_rows(start, len);
-                DynTensor::from_host(batch.shape(), batch.to_f32_vec(), device)
+                let end = (start + len).min(data.len());
+                let rows: Vec<usize> = (start.min(end)..end).collect();
+                let mut dims = data.shape().to_vec();
+                dims[0] = rows.len();
+                DynTensor::from_host(&dims, data.rows_f32(&rows), device)
             }
         }
     }
