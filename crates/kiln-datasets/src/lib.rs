@@ -56,6 +56,7 @@ pub mod reuters;
 pub mod sequences;
 pub mod split_dataset;
 pub mod text_dataset;
+pub mod text_vectorization;
 pub mod timeseries;
 
 pub use array::HostArray;
@@ -75,4 +76,5 @@ pub use text_dataset::{
     MapTexts, TEXT_FORMATS, TextBatch, TextDataset, TextDatasetOptions,
     text_dataset_from_directory, text_dataset_from_directory_both,
 };
+pub use text_vectorization::{OutputMode, Split, Standardize, TextVectorization};
 pub use timeseries::{TimeseriesDataset, TimeseriesOptions, timeseries_dataset_from_array};
