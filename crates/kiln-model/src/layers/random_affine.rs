@@ -11,6 +11,9 @@ use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
+/// A `(lower, upper)` range.
+type Bounds = (f32, f32);
+
 fn reflect() -> String {
     "reflect".into()
 }
@@ -203,7 +206,7 @@ impl RandomZoom {
         self
     }
 
-    fn ranges(&self) -> Result<((f32, f32), Option<(f32, f32)>), String> {
+    fn ranges(&self) -> Result<(Bounds, Option<Bounds>), String> {
         let limit = (-1.0, f32::MAX);
         Ok((
             self.height_factor.bounds("height_factor", limit)?,
