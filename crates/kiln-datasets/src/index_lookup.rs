@@ -206,7 +206,9 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
         };
         let mut index = HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
-            if reserved.contains(t) || self.mask_token.as_ref() == Some(t) {
+            // Past the reserved prefix the out-of-vocabulary token is an ordinary token, as
+            // in Keras; the mask token may not appear.
+            if self.mask_token.as_ref() == Some(t) || (self.invert && *t == self.oov_token) {
                 return Err(Self::invalid(format!(
                     "the vocabulary holds the reserved token {t:?}"
                 )));
@@ -223,7 +225,17 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
                 reserved.len() + tokens.len()
             )));
         }
+        let full = reserved.len() + tokens.len();
         self.idf = match (self.output_mode, idf) {
+            // A full vector (reserved slots first), possibly padded with zeros to max_tokens.
+            (LookupMode::TfIdf, Some(mut w))
+                if w.len() >= full
+                    && w[full..].iter().all(|&v| v == 0.0)
+                    && w.len() != tokens.len() =>
+            {
+                w.truncate(full);
+                w
+            }
             (LookupMode::TfIdf, Some(w)) if w.len() == tokens.len() => {
                 let mean = if w.is_empty() {
                     0.0
@@ -298,54 +310,69 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
     }
 
     /// Looks up every token of `tokens` (Keras's `layer(x)`): `Int` keeps the shape (`i64`
-    /// indices); `OneHot` adds an axis of the vocabulary's size; the other modes reduce the
-    /// last axis of a `[n, k]` batch to `[n, vocabulary]` (`f32`).
+    /// indices); `OneHot` adds an axis of the vocabulary's size (replacing a last axis of 1);
+    /// the other modes count per sample (`f32`): a rank-1 batch is one sample (`[depth]`),
+    /// `[n, k]` gives `[n, depth]`, and a rank-3 `[n, a, b]` is reduced over its axis 1 to
+    /// `[n, b, depth]`, as Keras.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a vector mode on an input that is not `[n]` / `[n, k]`.
+    /// Only for an inconsistent array, which construction rules out.
     pub fn call(&self, tokens: &ArrayD<T>) -> Result<HostArray> {
-        let ids = tokens.mapv(|t| self.lookup(&t));
-        let width = self.width();
+        let ids: Vec<usize> = tokens.iter().map(|t| self.lookup(t)).collect();
         let shape = tokens.shape().to_vec();
-        let vectors = |rows: usize, per: usize, one_hot: bool| -> Result<HostArray> {
-            let flat: Vec<usize> = ids.iter().copied().collect();
-            let mut out = vec![0.0f32; if one_hot { flat.len() } else { rows } * width];
-            for (i, &id) in flat.iter().enumerate() {
-                let row = if one_hot { i } else { i / per.max(1) };
-                if id < width {
-                    let cell = &mut out[row * width + id];
-                    match self.output_mode {
-                        LookupMode::OneHot | LookupMode::MultiHot => *cell = 1.0,
-                        _ => *cell += 1.0,
-                    }
-                }
-            }
-            if self.output_mode == LookupMode::TfIdf {
-                for row in out.chunks_mut(width) {
-                    for (cell, w) in row.iter_mut().zip(&self.idf) {
-                        *cell *= w;
-                    }
-                }
-            }
-            let mut dims = if one_hot { shape.clone() } else { vec![rows] };
-            dims.push(width);
-            ArrayD::from_shape_vec(IxDyn(&dims), out)
-                .map(HostArray::F32)
-                .map_err(|e| Self::invalid(e.to_string()))
-        };
-        match (self.output_mode, shape.as_slice()) {
-            (LookupMode::Int, _) => Ok(HostArray::I64(ids.mapv(|i| i as i64))),
-            (LookupMode::OneHot, _) => vectors(0, 1, true),
-            (_, [n]) => vectors(1, *n, false).map(|h| match h {
-                // A rank-1 batch is one sample, as Keras.
-                HostArray::F32(a) => HostArray::F32(a.index_axis_move(ndarray::Axis(0), 0)),
-                other => other,
-            }),
-            (_, [n, k]) => vectors(*n, *k, false),
-            (_, other) => Err(Self::invalid(format!(
-                "multi_hot, count and tf_idf take [n] or [n, k] tokens, got {other:?}"
-            ))),
+        if self.output_mode == LookupMode::Int {
+            let ids = ids.into_iter().map(|i| i as i64).collect();
+            return ArrayD::from_shape_vec(IxDyn(&shape), ids)
+                .map(HostArray::I64)
+                .map_err(|e| Self::invalid(e.to_string()));
         }
+        let width = self.width();
+        let one_hot = self.output_mode == LookupMode::OneHot;
+        let (rows, mut dims): (usize, Vec<usize>) = if one_hot {
+            let mut dims = shape.clone();
+            if dims.len() >= 2 && dims.last() == Some(&1) {
+                dims.pop();
+            }
+            (ids.len(), dims)
+        } else if shape.len() <= 1 {
+            (1, Vec::new())
+        } else {
+            let rest: usize = shape[2..].iter().product();
+            let mut dims = vec![shape[0]];
+            dims.extend_from_slice(&shape[2..]);
+            (shape[0] * rest, dims)
+        };
+        let row_of = |f: usize| -> usize {
+            if one_hot {
+                f
+            } else if shape.len() <= 1 {
+                0
+            } else {
+                let rest: usize = shape[2..].iter().product();
+                (f / (shape[1] * rest)) * rest + f % rest
+            }
+        };
+        let mut out = vec![0.0f32; rows * width];
+        for (f, &id) in ids.iter().enumerate() {
+            if id < width {
+                let cell = &mut out[row_of(f) * width + id];
+                match self.output_mode {
+                    LookupMode::OneHot | LookupMode::MultiHot => *cell = 1.0,
+                    _ => *cell += 1.0,
+                }
+            }
+        }
+        if self.output_mode == LookupMode::TfIdf {
+            for row in out.chunks_mut(width) {
+                for (cell, w) in row.iter_mut().zip(&self.idf) {
+                    *cell *= w;
+                }
+            }
+        }
+        dims.push(width);
+        ArrayD::from_shape_vec(IxDyn(&dims), out)
+            .map(HostArray::F32)
+            .map_err(|e| Self::invalid(e.to_string()))
     }
 
     /// Maps indices back to their tokens (Keras's `invert=True`); an index past the vocabulary
@@ -461,6 +488,11 @@ mod tests {
         let mut twice = IntegerLookup::new();
         assert!(twice.set_vocabulary(vec![1, 1], None).is_err());
         assert!(twice.set_vocabulary(vec![-1, 2], None).is_ok()); // the reserved entry first
-        assert!(twice.set_vocabulary(vec![2, -1], None).is_err());
+        // Past the reserved prefix the out-of-vocabulary token is an ordinary token (Keras).
+        assert!(twice.set_vocabulary(vec![2, -1], None).is_ok());
+        assert_eq!(
+            values(twice.call(&array![-1i64, 2, 7].into_dyn())),
+            [2., 1., 0.]
+        );
     }
 }

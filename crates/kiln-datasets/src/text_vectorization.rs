@@ -228,19 +228,22 @@ impl TextVectorization {
             )));
         }
         self.idf = match (self.output_mode, idf) {
-            (OutputMode::TfIdf, Some(w))
-                if w.len() == rest.len() || w.len() == vocabulary.len() =>
+            // A full vector (reserved slots first), possibly padded with zeros to max_tokens.
+            (OutputMode::TfIdf, Some(mut w))
+                if w.len() != rest.len()
+                    && w.len() >= vocabulary.len()
+                    && w[vocabulary.len()..].iter().all(|&v| v == 0.0) =>
             {
-                if w.len() == vocabulary.len() {
-                    w
+                w.truncate(vocabulary.len());
+                w
+            }
+            (OutputMode::TfIdf, Some(w)) if w.len() == rest.len() => {
+                let mean = if w.is_empty() {
+                    0.0
                 } else {
-                    let mean = if w.is_empty() {
-                        0.0
-                    } else {
-                        w.iter().sum::<f32>() / w.len() as f32
-                    };
-                    std::iter::once(mean).chain(w).collect()
-                }
+                    w.iter().sum::<f32>() / w.len() as f32
+                };
+                std::iter::once(mean).chain(w).collect()
             }
             (OutputMode::TfIdf, Some(w)) => {
                 return Err(Self::invalid(format!(
@@ -277,7 +280,12 @@ impl TextVectorization {
         };
         let words: Vec<String> = match self.split {
             None => vec![text],
-            Some(Split::Whitespace) => text.split_whitespace().map(str::to_string).collect(),
+            // TensorFlow splits on the six ASCII whitespace characters only (not U+00A0).
+            Some(Split::Whitespace) => text
+                .split([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
             Some(Split::Character) => text.chars().map(|c| c.to_string()).collect(),
         };
         if self.ngrams.is_empty() {
@@ -401,6 +409,82 @@ impl TextVectorization {
             }
         }
         ArrayD::from_shape_vec(IxDyn(&[texts.len(), width]), out)
+            .map(HostArray::F32)
+            .map_err(|e| Self::invalid(e.to_string()))
+    }
+
+    /// Vectorizes an array of texts as Keras's layer takes it: `[n]`, or `[n, 1]` (squeezed).
+    /// With `split` `None` each element is one token (after standardization), so `[n, k]`
+    /// holds `k` tokens per sample: `Int` keeps the shape, the other modes give `[n, depth]`
+    /// (`[depth]` for a rank-1 array, one sample).
+    ///
+    /// # Errors
+    /// As [`TextVectorization::call`]; a split on an array that is not `[n]` or `[n, 1]`.
+    pub fn call_array(&self, texts: &ArrayD<String>) -> Result<HostArray> {
+        let shape = texts.shape().to_vec();
+        if self.split.is_some() {
+            return match shape.as_slice() {
+                [_] | [_, 1] => self.call(&texts.iter().cloned().collect::<Vec<_>>()),
+                other => Err(Self::invalid(format!(
+                    "texts must be [n] or [n, 1] to be split, got {other:?}"
+                ))),
+            };
+        }
+        if self.vocabulary.is_empty() {
+            return Err(Self::invalid(
+                "no vocabulary: call adapt or set_vocabulary first",
+            ));
+        }
+        // The mask token `""` pads: 0 in `Int` mode, dropped from the vectors (as Keras).
+        let ids: Vec<Option<usize>> = texts
+            .iter()
+            .map(|t| {
+                let token = self.tokens(t).into_iter().next().unwrap_or_default();
+                (token != MASK_TOKEN || self.output_mode == OutputMode::Int)
+                    .then(|| self.id(&token))
+            })
+            .collect();
+        if self.output_mode == OutputMode::Int {
+            let ids = ids.into_iter().map(|i| i.unwrap_or(0) as i64).collect();
+            return ArrayD::from_shape_vec(IxDyn(&shape), ids)
+                .map(HostArray::I64)
+                .map_err(|e| Self::invalid(e.to_string()));
+        }
+        let width = match (self.pad_to_max_tokens, self.max_tokens) {
+            (true, Some(max)) => max,
+            _ => self.vocabulary.len(),
+        };
+        let (rows, per) = match shape.as_slice() {
+            [n] => (1, *n),
+            [n, k] => (*n, *k),
+            other => {
+                return Err(Self::invalid(format!(
+                    "token arrays must be [n] or [n, k], got {other:?}"
+                )));
+            }
+        };
+        let mut out = vec![0.0f32; rows * width];
+        for (f, id) in ids.iter().enumerate() {
+            let Some(id) = *id else { continue };
+            let cell = &mut out[(f / per.max(1)) * width + id];
+            match self.output_mode {
+                OutputMode::MultiHot => *cell = 1.0,
+                _ => *cell += 1.0,
+            }
+        }
+        if self.output_mode == OutputMode::TfIdf {
+            for row in out.chunks_mut(width) {
+                for (cell, w) in row.iter_mut().zip(&self.idf) {
+                    *cell *= w;
+                }
+            }
+        }
+        let dims: Vec<usize> = if shape.len() == 1 {
+            vec![width]
+        } else {
+            vec![rows, width]
+        };
+        ArrayD::from_shape_vec(IxDyn(&dims), out)
             .map(HostArray::F32)
             .map_err(|e| Self::invalid(e.to_string()))
     }
