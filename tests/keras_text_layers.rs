@@ -1,20 +1,19 @@
-//! Kiln's host-side `TextVectorization`, `StringLookup` and `IntegerLookup` against the golden
+//! Kiln's host-side `TextVectorization`, `StringLookup`, `IntegerLookup` and `Hashing` against the golden
 //! cases real Keras (3.15.1 with TensorFlow 2.21 for these layers) wrote to
 //! `tests/fixtures/keras-pending/`: the vocabulary (given, or learned by `adapt` on the case's
 //! data) and the outputs.
 //!
 //! A case whose options Kiln has must pass. A case with an option Kiln does not have yet
-//! (several out-of-vocabulary indices, salts, `encoding`, `adapt` of lookup TF-IDF weights, the
-//! `Hashing` layer) is listed by name with the option, and counted, not run; the list is the
-//! work left.
+//! (several out-of-vocabulary indices, salts on lookups, `encoding`, `adapt` of lookup TF-IDF
+//! weights) is listed by name with the option, and counted, not run; the list is the work left.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 
 use kiln::datasets::{
-    HostArray, IntegerLookup, LookupMode, OutputMode, Split, Standardize, StringLookup,
-    TextVectorization,
+    HashInput, Hashing, HostArray, IntegerLookup, LookupMode, MaskValue, OutputMode, Split,
+    Standardize, StringLookup, TextVectorization,
 };
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
@@ -307,6 +306,68 @@ fn text_vectorization_case(case: &Value) -> Outcome {
     compare(&out, &case["output"], tol)
 }
 
+fn hashing_case(case: &Value) -> Outcome {
+    let c = &case["layer"]["config"];
+    let mut layer =
+        Hashing::new(c["num_bins"].as_u64().ok_or("num_bins")?).output_mode(lookup_mode(c)?);
+    layer.salt = match &c["salt"] {
+        Value::Null => None,
+        Value::Number(n) => n.as_u64().map(|s| [s, s]),
+        Value::Array(pair) => match pair.as_slice() {
+            [a, b] => Some([a.as_u64().ok_or("salt")?, b.as_u64().ok_or("salt")?]),
+            _ => return Err("salt".into()),
+        },
+        other => return Err(format!("salt {other}")),
+    };
+    layer.mask_value = match &c["mask_value"] {
+        Value::Null => None,
+        Value::String(s) => Some(MaskValue::String(s.clone())),
+        Value::Number(n) => Some(MaskValue::Int(n.as_i64().ok_or("mask_value")?)),
+        other => return Err(format!("mask_value {other}")),
+    };
+    // The raw 64-bit hashes, where the case lists them.
+    let reference = &case["hash_reference"];
+    if let (Some(texts), Some(hashes)) = (
+        reference["strings"].as_array(),
+        reference["hashes"].as_array(),
+    ) {
+        for (t, h) in texts.iter().zip(hashes) {
+            let (t, h) = (
+                t.as_str().unwrap_or_default(),
+                h.as_str().unwrap_or_default(),
+            );
+            let got = layer.hash(t.as_bytes()).to_string();
+            if got != h {
+                return Err(format!("hash of {t:?}: {got}, TensorFlow {h}"));
+            }
+        }
+    }
+    let input = &case["input"];
+    let dims = shape(input);
+    let values = match input["dtype"].as_str() {
+        Some("string") => HashInput::Strings(
+            ArrayD::from_shape_vec(IxDyn(&dims), strings(input)).map_err(|e| e.to_string())?,
+        ),
+        // Floats are truncated toward zero, as Keras casts them.
+        _ => HashInput::Ints(
+            ArrayD::from_shape_vec(
+                IxDyn(&dims),
+                numbers(input).iter().map(|v| v.trunc() as i64).collect(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    let tol = (
+        case["rtol"].as_f64().unwrap_or(1e-5),
+        case["atol"].as_f64().unwrap_or(1e-6),
+    );
+    compare(
+        &layer.call(&values).map_err(|e| e.to_string())?,
+        &case["output"],
+        tol,
+    )
+}
+
 #[test]
 fn host_text_layers_match_real_keras() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras-pending");
@@ -331,6 +392,7 @@ fn host_text_layers_match_real_keras() {
                 None => integer_lookup_case(&case),
             },
             "TextVectorization" => text_vectorization_case(&case),
+            "Hashing" => hashing_case(&case),
             other => {
                 not_yet.push(format!("{name} ({other})"));
                 continue;

@@ -326,53 +326,7 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
                 .map(HostArray::I64)
                 .map_err(|e| Self::invalid(e.to_string()));
         }
-        let width = self.width();
-        let one_hot = self.output_mode == LookupMode::OneHot;
-        let (rows, mut dims): (usize, Vec<usize>) = if one_hot {
-            let mut dims = shape.clone();
-            if dims.len() >= 2 && dims.last() == Some(&1) {
-                dims.pop();
-            }
-            (ids.len(), dims)
-        } else if shape.len() <= 1 {
-            (1, Vec::new())
-        } else {
-            let rest: usize = shape[2..].iter().product();
-            let mut dims = vec![shape[0]];
-            dims.extend_from_slice(&shape[2..]);
-            (shape[0] * rest, dims)
-        };
-        let row_of = |f: usize| -> usize {
-            if one_hot {
-                f
-            } else if shape.len() <= 1 {
-                0
-            } else {
-                let rest: usize = shape[2..].iter().product();
-                (f / (shape[1] * rest)) * rest + f % rest
-            }
-        };
-        let mut out = vec![0.0f32; rows * width];
-        for (f, &id) in ids.iter().enumerate() {
-            if id < width {
-                let cell = &mut out[row_of(f) * width + id];
-                match self.output_mode {
-                    LookupMode::OneHot | LookupMode::MultiHot => *cell = 1.0,
-                    _ => *cell += 1.0,
-                }
-            }
-        }
-        if self.output_mode == LookupMode::TfIdf {
-            for row in out.chunks_mut(width) {
-                for (cell, w) in row.iter_mut().zip(&self.idf) {
-                    *cell *= w;
-                }
-            }
-        }
-        dims.push(width);
-        ArrayD::from_shape_vec(IxDyn(&dims), out)
-            .map(HostArray::F32)
-            .map_err(|e| Self::invalid(e.to_string()))
+        encode_ids(&ids, &shape, self.width(), self.output_mode, &self.idf).map_err(Self::invalid)
     }
 
     /// Maps indices back to their tokens (Keras's `invert=True`); an index past the vocabulary
@@ -386,6 +340,64 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
                 .unwrap_or_else(|| self.oov_token.clone())
         })
     }
+}
+
+/// Ids (`usize::MAX`: dropped) of an array of `shape` as `mode` vectors `width` wide (the
+/// lookup layers' and `Hashing`'s rule): `OneHot` adds an axis (replacing a last axis of 1);
+/// the counting modes give `[depth]` for rank 1 (one sample), `[n, depth]` for `[n, k]`, and
+/// reduce axis 1 of higher ranks; `TfIdf` multiplies counts by `idf`.
+pub(crate) fn encode_ids(
+    ids: &[usize],
+    shape: &[usize],
+    width: usize,
+    mode: LookupMode,
+    idf: &[f32],
+) -> std::result::Result<HostArray, String> {
+    let one_hot = mode == LookupMode::OneHot;
+    let rest: usize = shape.get(2..).map_or(1, |r| r.iter().product());
+    let (rows, mut dims): (usize, Vec<usize>) = if one_hot {
+        let mut dims = shape.to_vec();
+        if dims.len() >= 2 && dims.last() == Some(&1) {
+            dims.pop();
+        }
+        (ids.len(), dims)
+    } else if shape.len() <= 1 {
+        (1, Vec::new())
+    } else {
+        let mut dims = vec![shape[0]];
+        dims.extend_from_slice(&shape[2..]);
+        (shape[0] * rest, dims)
+    };
+    let row_of = |f: usize| -> usize {
+        if one_hot {
+            f
+        } else if shape.len() <= 1 {
+            0
+        } else {
+            (f / (shape[1] * rest)) * rest + f % rest
+        }
+    };
+    let mut out = vec![0.0f32; rows * width];
+    for (f, &id) in ids.iter().enumerate() {
+        if id < width {
+            let cell = &mut out[row_of(f) * width + id];
+            match mode {
+                LookupMode::OneHot | LookupMode::MultiHot => *cell = 1.0,
+                _ => *cell += 1.0,
+            }
+        }
+    }
+    if mode == LookupMode::TfIdf {
+        for row in out.chunks_mut(width) {
+            for (cell, w) in row.iter_mut().zip(idf) {
+                *cell *= w;
+            }
+        }
+    }
+    dims.push(width);
+    ArrayD::from_shape_vec(IxDyn(&dims), out)
+        .map(HostArray::F32)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

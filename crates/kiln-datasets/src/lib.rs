@@ -40,6 +40,8 @@ mod dataset;
 mod download;
 mod error;
 pub mod fashion_mnist;
+mod fingerprint;
+pub mod hashing;
 pub mod idx;
 pub mod image_dataset;
 pub mod imdb;
@@ -65,6 +67,8 @@ pub use cache::{DATA_DIR_ENV, cache_dir, search_dirs, write_atomic};
 pub use csv::{Column, CsvArrays, CsvOptions, read_csv};
 pub use dataset::{ArrayDataset, Batch, BoxError, Dataset, FromFn, WithWorkers, from_fn};
 pub use error::{Error, Result};
+pub use fingerprint::fingerprint64;
+pub use hashing::{HashInput, Hashing, MaskValue};
 pub use image_dataset::{
     ColorMode, IMAGE_FORMATS, ImageDataset, ImageDatasetOptions, Interpolation, LabelMode, Labels,
     MAX_IMAGE_BYTES, Subset, image_dataset_from_directory, image_dataset_from_directory_both,
