@@ -64,6 +64,19 @@ fn compare(got: &HostArray, expected: &Value, tol: (f64, f64)) -> Outcome {
     Ok(())
 }
 
+/// Keras's `salt`: none, an int `s` (the key `[s, s]`) or a pair.
+fn salt(v: &Value) -> Result<Option<[u64; 2]>, String> {
+    Ok(match v {
+        Value::Null => None,
+        Value::Number(n) => n.as_u64().map(|s| [s, s]),
+        Value::Array(pair) => match pair.as_slice() {
+            [a, b] => Some([a.as_u64().ok_or("salt")?, b.as_u64().ok_or("salt")?]),
+            _ => return Err("salt".into()),
+        },
+        other => return Err(format!("salt {other}")),
+    })
+}
+
 /// The case's full IDF vector (Keras's, out-of-vocabulary slots included), when it has one.
 fn idf_weights(case: &Value) -> Option<Vec<f32>> {
     let t = &case["idf_weights"];
@@ -89,12 +102,6 @@ fn lookup_mode(config: &Value) -> Result<LookupMode, String> {
 /// Why Kiln cannot run this lookup case yet, if it cannot.
 fn lookup_unsupported(case: &Value) -> Option<String> {
     let c = &case["layer"]["config"];
-    if c["num_oov_indices"].as_u64() != Some(1) {
-        return Some(format!("num_oov_indices {}", c["num_oov_indices"]));
-    }
-    if !c["salt"].is_null() {
-        return Some("salt".into());
-    }
     if c["encoding"].as_str().is_some_and(|e| e != "utf-8") {
         return Some(format!("encoding {}", c["encoding"]));
     }
@@ -112,6 +119,8 @@ fn string_lookup_case(case: &Value) -> Outcome {
         .pad_to_max_tokens(c["pad_to_max_tokens"].as_bool() == Some(true))
         .invert(c["invert"].as_bool() == Some(true));
     layer.oov_token = c["oov_token"].as_str().unwrap_or("[UNK]").to_string();
+    layer.num_oov_indices = c["num_oov_indices"].as_u64().unwrap_or(1) as usize;
+    layer.salt = salt(&c["salt"])?;
     if let Some(m) = c["max_tokens"].as_u64() {
         layer = layer.max_tokens(m as usize);
     }
@@ -172,6 +181,9 @@ fn integer_lookup_case(case: &Value) -> Outcome {
         .pad_to_max_tokens(c["pad_to_max_tokens"].as_bool() == Some(true))
         .invert(c["invert"].as_bool() == Some(true));
     layer.oov_token = c["oov_token"].as_i64().unwrap_or(-1);
+    layer.num_oov_indices = c["num_oov_indices"].as_u64().unwrap_or(1) as usize;
+    layer.salt = salt(&c["salt"])?;
+    layer.farmhash_integers = c["oov_method"].as_str() == Some("farmhash");
     if let Some(m) = c["max_tokens"].as_u64() {
         layer = layer.max_tokens(m as usize);
     }
@@ -310,15 +322,7 @@ fn hashing_case(case: &Value) -> Outcome {
     let c = &case["layer"]["config"];
     let mut layer =
         Hashing::new(c["num_bins"].as_u64().ok_or("num_bins")?).output_mode(lookup_mode(c)?);
-    layer.salt = match &c["salt"] {
-        Value::Null => None,
-        Value::Number(n) => n.as_u64().map(|s| [s, s]),
-        Value::Array(pair) => match pair.as_slice() {
-            [a, b] => Some([a.as_u64().ok_or("salt")?, b.as_u64().ok_or("salt")?]),
-            _ => return Err("salt".into()),
-        },
-        other => return Err(format!("salt {other}")),
-    };
+    layer.salt = salt(&c["salt"])?;
     layer.mask_value = match &c["mask_value"] {
         Value::Null => None,
         Value::String(s) => Some(MaskValue::String(s.clone())),

@@ -44,6 +44,14 @@ pub struct IndexLookup<T> {
     pub pad_to_max_tokens: bool,
     /// Map indices back to tokens (Keras `invert`, `Int` mode).
     pub invert: bool,
+    /// How many indices out-of-vocabulary tokens share, each token hashed to one (Keras
+    /// `num_oov_indices`, default 1; 0 makes an unknown token an error).
+    pub num_oov_indices: usize,
+    /// SipHash's key for those hashes (Keras `salt`); FarmHash `Fingerprint64` without.
+    pub salt: Option<[u64; 2]>,
+    /// For integers: hash their decimal text (Keras `oov_method="farmhash"`) instead of the
+    /// default `floormod`.
+    pub farmhash_integers: bool,
     tokens: Vec<T>,
     index: HashMap<T, usize>,
     idf: Vec<f32>,
@@ -103,7 +111,7 @@ impl Default for IntegerLookup {
     }
 }
 
-impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
+impl<T: LookupToken> IndexLookup<T> {
     fn with_reserved(mask_token: Option<T>, oov_token: T) -> Self {
         Self {
             max_tokens: None,
@@ -112,6 +120,9 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
             output_mode: LookupMode::Int,
             pad_to_max_tokens: false,
             invert: false,
+            num_oov_indices: 1,
+            salt: None,
+            farmhash_integers: false,
             tokens: Vec::new(),
             index: HashMap::new(),
             idf: Vec::new(),
@@ -163,18 +174,29 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
     }
 
     /// The reserved entries: the mask token (in `Int` mode, when there is one), then the
-    /// out-of-vocabulary token.
+    /// out-of-vocabulary token once per out-of-vocabulary index.
     fn reserved(&self) -> Vec<T> {
         self.indexed_mask()
             .cloned()
             .into_iter()
-            .chain(std::iter::once(self.oov_token.clone()))
+            .chain(std::iter::repeat_n(
+                self.oov_token.clone(),
+                self.num_oov_indices,
+            ))
             .collect()
     }
 
-    /// The index of out-of-vocabulary tokens.
-    fn oov_index(&self) -> usize {
-        usize::from(self.indexed_mask().is_some())
+    /// The index of the out-of-vocabulary `token` (`None` without out-of-vocabulary indices).
+    fn oov_index(&self, token: &T) -> Option<usize> {
+        let start = usize::from(self.indexed_mask().is_some());
+        match self.num_oov_indices {
+            0 => None,
+            1 => Some(start),
+            k => {
+                let bucket = token.bucket(k as u64, self.salt, self.farmhash_integers);
+                Some(start + bucket as usize)
+            }
+        }
     }
 
     /// The vocabulary, reserved entries first (Keras's `get_vocabulary()`).
@@ -243,7 +265,9 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
                     w.iter().sum::<f32>() / w.len() as f32
                 };
                 // Out-of-vocabulary tokens weigh the mean.
-                std::iter::once(mean).chain(w).collect()
+                std::iter::repeat_n(mean, self.num_oov_indices)
+                    .chain(w)
+                    .collect()
             }
             (LookupMode::TfIdf, _) => {
                 return Err(Self::invalid("tf_idf needs one idf weight per token"));
@@ -288,18 +312,25 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
     }
 
     /// The index of `token`; `usize::MAX` for a mask token that the vector modes drop.
-    fn lookup(&self, token: &T) -> usize {
+    ///
+    /// # Errors
+    /// An unknown token without out-of-vocabulary indices.
+    fn lookup(&self, token: &T) -> Result<usize> {
         if self.mask_token.as_ref() == Some(token) {
-            return if self.output_mode == LookupMode::Int {
+            return Ok(if self.output_mode == LookupMode::Int {
                 0
             } else {
                 usize::MAX
-            };
+            });
         }
-        self.index
-            .get(token)
-            .copied()
-            .unwrap_or_else(|| self.oov_index())
+        match self.index.get(token) {
+            Some(&i) => Ok(i),
+            None => self.oov_index(token).ok_or_else(|| {
+                Self::invalid(format!(
+                    "{token:?} is not in the vocabulary and num_oov_indices is 0"
+                ))
+            }),
+        }
     }
 
     fn width(&self) -> usize {
@@ -318,7 +349,10 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
     /// # Errors
     /// Only for an inconsistent array, which construction rules out.
     pub fn call(&self, tokens: &ArrayD<T>) -> Result<HostArray> {
-        let ids: Vec<usize> = tokens.iter().map(|t| self.lookup(t)).collect();
+        let ids: Vec<usize> = tokens
+            .iter()
+            .map(|t| self.lookup(t))
+            .collect::<Result<_>>()?;
         let shape = tokens.shape().to_vec();
         if self.output_mode == LookupMode::Int {
             let ids = ids.into_iter().map(|i| i as i64).collect();
@@ -339,6 +373,42 @@ impl<T: Clone + Eq + Hash + Ord + std::fmt::Debug> IndexLookup<T> {
                 .and_then(|i| vocabulary.get(i).cloned())
                 .unwrap_or_else(|| self.oov_token.clone())
         })
+    }
+}
+
+/// A token a lookup takes: strings and integers, each with Keras's hash into several
+/// out-of-vocabulary indices.
+pub trait LookupToken: Clone + Eq + Hash + Ord + std::fmt::Debug {
+    /// The out-of-vocabulary bucket of this token among `k`.
+    fn bucket(&self, k: u64, salt: Option<[u64; 2]>, farmhash_integers: bool) -> u64;
+}
+
+fn keyed(bytes: &[u8], salt: Option<[u64; 2]>) -> u64 {
+    use std::hash::Hasher;
+    match salt {
+        None => crate::fingerprint::fingerprint64(bytes),
+        Some([k0, k1]) => {
+            let mut h = siphasher::sip::SipHasher24::new_with_keys(k0, k1);
+            h.write(bytes);
+            h.finish()
+        }
+    }
+}
+
+impl LookupToken for String {
+    fn bucket(&self, k: u64, salt: Option<[u64; 2]>, _: bool) -> u64 {
+        keyed(self.as_bytes(), salt) % k
+    }
+}
+
+impl LookupToken for i64 {
+    fn bucket(&self, k: u64, salt: Option<[u64; 2]>, farmhash_integers: bool) -> u64 {
+        if farmhash_integers {
+            keyed(self.to_string().as_bytes(), salt) % k
+        } else {
+            // Keras's default `floormod`: never negative.
+            self.rem_euclid(k as i64) as u64
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub use image_dataset::{
     ColorMode, IMAGE_FORMATS, ImageDataset, ImageDatasetOptions, Interpolation, LabelMode, Labels,
     MAX_IMAGE_BYTES, Subset, image_dataset_from_directory, image_dataset_from_directory_both,
 };
-pub use index_lookup::{IndexLookup, IntegerLookup, LookupMode, StringLookup};
+pub use index_lookup::{IndexLookup, IntegerLookup, LookupMode, LookupToken, StringLookup};
 pub use loader::load_batches;
 pub use pad_sequences::{PadOptions, Side, pad_sequences};
 pub use preprocessing::{TrainTest, normalize, scale_pixels, to_categorical, train_test_split};
