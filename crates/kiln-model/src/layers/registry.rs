@@ -55,6 +55,17 @@ mod tests {
             "RepeatVector" => serde_json::json!({"n": 3}),
             "GroupNormalization" => serde_json::json!({"groups": 2}),
             "Permute" => serde_json::json!({"dims": [1]}),
+            "CenterCrop" | "Resizing" | "RandomCrop" => {
+                serde_json::json!({"height": 2, "width": 3})
+            }
+            "CategoryEncoding" => serde_json::json!({"num_tokens": 4}),
+            "RandomTranslation" => {
+                serde_json::json!({"height_factor": 0.1, "width_factor": [-0.2, 0.3]})
+            }
+            "RandomZoom" => serde_json::json!({"height_factor": 0.2}),
+            "RandomRotation" | "RandomContrast" | "RandomBrightness" => {
+                serde_json::json!({"factor": 0.1})
+            }
             _ => serde_json::json!({}),
         }
     }
