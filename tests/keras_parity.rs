@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kiln::datasets::HostArray;
 use kiln::model::{HostData, Sequential};
 use kiln::prelude::*;
 use ndarray::ArrayD;
@@ -106,7 +107,227 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Keras's layers that run on the host, on a model's input data (strings, lookups).
+const HOST_CLASSES: [&str; 4] = [
+    "TextVectorization",
+    "StringLookup",
+    "IntegerLookup",
+    "Hashing",
+];
+
+/// A tensor of the case in its own element type: strings, integers or floats.
+fn host_tensor(v: &Value) -> Result<HostArray, String> {
+    let dims: Vec<usize> = v["shape"]
+        .as_array()
+        .ok_or("tensor without shape")?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize).ok_or("bad dim"))
+        .collect::<Result<_, _>>()?;
+    let data = v["data"].as_array().ok_or("tensor without data")?;
+    let shape = ndarray::IxDyn(&dims);
+    Ok(match v["dtype"].as_str() {
+        Some("string") => {
+            let texts = data
+                .iter()
+                .map(|t| t.as_str().unwrap_or_default().to_string());
+            HostArray::Str(ArrayD::from_shape_vec(shape, texts.collect()).map_err(err)?)
+        }
+        Some("int64") => {
+            let ints = data.iter().map(|t| t.as_i64().unwrap_or_default());
+            HostArray::I64(ArrayD::from_shape_vec(shape, ints.collect()).map_err(err)?)
+        }
+        Some("int32") => {
+            let ints = data.iter().map(|t| t.as_i64().unwrap_or_default() as i32);
+            HostArray::I32(ArrayD::from_shape_vec(shape, ints.collect()).map_err(err)?)
+        }
+        _ => HostArray::F32(array(v)?),
+    })
+}
+
+/// Whether `got` equals Keras's `expected` (strings exactly, numbers within `tol`).
+fn check_host(what: &str, got: &HostArray, expected: &Value, tol: &Tol) -> CaseResult {
+    let want = host_tensor(expected)?;
+    if got.shape() != want.shape() {
+        return Err(format!(
+            "{what}: shape {:?}, expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
+    }
+    match (got, &want) {
+        (HostArray::Str(g), HostArray::Str(w)) if g == w => Ok(()),
+        (HostArray::Str(g), HostArray::Str(w)) => Err(format!("{what}: {g:?}, expected {w:?}")),
+        (HostArray::Str(_), _) | (_, HostArray::Str(_)) => Err(format!(
+            "{what}: {} values, expected {}",
+            got.dtype(),
+            want.dtype()
+        )),
+        _ => tol.check_values(what, &got.to_f32_vec(), &want.to_f32_vec()),
+    }
+}
+
+/// A layer that runs on the host (TextVectorization, the lookups, Hashing), read from Keras's
+/// config with the case's vocabulary (what Keras's `load_assets` gives an adapted layer): in a
+/// model from its string input to its output where a model can hold the case (a batch axis in
+/// and out), else through the layer's host call; an adapted case also adapts a fresh layer
+/// and compares the vocabulary and IDF weights it learns.
+fn host_layer_case(case: &Value, tol: &Tol) -> CaseResult {
+    let input = host_tensor(&case["input"])?;
+    let mut layer = case["layer"].clone();
+    if !case["adapt"].is_null() {
+        layer["config"]["vocabulary"] = case["vocabulary"].clone();
+        layer["config"]["idf_weights"] = case["idf_weights"]["data"].clone();
+    }
+    let dtype = match &input {
+        HostArray::Str(_) => "string",
+        HostArray::I64(_) => "int64",
+        HostArray::I32(_) => "int32",
+        _ => "float32",
+    };
+    let mut batch_shape = vec![Value::Null];
+    batch_shape.extend(input.shape()[1..].iter().map(|d| json!(d)));
+    let config = json!({
+        "name": "parity",
+        "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": batch_shape, "dtype": dtype}},
+            layer,
+        ],
+    });
+    let spec = Sequential::from_config(&config.to_string()).map_err(kiln::error_chain_string)?;
+    if !case["adapt"].is_null() {
+        let fresh = Sequential::from_config(
+            &json!({"name": "fresh", "layers": [
+                {"class_name": "InputLayer", "config": {"batch_shape": [null, 1]}},
+                case["layer"],
+            ]})
+            .to_string(),
+        )
+        .map_err(kiln::error_chain_string)?;
+        let adapted = adapt_host_layer(fresh.layers[1].layer(), &case["adapt"])?;
+        let (got, want) = (adapted["vocabulary"].clone(), case["vocabulary"].clone());
+        if got != want {
+            return Err(format!("adapt: vocabulary {got}, expected {want}"));
+        }
+        if let Some(want) = case["idf_weights"]["data"].as_array() {
+            let got: Vec<f32> = adapted["idf_weights"]
+                .as_array()
+                .map(|w| {
+                    w.iter()
+                        .filter_map(Value::as_f64)
+                        .map(|v| v as f32)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let want: Vec<f32> = want
+                .iter()
+                .filter_map(Value::as_f64)
+                .map(|v| v as f32)
+                .collect();
+            tol.check_values("adapt idf_weights", &got, &want)?;
+        }
+    }
+    check_hashes(case)?;
+    let in_model = input.shape().len() >= 2 && case["output"]["dtype"] != "string";
+    let got = match spec.build(&Device::flex()) {
+        Ok(model) if in_model => {
+            let ids = model.prepare_input(0, "x", input.clone()).map_err(err)?;
+            // The model's output is the host layer's, as the device received it.
+            let out = model.call(&input, false).map_err(err)?;
+            tol.check_values(
+                "model output",
+                out.as_slice().unwrap_or(&[]),
+                &ids.to_f32_vec(),
+            )?;
+            if out.shape() != ids.shape() {
+                return Err(format!(
+                    "model output {:?}, layer {:?}",
+                    out.shape(),
+                    ids.shape()
+                ));
+            }
+            ids
+        }
+        _ => spec.layers[1].layer().call_host(&input)?,
+    };
+    check_host("output", &got, &case["output"], tol)
+}
+
+/// The full 64-bit hashes TensorFlow gave the case's strings (`hash_reference`), with the
+/// key of the layer's salt: FarmHash Fingerprint64 without one, SipHash-2-4 with.
+fn check_hashes(case: &Value) -> CaseResult {
+    let reference = &case["hash_reference"];
+    let (Some(texts), Some(hashes)) = (
+        reference["strings"].as_array(),
+        reference["hashes"].as_array(),
+    ) else {
+        return Ok(());
+    };
+    let mut hasher = kiln::datasets::Hashing::new(1);
+    hasher.salt = kiln::datasets::Hashing::from_config(&json!({
+        "num_bins": 1,
+        "salt": case["layer"]["config"]["salt"],
+    }))
+    .map_err(err)?
+    .salt;
+    for (t, h) in texts.iter().zip(hashes) {
+        let (t, h) = (
+            t.as_str().unwrap_or_default(),
+            h.as_str().unwrap_or_default(),
+        );
+        let got = hasher.hash(t.as_bytes()).to_string();
+        if got != h {
+            return Err(format!("hash of {t:?}: {got}, TensorFlow {h}"));
+        }
+    }
+    Ok(())
+}
+
+/// Adapts a copy of a host layer on the case's `adapt` data as Keras did: one call on the
+/// whole array (`batch_size` null) or one per batch of rows; gives its config.
+fn adapt_host_layer(layer: &dyn kiln::model::Layer, adapt: &Value) -> Result<Value, String> {
+    use kiln::datasets::{IntegerLookup, StringLookup, TextVectorization};
+    let data = host_tensor(&adapt["data"])?;
+    let config = layer.config();
+    let batch = adapt["batch_size"].as_u64().map(|b| b as usize);
+    // The documents Keras counts for tf_idf: the rows of a 2-D array; every element of a
+    // rank-1 array adapted in one call; every rank-1 batch as one.
+    fn documents<T: Clone>(a: &ArrayD<T>, batch: Option<usize>) -> Vec<Vec<T>> {
+        let rows: Vec<Vec<T>> = match a.ndim() {
+            0 | 1 => a.iter().map(|t| vec![t.clone()]).collect(),
+            _ => a
+                .outer_iter()
+                .map(|r| r.iter().cloned().collect())
+                .collect(),
+        };
+        match (batch, a.ndim()) {
+            (Some(b), 1) => rows.chunks(b).map(|c| c.concat()).collect(),
+            _ => rows,
+        }
+    }
+    match (layer.class_name(), &data) {
+        ("TextVectorization", HostArray::Str(a)) => {
+            let mut v = TextVectorization::from_config(&config).map_err(err)?;
+            v.adapt(a.iter()).map_err(err)?;
+            Ok(TextVectorization::config(&v))
+        }
+        ("StringLookup", HostArray::Str(a)) => {
+            let mut l = StringLookup::from_config(&config).map_err(err)?;
+            l.adapt_documents(documents(a, batch)).map_err(err)?;
+            Ok(StringLookup::config(&l))
+        }
+        ("IntegerLookup", HostArray::I64(a)) => {
+            let mut l = IntegerLookup::from_config(&config).map_err(err)?;
+            l.adapt_documents(documents(a, batch)).map_err(err)?;
+            Ok(IntegerLookup::config(&l))
+        }
+        (class, data) => Err(format!("adapt of {class} on {} data", data.dtype())),
+    }
+}
+
 fn layer_case(case: &Value, tol: &Tol) -> CaseResult {
+    if HOST_CLASSES.contains(&case["layer"]["class_name"].as_str().unwrap_or_default()) {
+        return host_layer_case(case, tol);
+    }
     let input = tensor(&case["input"])?;
     let mut batch_shape = vec![Value::Null];
     batch_shape.extend(input.dims[1..].iter().map(|d| json!(d)));

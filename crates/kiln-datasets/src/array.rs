@@ -30,6 +30,11 @@ pub enum HostArray {
     I64(ArrayD<i64>),
     /// `uint8` (`|u1`): images.
     U8(ArrayD<u8>),
+    /// Text (Keras's `dtype="string"`): what the text and lookup layers take on the host,
+    /// before a model's device layers. Strings have no numeric value: the numeric views
+    /// ([`HostArray::to_f32_vec`], [`HostArray::rows_f32`]) give NaN for them, and a model
+    /// refuses string data for an input that is not declared `string`.
+    Str(ArrayD<String>),
 }
 
 /// Runs `$body` with `$a` bound to the inner array, whatever its element type, and wraps an
@@ -42,6 +47,7 @@ macro_rules! each {
             HostArray::I32($a) => $body,
             HostArray::I64($a) => $body,
             HostArray::U8($a) => $body,
+            HostArray::Str($a) => $body,
         }
     };
     ($self:expr, $a:ident => wrap $body:expr) => {
@@ -51,6 +57,7 @@ macro_rules! each {
             HostArray::I32($a) => HostArray::I32($body),
             HostArray::I64($a) => HostArray::I64($body),
             HostArray::U8($a) => HostArray::U8($body),
+            HostArray::Str($a) => HostArray::Str($body),
         }
     };
 }
@@ -69,6 +76,7 @@ impl HostArray {
             HostArray::I32(_) => "int32",
             HostArray::I64(_) => "int64",
             HostArray::U8(_) => "uint8",
+            HostArray::Str(_) => "string",
         }
     }
 
@@ -93,8 +101,8 @@ impl HostArray {
     /// The values in row-major order as `f32` (what the device receives).
     pub fn to_f32_vec(&self) -> Vec<f32> {
         each!(self, a => match a.as_slice() {
-            Some(s) => s.iter().map(|&v| v.into_f32()).collect(),
-            None => a.iter().map(|&v| v.into_f32()).collect(),
+            Some(s) => s.iter().map(IntoF32::into_f32).collect(),
+            None => a.iter().map(IntoF32::into_f32).collect(),
         })
     }
 
@@ -102,25 +110,25 @@ impl HostArray {
     /// as `f32` in row-major order: one batch's values, gathered row by row without building
     /// the intermediate array (a contiguous array copies each row's run of values).
     pub fn rows_f32(&self, rows: &[usize]) -> Vec<f32> {
-        fn gather<T: Copy + IntoF32>(a: &ArrayD<T>, rows: &[usize]) -> Vec<f32> {
+        fn gather<T: Clone + IntoF32>(a: &ArrayD<T>, rows: &[usize]) -> Vec<f32> {
             let n = a.shape().first().copied().unwrap_or(0);
             let per: usize = a.shape().iter().skip(1).product();
             match a.as_slice() {
                 Some(s) if a.ndim() > 0 => {
                     let mut out = Vec::with_capacity(rows.len() * per);
                     for &r in rows.iter().filter(|&&r| r < n) {
-                        out.extend(s[r * per..(r + 1) * per].iter().map(|&v| v.into_f32()));
+                        out.extend(s[r * per..(r + 1) * per].iter().map(IntoF32::into_f32));
                     }
                     out
                 }
                 _ => {
                     let kept: Vec<usize> = rows.iter().copied().filter(|&r| r < n).collect();
                     if a.ndim() == 0 {
-                        return a.iter().map(|&v| v.into_f32()).collect();
+                        return a.iter().map(IntoF32::into_f32).collect();
                     }
                     a.select(Axis(0), &kept)
                         .iter()
-                        .map(|&v| v.into_f32())
+                        .map(IntoF32::into_f32)
                         .collect()
                 }
             }
@@ -129,32 +137,12 @@ impl HostArray {
     }
 
     /// The first value in row-major order (as `f32`) for which `bad` holds, with its flat
-    /// index; no copy of the array is made.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    /// index; no copy of the array is made. Strings are never numbers: `None` for them.
     pub fn find(&self, bad: impl Fn(f32) -> bool) -> Option<(usize, f32)> {
-        match self {
-            HostArray::F32(a) => a.iter().copied().enumerate().find(|(_, v)| bad(*v)),
-            HostArray::F64(a) => a
-                .iter()
-                .map(|&v| v as f32)
-                .enumerate()
-                .find(|(_, v)| bad(*v)),
-            HostArray::I32(a) => a
-                .iter()
-                .map(|&v| v as f32)
-                .enumerate()
-                .find(|(_, v)| bad(*v)),
-            HostArray::I64(a) => a
-                .iter()
-                .map(|&v| v as f32)
-                .enumerate()
-                .find(|(_, v)| bad(*v)),
-            HostArray::U8(a) => a
-                .iter()
-                .map(|&v| f32::from(v))
-                .enumerate()
-                .find(|(_, v)| bad(*v)),
+        if let HostArray::Str(_) = self {
+            return None;
         }
+        each!(self, a => a.iter().map(IntoF32::into_f32).enumerate().find(|(_, v)| bad(*v)))
     }
 
     /// The samples at `rows` (indices along the first axis), in that order.
@@ -206,7 +194,7 @@ impl HostArray {
                 let values = samples
                     .iter()
                     .flat_map(|s| match s {
-                        HostArray::$variant(a) => a.iter().copied().collect::<Vec<_>>(),
+                        HostArray::$variant(a) => a.iter().cloned().collect::<Vec<_>>(),
                         _ => Vec::new(),
                     })
                     .collect();
@@ -221,26 +209,34 @@ impl HostArray {
             HostArray::I32(_) => stack_as!(I32),
             HostArray::I64(_) => stack_as!(I64),
             HostArray::U8(_) => stack_as!(U8),
+            HostArray::Str(_) => stack_as!(Str),
         }
     }
 }
 
 /// An element converted to `f32` as the device receives it.
 trait IntoF32 {
-    fn into_f32(self) -> f32;
+    fn into_f32(&self) -> f32;
 }
 
 macro_rules! into_f32 {
     ($($t:ty),*) => {$(
         impl IntoF32 for $t {
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_lossless)]
-            fn into_f32(self) -> f32 {
-                self as f32
+            fn into_f32(&self) -> f32 {
+                *self as f32
             }
         }
     )*};
 }
 into_f32!(f32, f64, i32, i64, u8);
+
+impl IntoF32 for String {
+    /// Text has no numeric value.
+    fn into_f32(&self) -> f32 {
+        f32::NAN
+    }
+}
 
 macro_rules! from_array {
     ($($t:ty => $variant:ident),*) => {$(
@@ -257,7 +253,14 @@ macro_rules! from_array {
         }
     )*};
 }
-from_array!(f32 => F32, f64 => F64, i32 => I32, i64 => I64, u8 => U8);
+from_array!(f32 => F32, f64 => F64, i32 => I32, i64 => I64, u8 => U8, String => Str);
+
+impl From<Vec<&str>> for HostArray {
+    /// A vector of texts is a 1-D string array: one text per sample.
+    fn from(v: Vec<&str>) -> Self {
+        HostArray::from(v.into_iter().map(str::to_string).collect::<Vec<_>>())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 use std::hash::Hasher;
 
 use ndarray::{ArrayD, IxDyn};
+use serde_json::{Value, json};
 
 use crate::array::HostArray;
 use crate::error::{Error, Result};
@@ -87,6 +88,66 @@ impl Hashing {
             name: "Hashing",
             reason: reason.into(),
         }
+    }
+
+    /// Reads Keras's config of the layer (`Hashing.get_config()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for what Keras refuses: `num_bins` missing or 0, an output
+    /// mode other than int, one_hot, multi_hot and count, a bad salt or mask value, `sparse`.
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_datasets::Hashing;
+    /// let layer = Hashing::from_config(&serde_json::json!({"num_bins": 3, "salt": 7}))?;
+    /// assert_eq!(layer.salt, Some([7, 7]));
+    /// assert_eq!(Hashing::from_config(&layer.config())?, layer);
+    /// # Ok::<(), kiln_datasets::Error>(())
+    /// ```
+    pub fn from_config(config: &Value) -> Result<Self> {
+        let num_bins = config["num_bins"]
+            .as_u64()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Self::invalid("`num_bins` must be a positive int"))?;
+        let mut layer = Self::new(num_bins);
+        layer.output_mode =
+            crate::index_lookup::lookup_mode(&config["output_mode"]).map_err(Self::invalid)?;
+        if layer.output_mode == LookupMode::TfIdf {
+            return Err(Self::invalid(
+                "output_mode tf_idf: use int, one_hot, multi_hot or count",
+            ));
+        }
+        layer.salt = crate::index_lookup::parse_salt(&config["salt"]).map_err(Self::invalid)?;
+        layer.mask_value = match &config["mask_value"] {
+            Value::Null => None,
+            Value::String(s) => Some(MaskValue::String(s.clone())),
+            v => Some(MaskValue::Int(
+                v.as_i64()
+                    .ok_or_else(|| Self::invalid(format!("mask_value {v}")))?,
+            )),
+        };
+        if crate::index_lookup::flag(config, "sparse") {
+            return Err(Self::invalid(
+                "sparse outputs are TensorFlow-only in Keras; Kiln gives dense ones",
+            ));
+        }
+        Ok(layer)
+    }
+
+    /// Keras's config of the layer.
+    pub fn config(&self) -> Value {
+        let mask = match &self.mask_value {
+            None => Value::Null,
+            Some(MaskValue::String(s)) => s.clone().into(),
+            Some(MaskValue::Int(i)) => (*i).into(),
+        };
+        json!({
+            "num_bins": self.num_bins,
+            "salt": self.salt,
+            "mask_value": mask,
+            "output_mode": crate::index_lookup::mode_name(self.output_mode),
+            "sparse": false,
+        })
     }
 
     /// The 64-bit hash of `bytes`: FarmHash `Fingerprint64`, or SipHash-2-4 with the salt.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use ndarray::{ArrayD, IxDyn};
+use serde_json::{Value, json};
 
 use crate::array::HostArray;
 use crate::error::{Error, Result};
@@ -161,9 +162,149 @@ impl<T: LookupToken> IndexLookup<T> {
 
     fn invalid(reason: impl Into<String>) -> Error {
         Error::InvalidArgument {
-            name: "IndexLookup",
+            name: T::CLASS,
             reason: reason.into(),
         }
+    }
+
+    /// Reads Keras's config of the layer (`StringLookup.get_config()` /
+    /// `IntegerLookup.get_config()`), vocabulary and `idf_weights` included when it has them;
+    /// unknown keys are ignored, as Keras's own `from_config` does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for what Keras refuses too (`max_tokens` below 2,
+    /// `pad_to_max_tokens` without `max_tokens`, `invert` outside `int` mode, `sparse`,
+    /// an unknown `output_mode`, a salt with `floormod`, a bad vocabulary) and for what Kiln
+    /// does not have (an `encoding` other than UTF-8, a vocabulary file path).
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_datasets::StringLookup;
+    /// let config = serde_json::json!({"vocabulary": ["a", "b"], "output_mode": "multi_hot"});
+    /// let lookup = StringLookup::from_config(&config)?;
+    /// assert_eq!(lookup.vocabulary(), ["[UNK]", "a", "b"]);
+    /// assert_eq!(StringLookup::from_config(&lookup.config())?.vocabulary(), lookup.vocabulary());
+    /// # Ok::<(), kiln_datasets::Error>(())
+    /// ```
+    pub fn from_config(config: &Value) -> Result<Self> {
+        let mut layer = Self::with_reserved(None, T::default_oov());
+        layer.output_mode = lookup_mode(&config["output_mode"]).map_err(Self::invalid)?;
+        layer.max_tokens =
+            optional_count(&config["max_tokens"], "max_tokens").map_err(Self::invalid)?;
+        if layer.max_tokens.is_some_and(|m| m <= 1) {
+            return Err(Self::invalid("`max_tokens` must be greater than 1"));
+        }
+        if let Some(k) =
+            optional_count(&config["num_oov_indices"], "num_oov_indices").map_err(Self::invalid)?
+        {
+            layer.num_oov_indices = k;
+        }
+        layer.mask_token = match &config["mask_token"] {
+            Value::Null => None,
+            v => Some(T::from_json(v).ok_or_else(|| Self::invalid(format!("mask_token {v}")))?),
+        };
+        if let Some(v) = config.get("oov_token").filter(|v| !v.is_null()) {
+            layer.oov_token =
+                T::from_json(v).ok_or_else(|| Self::invalid(format!("oov_token {v}")))?;
+        }
+        layer.invert = flag(config, "invert");
+        layer.pad_to_max_tokens = flag(config, "pad_to_max_tokens");
+        if layer.invert && layer.output_mode != LookupMode::Int {
+            return Err(Self::invalid("`invert` takes output_mode int"));
+        }
+        if layer.pad_to_max_tokens && layer.max_tokens.is_none() {
+            return Err(Self::invalid("`pad_to_max_tokens` needs `max_tokens`"));
+        }
+        if flag(config, "sparse") {
+            return Err(Self::invalid(
+                "sparse outputs are TensorFlow-only in Keras; Kiln gives dense ones",
+            ));
+        }
+        layer.salt = parse_salt(&config["salt"]).map_err(Self::invalid)?;
+        layer.farmhash_integers = T::check_options(config, layer.salt).map_err(Self::invalid)?;
+        let idf = match &config["idf_weights"] {
+            Value::Null => None,
+            Value::Array(w) => Some(
+                w.iter()
+                    .map(|v| v.as_f64().map(|v| v as f32))
+                    .collect::<Option<Vec<f32>>>()
+                    .ok_or_else(|| Self::invalid("idf_weights must be numbers"))?,
+            ),
+            other => return Err(Self::invalid(format!("idf_weights {other}"))),
+        };
+        if idf.is_some() && layer.output_mode != LookupMode::TfIdf {
+            return Err(Self::invalid("`idf_weights` takes output_mode tf_idf"));
+        }
+        match &config["vocabulary"] {
+            Value::Null => {}
+            Value::Array(tokens) => {
+                let tokens = tokens
+                    .iter()
+                    .map(|v| T::from_json(v).ok_or_else(|| Self::invalid(format!("token {v}"))))
+                    .collect::<Result<Vec<T>>>()?;
+                if tokens.is_empty() {
+                    return Err(Self::invalid("the vocabulary is empty"));
+                }
+                layer.set_vocabulary(tokens, idf)?;
+            }
+            Value::String(path) => {
+                return Err(Self::invalid(format!(
+                    "vocabulary files ({path}) are not read; give the tokens as a list"
+                )));
+            }
+            other => return Err(Self::invalid(format!("vocabulary {other}"))),
+        }
+        Ok(layer)
+    }
+
+    /// Keras's config of the layer, with the vocabulary (reserved entries first) and, for
+    /// `tf_idf`, the full IDF vector in it, so the config alone rebuilds the layer (Keras
+    /// keeps a learned vocabulary in a `.keras` file's assets instead; it reads this form as
+    /// a given vocabulary).
+    pub fn config(&self) -> Value {
+        let vocabulary = if self.tokens.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(self.vocabulary().iter().map(T::to_json).collect())
+        };
+        let idf = if self.output_mode == LookupMode::TfIdf && !self.idf.is_empty() {
+            json!(self.idf)
+        } else {
+            Value::Null
+        };
+        let mut config = json!({
+            "invert": self.invert,
+            "max_tokens": self.max_tokens,
+            "num_oov_indices": self.num_oov_indices,
+            "oov_token": self.oov_token.to_json(),
+            "mask_token": self.mask_token.as_ref().map(T::to_json),
+            "output_mode": mode_name(self.output_mode),
+            "sparse": false,
+            "pad_to_max_tokens": self.pad_to_max_tokens,
+            "idf_weights": idf,
+            "vocabulary": vocabulary,
+            "vocabulary_size": self.vocabulary_size(),
+            "oov_method": if self.farmhash_integers { "farmhash" } else { "floormod" },
+            "salt": self.salt,
+        });
+        T::extra_config(&mut config);
+        config
+    }
+
+    /// The number of entries, reserved ones included (Keras's `vocabulary_size()`).
+    pub fn vocabulary_size(&self) -> usize {
+        self.reserved().len() + self.tokens.len()
+    }
+
+    /// The number of tokens past the reserved entries (0 before a vocabulary is set).
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The width of the vectors `call` gives outside `Int` mode (the vocabulary size, or
+    /// `max_tokens` with `pad_to_max_tokens`).
+    pub fn depth(&self) -> usize {
+        self.width()
     }
 
     /// The mask token, when it has an index (`Int` mode only, as Keras).
@@ -207,7 +348,8 @@ impl<T: LookupToken> IndexLookup<T> {
             .collect()
     }
 
-    /// The inverse document frequencies, one per vocabulary entry (`TfIdf`).
+    /// The inverse document frequencies, one per vocabulary entry (`TfIdf`), then zeros up
+    /// to `max_tokens` with `pad_to_max_tokens`, as Keras's `idf_weights`.
     pub fn idf_weights(&self) -> &[f32] {
         &self.idf
     }
@@ -274,26 +416,58 @@ impl<T: LookupToken> IndexLookup<T> {
             }
             _ => Vec::new(),
         };
+        // Keras keeps the vector as wide as the padded outputs, zeros past the vocabulary.
+        if let (true, Some(max)) = (self.pad_to_max_tokens, self.max_tokens)
+            && !self.idf.is_empty()
+        {
+            self.idf.resize(max.max(self.idf.len()), 0.0);
+        }
         self.tokens = tokens;
         self.index = index;
         Ok(())
     }
 
     /// Learns the vocabulary from `tokens` (Keras's `adapt`): by decreasing count, ties in
-    /// decreasing order, cut to `max_tokens`; the mask token is not counted.
+    /// decreasing order, cut to `max_tokens`; the mask token is not counted. With `TfIdf`
+    /// each token is one document, as Keras takes a rank-1 array in one call; use
+    /// [`IndexLookup::adapt_documents`] for rows or batches.
     ///
     /// # Errors
     /// As [`IndexLookup::set_vocabulary`]; `max_tokens` too small for the reserved entries.
     pub fn adapt(&mut self, tokens: impl IntoIterator<Item = T>) -> Result<()> {
+        self.adapt_documents(tokens.into_iter().map(|t| vec![t]))
+    }
+
+    /// As [`IndexLookup::adapt`] over documents (the rows of Keras's adapted data, or each
+    /// rank-1 batch of a data set): for `TfIdf` each token's weight is
+    /// `ln(1 + documents / (1 + documents holding it))`, and the out-of-vocabulary entries
+    /// weigh the mean of the tokens' weights, as Keras.
+    ///
+    /// # Errors
+    /// As [`IndexLookup::adapt`].
+    pub fn adapt_documents<D>(&mut self, documents: impl IntoIterator<Item = D>) -> Result<()>
+    where
+        D: IntoIterator<Item = T>,
+    {
         let reserved = self.reserved();
-        if self.max_tokens.is_some_and(|m| m < reserved.len()) {
+        if self.max_tokens.is_some_and(|m| m <= reserved.len()) {
             return Err(Self::invalid(
-                "max_tokens is smaller than the reserved entries",
+                "max_tokens leaves no room for tokens past the reserved entries",
             ));
         }
         let mut counts: HashMap<T, u64> = HashMap::new();
-        for t in tokens {
-            if !reserved.contains(&t) && self.mask_token.as_ref() != Some(&t) {
+        let mut holding: HashMap<T, u64> = HashMap::new();
+        let mut n_documents = 0u64;
+        for document in documents {
+            n_documents += 1;
+            let mut seen = std::collections::HashSet::new();
+            for t in document {
+                if reserved.contains(&t) || self.mask_token.as_ref() == Some(&t) {
+                    continue;
+                }
+                if seen.insert(t.clone()) {
+                    *holding.entry(t.clone()).or_insert(0) += 1;
+                }
                 *counts.entry(t).or_insert(0) += 1;
             }
         }
@@ -303,12 +477,16 @@ impl<T: LookupToken> IndexLookup<T> {
             sorted.truncate(max - reserved.len());
         }
         let tokens: Vec<T> = sorted.into_iter().map(|(t, _)| t).collect();
-        if self.output_mode == LookupMode::TfIdf {
-            return Err(Self::invalid(
-                "adapt with tf_idf needs documents; give idf weights with set_vocabulary",
-            ));
-        }
-        self.set_vocabulary(tokens, None)
+        let idf = (self.output_mode == LookupMode::TfIdf).then(|| {
+            tokens
+                .iter()
+                .map(|t| {
+                    let df = holding.get(t).copied().unwrap_or(0) as f64;
+                    (1.0 + n_documents as f64 / (1.0 + df)).ln() as f32
+                })
+                .collect()
+        });
+        self.set_vocabulary(tokens, idf)
     }
 
     /// The index of `token`; `usize::MAX` for a mask token that the vector modes drop.
@@ -379,8 +557,23 @@ impl<T: LookupToken> IndexLookup<T> {
 /// A token a lookup takes: strings and integers, each with Keras's hash into several
 /// out-of-vocabulary indices.
 pub trait LookupToken: Clone + Eq + Hash + Ord + std::fmt::Debug {
+    /// Keras's class of the lookup of these tokens (`"StringLookup"`).
+    const CLASS: &'static str;
     /// The out-of-vocabulary bucket of this token among `k`.
     fn bucket(&self, k: u64, salt: Option<[u64; 2]>, farmhash_integers: bool) -> u64;
+    /// The token in a config.
+    fn to_json(&self) -> Value;
+    /// A token of a config.
+    fn from_json(value: &Value) -> Option<Self>;
+    /// Keras's default out-of-vocabulary token.
+    fn default_oov() -> Self;
+    /// Checks the options only this kind of lookup has; whether integers are hashed as text.
+    ///
+    /// # Errors
+    /// The option Keras refuses.
+    fn check_options(config: &Value, salt: Option<[u64; 2]>) -> std::result::Result<bool, String>;
+    /// Adds the config keys only this kind of lookup has.
+    fn extra_config(config: &mut Value);
 }
 
 fn keyed(bytes: &[u8], salt: Option<[u64; 2]>) -> u64 {
@@ -396,12 +589,66 @@ fn keyed(bytes: &[u8], salt: Option<[u64; 2]>) -> u64 {
 }
 
 impl LookupToken for String {
+    const CLASS: &'static str = "StringLookup";
     fn bucket(&self, k: u64, salt: Option<[u64; 2]>, _: bool) -> u64 {
         keyed(self.as_bytes(), salt) % k
+    }
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_str().map(str::to_string)
+    }
+    fn default_oov() -> Self {
+        "[UNK]".into()
+    }
+    fn check_options(config: &Value, _: Option<[u64; 2]>) -> std::result::Result<bool, String> {
+        match config["encoding"].as_str() {
+            None | Some("utf-8" | "utf8" | "UTF-8") => Ok(false),
+            Some(other) => Err(format!(
+                "encoding {other:?}: Kiln's strings are UTF-8 (Keras uses the encoding only to \
+                 decode get_vocabulary())"
+            )),
+        }
+    }
+    fn extra_config(config: &mut Value) {
+        config["encoding"] = "utf-8".into();
     }
 }
 
 impl LookupToken for i64 {
+    const CLASS: &'static str = "IntegerLookup";
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_i64()
+    }
+    fn default_oov() -> Self {
+        -1
+    }
+    fn check_options(config: &Value, salt: Option<[u64; 2]>) -> std::result::Result<bool, String> {
+        if let Some(d) = config["vocabulary_dtype"].as_str()
+            && d != "int64"
+        {
+            return Err(format!(
+                "vocabulary_dtype {d:?}: Keras takes only \"int64\""
+            ));
+        }
+        match config["oov_method"].as_str() {
+            None | Some("floormod") if salt.is_some() => {
+                Err("`salt` takes oov_method \"farmhash\"".into())
+            }
+            None | Some("floormod") => Ok(false),
+            Some("farmhash") => Ok(true),
+            Some(other) => Err(format!(
+                "oov_method {other:?}: use \"floormod\" or \"farmhash\""
+            )),
+        }
+    }
+    fn extra_config(config: &mut Value) {
+        config["vocabulary_dtype"] = "int64".into();
+    }
     fn bucket(&self, k: u64, salt: Option<[u64; 2]>, farmhash_integers: bool) -> u64 {
         if farmhash_integers {
             keyed(self.to_string().as_bytes(), salt) % k
@@ -410,6 +657,76 @@ impl LookupToken for i64 {
             self.rem_euclid(k as i64) as u64
         }
     }
+}
+
+/// Keras's `output_mode` of the lookup layers (and `Hashing`), deprecated names included.
+pub(crate) fn lookup_mode(value: &Value) -> std::result::Result<LookupMode, String> {
+    Ok(match value.as_str() {
+        None | Some("int") => LookupMode::Int,
+        Some("one_hot") => LookupMode::OneHot,
+        Some("multi_hot" | "binary") => LookupMode::MultiHot,
+        Some("count") => LookupMode::Count,
+        Some("tf_idf" | "tf-idf") => LookupMode::TfIdf,
+        Some(other) => {
+            return Err(format!(
+                "Unknown value for `output_mode` {other:?}: use int, one_hot, multi_hot, count \
+                 or tf_idf"
+            ));
+        }
+    })
+}
+
+/// Keras's name of a mode.
+pub(crate) fn mode_name(mode: LookupMode) -> &'static str {
+    match mode {
+        LookupMode::Int => "int",
+        LookupMode::OneHot => "one_hot",
+        LookupMode::MultiHot => "multi_hot",
+        LookupMode::Count => "count",
+        LookupMode::TfIdf => "tf_idf",
+    }
+}
+
+/// Keras's `salt`: none, an int `s` (the key `[s, s]`) or a pair of ints (each an int64
+/// taken as its 64 bits).
+pub(crate) fn parse_salt(value: &Value) -> std::result::Result<Option<[u64; 2]>, String> {
+    let bits = |v: &Value| {
+        v.as_u64()
+            .or_else(|| v.as_i64().map(|i| i as u64))
+            .ok_or_else(|| format!("salt {value}: give an int or a pair of ints"))
+    };
+    Ok(match value {
+        Value::Null => None,
+        Value::Number(_) => {
+            let s = bits(value)?;
+            Some([s, s])
+        }
+        Value::Array(pair) => match pair.as_slice() {
+            [a, b] => Some([bits(a)?, bits(b)?]),
+            _ => return Err(format!("salt {value}: give an int or a pair of ints")),
+        },
+        other => return Err(format!("salt {other}: give an int or a pair of ints")),
+    })
+}
+
+/// An optional non-negative count of a config (`null` is `None`).
+pub(crate) fn optional_count(
+    value: &Value,
+    name: &str,
+) -> std::result::Result<Option<usize>, String> {
+    match value {
+        Value::Null => Ok(None),
+        v => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| format!("`{name}` must be a non-negative int, got {v}")),
+    }
+}
+
+/// A boolean option of a config, false when absent.
+pub(crate) fn flag(config: &Value, name: &str) -> bool {
+    config[name].as_bool() == Some(true)
 }
 
 /// Ids (`usize::MAX`: dropped) of an array of `shape` as `mode` vectors `width` wide (the

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::array::HostArray;
 use crate::error::{Error, Result};
@@ -489,13 +490,25 @@ impl TextVectorization {
             .map_err(|e| Self::invalid(e.to_string()))
     }
 
-    /// Keras's `get_config()` of the layer (the vocabulary is not in it, as in Keras, which
-    /// keeps it in the `.keras` file's assets): what `from_config` reads back.
-    pub fn config(&self) -> serde_json::Value {
+    /// Keras's `get_config()` of the layer, with the vocabulary (reserved tokens first) and,
+    /// for `tf_idf`, the IDF weights in it, so the config alone rebuilds the layer (Keras
+    /// keeps a learned vocabulary in a `.keras` file's assets instead; it reads this form as a
+    /// given vocabulary).
+    pub fn config(&self) -> Value {
         let ngrams = match self.ngrams.as_slice() {
-            [] => serde_json::Value::Null,
+            [] => Value::Null,
             widths if widths.iter().copied().eq(1..=widths.len()) => widths.len().into(),
             widths => widths.to_vec().into(),
+        };
+        let vocabulary = if self.vocabulary.is_empty() {
+            Value::Null
+        } else {
+            self.vocabulary.clone().into()
+        };
+        let idf = if self.output_mode == OutputMode::TfIdf && !self.idf.is_empty() {
+            self.idf.clone().into()
+        } else {
+            Value::Null
         };
         serde_json::json!({
             "max_tokens": self.max_tokens,
@@ -507,7 +520,144 @@ impl TextVectorization {
             "pad_to_max_tokens": self.pad_to_max_tokens,
             "sparse": false,
             "ragged": false,
+            "vocabulary": vocabulary,
+            "idf_weights": idf,
+            "vocabulary_size": self.vocabulary.len(),
+            "encoding": "utf-8",
         })
+    }
+
+    /// Reads Keras's config of the layer (`TextVectorization.get_config()`), vocabulary and
+    /// `idf_weights` included when it has them; unknown keys are ignored.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for what Keras refuses too (an unknown `standardize`,
+    /// `split` or `output_mode`, `ngrams` that are not an int or a list of ints,
+    /// `output_sequence_length` outside `int` mode, `ragged` or `sparse`, a bad vocabulary),
+    /// and for what Kiln does not have (a custom standardize or split function, `one_hot`,
+    /// an `encoding` other than UTF-8, a vocabulary file path).
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_datasets::TextVectorization;
+    /// let config = serde_json::json!({"vocabulary": ["cat", "dog"], "output_sequence_length": 3});
+    /// let v = TextVectorization::from_config(&config)?;
+    /// assert_eq!(v.vocabulary(), ["", "[UNK]", "cat", "dog"]);
+    /// assert_eq!(TextVectorization::from_config(&v.config())?, v);
+    /// # Ok::<(), kiln_datasets::Error>(())
+    /// ```
+    pub fn from_config(config: &Value) -> Result<Self> {
+        use crate::index_lookup::{flag, optional_count};
+        let mut layer = Self::new();
+        layer.standardize = match &config["standardize"] {
+            Value::Null => None,
+            v => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|_| Self::invalid(format!("standardize {v}: use lower_and_strip_punctuation, lower, strip_punctuation or null")))?,
+            ),
+        };
+        // An absent key is Keras's default; an explicit null is "none".
+        if config.get("standardize").is_none() {
+            layer.standardize = Some(Standardize::LowerAndStripPunctuation);
+        }
+        layer.split = match config.get("split") {
+            None => Some(Split::Whitespace),
+            Some(Value::Null) => None,
+            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
+                Self::invalid(format!("split {v}: use whitespace, character or null"))
+            })?),
+        };
+        layer.ngrams = match &config["ngrams"] {
+            Value::Null => Vec::new(),
+            Value::Number(n) => {
+                let n = n
+                    .as_u64()
+                    .ok_or_else(|| Self::invalid(format!("ngrams {n}")))?;
+                (1..=n as usize).collect()
+            }
+            Value::Array(widths) => widths
+                .iter()
+                .map(|w| w.as_u64().map(|w| w as usize))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| Self::invalid("ngrams must be an int or a list of ints"))?,
+            other => {
+                return Err(Self::invalid(format!(
+                    "ngrams {other}: give an int or a list of ints"
+                )));
+            }
+        };
+        layer.output_mode = match config["output_mode"].as_str() {
+            None | Some("int") => OutputMode::Int,
+            Some("multi_hot") => OutputMode::MultiHot,
+            Some("count") => OutputMode::Count,
+            Some("tf_idf") => OutputMode::TfIdf,
+            Some("one_hot") => {
+                return Err(Self::invalid(
+                    "output_mode one_hot is not in Kiln's TextVectorization yet (Keras's works \
+                     only with split=None); use a StringLookup with one_hot",
+                ));
+            }
+            Some(other) => {
+                return Err(Self::invalid(format!(
+                    "Unknown value for `output_mode` {other:?}: use int, multi_hot, count or \
+                     tf_idf"
+                )));
+            }
+        };
+        layer.max_tokens =
+            optional_count(&config["max_tokens"], "max_tokens").map_err(Self::invalid)?;
+        layer.output_sequence_length =
+            optional_count(&config["output_sequence_length"], "output_sequence_length")
+                .map_err(Self::invalid)?;
+        if layer.output_sequence_length.is_some() && layer.output_mode != OutputMode::Int {
+            return Err(Self::invalid(
+                "`output_sequence_length` takes output_mode int",
+            ));
+        }
+        layer.pad_to_max_tokens = flag(config, "pad_to_max_tokens");
+        if layer.pad_to_max_tokens && layer.max_tokens.is_none() {
+            return Err(Self::invalid("`pad_to_max_tokens` needs `max_tokens`"));
+        }
+        if flag(config, "sparse") || flag(config, "ragged") {
+            return Err(Self::invalid(
+                "sparse and ragged outputs are TensorFlow-only in Keras; Kiln gives dense ones",
+            ));
+        }
+        if let Some(e) = config["encoding"].as_str()
+            && !matches!(e, "utf-8" | "utf8" | "UTF-8")
+        {
+            return Err(Self::invalid(format!(
+                "encoding {e:?}: Kiln's strings are UTF-8"
+            )));
+        }
+        let idf = match &config["idf_weights"] {
+            Value::Null => None,
+            Value::Array(w) => Some(
+                w.iter()
+                    .map(|v| v.as_f64().map(|v| v as f32))
+                    .collect::<Option<Vec<f32>>>()
+                    .ok_or_else(|| Self::invalid("idf_weights must be numbers"))?,
+            ),
+            other => return Err(Self::invalid(format!("idf_weights {other}"))),
+        };
+        match &config["vocabulary"] {
+            Value::Null => {}
+            Value::Array(tokens) => {
+                let tokens = tokens
+                    .iter()
+                    .map(|t| t.as_str().map(str::to_string))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| Self::invalid("the vocabulary must hold strings"))?;
+                layer.set_vocabulary(tokens, idf)?;
+            }
+            Value::String(path) => {
+                return Err(Self::invalid(format!(
+                    "vocabulary files ({path}) are not read; give the tokens as a list"
+                )));
+            }
+            other => return Err(Self::invalid(format!("vocabulary {other}"))),
+        }
+        Ok(layer)
     }
 }
 

@@ -379,5 +379,6 @@ fn reshape(a: HostArray, shape: &[usize]) -> Result<HostArray, BoxError> {
         HostArray::I32(a) => HostArray::I32(to(a, shape)?),
         HostArray::I64(a) => HostArray::I64(to(a, shape)?),
         HostArray::U8(a) => HostArray::U8(to(a, shape)?),
+        HostArray::Str(a) => HostArray::Str(to(a, shape)?),
     })
 }

@@ -3,14 +3,17 @@
 use kiln_datasets::HostArray;
 use ndarray::{ArrayBase, ArrayD, Data, Dimension};
 
-/// An element type a host array may hold: floats or integers, turned into `f32` on the device.
-pub trait Element: Copy + 'static {
+/// An element type a host array may hold: floats or integers, turned into `f32` on the device,
+/// or strings (`String`, Keras's `dtype="string"`), which stay on the host for a model's text
+/// and lookup layers.
+pub trait Element: Clone + 'static {
     /// Whether the type holds integers (class ids when used as labels).
     const INTEGER: bool;
-    /// The value as `f32`.
-    fn to_f32(self) -> f32;
-    /// The value as `i64`, truncating floats.
-    fn to_i64(self) -> i64;
+    /// The value as `f32` (NaN for a string: text has no numeric value, and a model refuses
+    /// string data for a numeric input).
+    fn to_f32(&self) -> f32;
+    /// The value as `i64`, truncating floats (0 for a string).
+    fn to_i64(&self) -> i64;
     /// A copy of `values` as a [`HostArray`], in this type where it has a variant (`f32`,
     /// `f64`, `i32`, `i64`, `u8`), else as `i64`.
     fn host_array(values: ArrayD<Self>) -> HostArray;
@@ -25,18 +28,31 @@ macro_rules! element {
             }
             const INTEGER: bool = $integer;
             #[allow(clippy::cast_lossless, clippy::cast_precision_loss)]
-            fn to_f32(self) -> f32 {
-                self as f32
+            fn to_f32(&self) -> f32 {
+                *self as f32
             }
             #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-            fn to_i64(self) -> i64 {
-                self as i64
+            fn to_i64(&self) -> i64 {
+                *self as i64
             }
         }
     )*};
 }
 fn as_i64<T: Element>(values: ArrayD<T>) -> HostArray {
-    HostArray::I64(values.mapv(Element::to_i64))
+    HostArray::I64(values.map(Element::to_i64))
+}
+
+impl Element for String {
+    const INTEGER: bool = false;
+    fn to_f32(&self) -> f32 {
+        f32::NAN
+    }
+    fn to_i64(&self) -> i64 {
+        0
+    }
+    fn host_array(values: ArrayD<Self>) -> HostArray {
+        HostArray::Str(values)
+    }
 }
 element!(false => f32: HostArray::F32, f64: HostArray::F64);
 element!(true => u8: HostArray::U8, i32: HostArray::I32, i64: HostArray::I64,
@@ -101,8 +117,8 @@ where
 {
     fn host_data(&self) -> HostData {
         let values = match self.as_slice() {
-            Some(slice) => slice.iter().map(|v| v.to_f32()).collect(),
-            None => self.iter().map(|v| v.to_f32()).collect(),
+            Some(slice) => slice.iter().map(Element::to_f32).collect(),
+            None => self.iter().map(Element::to_f32).collect(),
         };
         HostData {
             dims: self.shape().to_vec(),

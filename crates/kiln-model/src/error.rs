@@ -45,6 +45,19 @@ pub enum Error {
         /// The shape given (batch axis included).
         actual: String,
     },
+    /// Data handed to the model holds values of a kind its input does not take (strings for a
+    /// numeric input, or numbers for a string input).
+    #[error("{what} holds {actual} values, but input `{layer}` takes {expected}")]
+    DataType {
+        /// Which data.
+        what: String,
+        /// The input layer.
+        layer: String,
+        /// What the input takes (`"string"`, `"numeric"`).
+        expected: String,
+        /// The element type given.
+        actual: String,
+    },
     /// An id given to an `Embedding` is not in `0..input_dim` (or not a whole number).
     #[error(
         "{what}: value {value} at position {index} is not an id of layer `{layer}` (0..{input_dim})"

@@ -36,6 +36,9 @@ pub(crate) struct Plan {
     pub(crate) shapes: Vec<Shape>,
     /// The declared weights of each layer.
     pub(crate) weights: Vec<WeightBuilder>,
+    /// Per model input, the node its device data enters at: the input node, or the host layer
+    /// it feeds (whose output, computed on the host, is what the device receives).
+    pub(crate) feeds: Vec<usize>,
 }
 
 impl Graph {
@@ -116,11 +119,84 @@ impl Graph {
             shapes.push(out);
         }
         let weights = weights.into_iter().map(Option::unwrap_or_default).collect();
+        let feeds = self.host_feeds(&shapes)?;
         Ok(Plan {
             graph: self,
             shapes,
             weights,
+            feeds,
         })
+    }
+
+    /// The nodes that consume node `n`'s output.
+    fn consumers(&self, n: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].inputs.contains(&n))
+            .collect()
+    }
+
+    /// Checks where the layers that run on the host sit (each directly on an input that feeds
+    /// only it; a string input feeds only such layers) and gives each input's feed node.
+    fn host_feeds(&self, shapes: &[Shape]) -> Result<Vec<usize>> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            let spec = &self.layers[node.layer];
+            if !spec.layer.runs_on_host() {
+                continue;
+            }
+            let name = self.layer_name(node.layer).to_string();
+            let inputs: Vec<Shape> = node.inputs.iter().map(|&j| shapes[j].clone()).collect();
+            let fail = |reason: String| incompatible(&name, &inputs, reason);
+            let [j] = node.inputs[..] else {
+                return Err(fail("it runs on the host and takes one model input".into()));
+            };
+            if !self.inputs.contains(&j) {
+                return Err(fail(format!(
+                    "it runs on the host, on a model input's data, so it must be called \
+                     directly on an Input, not on the output of `{}`",
+                    self.node_name(j)
+                )));
+            }
+            if self.consumers(j).len() > 1 {
+                return Err(fail(format!(
+                    "its input `{}` feeds other layers too; give each host layer an Input of \
+                     its own",
+                    self.node_name(j)
+                )));
+            }
+            if shapes[i].rank() == 0 {
+                return Err(fail(
+                    "its output has one value per sample, shape (); Kiln's device layers take \
+                     samples of at least one axis: use an input of shape (1,)"
+                        .into(),
+                ));
+            }
+        }
+        let mut feeds = Vec::with_capacity(self.inputs.len());
+        for &n in &self.inputs {
+            let consumers = self.consumers(n);
+            let string =
+                self.layers[self.nodes[n].layer].layer.config()["dtype"].as_str() == Some("string");
+            if string
+                && let Some(&c) = consumers
+                    .iter()
+                    .find(|&&c| !self.layers[self.nodes[c].layer].layer.runs_on_host())
+            {
+                return Err(incompatible(
+                    self.node_name(c),
+                    &[shapes[n].clone()],
+                    format!(
+                        "it takes numbers, and `{}` is a string input: pass it through \
+                         TextVectorization, StringLookup or Hashing first",
+                        self.node_name(n)
+                    ),
+                ));
+            }
+            match consumers[..] {
+                [c] if self.layers[self.nodes[c].layer].layer.runs_on_host() => feeds.push(c),
+                _ => feeds.push(n),
+            }
+        }
+        Ok(feeds)
     }
 }
 
@@ -197,12 +273,14 @@ impl Plan {
             last_use[o] = usize::MAX;
         }
         let mut values: Vec<Option<DynTensor>> = vec![None; g.nodes.len()];
-        for (&n, x) in g.inputs.iter().zip(inputs) {
+        // Data enters at each input's feed node: the input itself, or the host layer whose
+        // output (computed on the host) it is.
+        for (&n, x) in self.feeds.iter().zip(inputs) {
             values[n] = Some(x);
         }
         let mut activations = vec![Activation::Linear; g.outputs.len()];
         for (i, node) in g.nodes.iter().enumerate() {
-            if node.inputs.is_empty() {
+            if node.inputs.is_empty() || self.feeds.contains(&i) {
                 continue;
             }
             let mut args = Vec::with_capacity(node.inputs.len());
@@ -224,8 +302,7 @@ impl Plan {
                 vars: vars(node.layer),
                 spec: &self.weights[node.layer],
                 trainable: trainable && spec.trainable,
-                host_checked: host_checked
-                    && node.inputs.iter().all(|j| g.nodes[*j].inputs.is_empty()),
+                host_checked: host_checked && node.inputs.iter().all(|j| self.feeds.contains(j)),
             };
             let call_error = |reason: String| Error::LayerCall {
                 layer: g.node_name(i).to_string(),

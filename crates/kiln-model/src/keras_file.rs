@@ -125,9 +125,14 @@ pub(crate) fn read(
     let config = entry(&mut archive, path, "config.json")?;
     let config =
         String::from_utf8(config).map_err(|_| invalid(path, "`config.json` is not UTF-8 text"))?;
-    let value: Value = serde_json::from_str(&config).map_err(Error::Config)?;
-    let model = ModelConfig::from_json_with(&config, custom)?.build(device)?;
+    let mut value: Value = serde_json::from_str(&config).map_err(Error::Config)?;
     let (file, h5_path) = weights_file(&mut archive, path)?;
+    let config = if with_assets(&mut value, &mut archive, path, &file, &h5_path)? {
+        value.to_string()
+    } else {
+        config
+    };
+    let model = ModelConfig::from_json_with(&config, custom)?.build(device)?;
     let weights = keras_weights::read_weights(&model, &file, &h5_path)?;
     let model = model.set_weights(&weights)?;
     let compile_config = match value.get("compile_config") {
@@ -140,6 +145,107 @@ pub(crate) fn read(
         compile_config,
         optimizer_variables,
     })
+}
+
+/// The most bytes a vocabulary file in a `.keras` file's assets may hold (1 GiB).
+pub const MAX_VOCABULARY_BYTES: u64 = 1 << 30;
+
+/// The Keras classes that keep a learned vocabulary in the file's assets
+/// (`assets/layers/<layer>/vocabulary.txt`) and, for `tf_idf`, their IDF weights as
+/// `idf_weights` in the weights file (a `TextVectorization` in its `_lookup_layer`).
+const VOCABULARY_CLASSES: [&str; 3] = ["TextVectorization", "StringLookup", "IntegerLookup"];
+
+/// Puts the vocabularies (and IDF weights) that Keras keeps outside the config back into the
+/// configs of the model's string layers, as Keras's `load_assets` does; whether any was.
+///
+/// # Errors
+/// [`Error::KerasFile`] for a vocabulary that is missing, too large or not UTF-8, or an
+/// IDF vector that cannot be read.
+fn with_assets(
+    value: &mut Value,
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    path: &Path,
+    file: &hdf5_pure::File,
+    h5_path: &Path,
+) -> Result<bool> {
+    let sequential = value["class_name"].as_str() == Some("Sequential");
+    let Some(layers) = value["config"]["layers"].as_array_mut() else {
+        return Ok(false);
+    };
+    let mut used: std::collections::HashMap<String, usize> = Default::default();
+    let mut changed = false;
+    for layer in layers {
+        let class = layer["class_name"].as_str().unwrap_or_default().to_string();
+        if sequential && class == "InputLayer" {
+            continue;
+        }
+        let base = crate::layers::snake_case(&class);
+        let seen = used.entry(base.clone()).or_insert(0);
+        let group = match *seen {
+            0 => format!("layers/{base}"),
+            n => format!("layers/{base}_{n}"),
+        };
+        *seen += 1;
+        let config = &mut layer["config"];
+        if !VOCABULARY_CLASSES.contains(&class.as_str()) || !config["vocabulary"].is_null() {
+            continue;
+        }
+        let asset = format!("assets/{group}/vocabulary.txt");
+        let bytes = match archive.by_name(&asset) {
+            Ok(f) => {
+                let mut out = Vec::new();
+                f.take(MAX_VOCABULARY_BYTES + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| invalid(path, format!("cannot unpack `{asset}`: {e}")))?;
+                out
+            }
+            // A layer never adapted has no vocabulary file (Keras refuses to call it).
+            Err(zip::result::ZipError::FileNotFound) => continue,
+            Err(e) => return Err(zip_error(path)(e)),
+        };
+        if bytes.len() as u64 > MAX_VOCABULARY_BYTES {
+            return Err(invalid(
+                path,
+                format!("`{asset}` holds more than {MAX_VOCABULARY_BYTES} bytes"),
+            ));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| invalid(path, format!("`{asset}` is not UTF-8 text")))?;
+        let tokens: Vec<Value> = if class == "IntegerLookup" {
+            text.split('\n')
+                .map(|t| {
+                    t.trim().parse::<i64>().map(Value::from).map_err(|_| {
+                        invalid(path, format!("`{asset}`: {t:?} is not an integer token"))
+                    })
+                })
+                .collect::<Result<_>>()?
+        } else {
+            text.split('\n')
+                .map(|t| Value::String(t.to_string()))
+                .collect()
+        };
+        config["vocabulary"] = Value::Array(tokens);
+        if config["output_mode"].as_str() == Some("tf_idf") && config["idf_weights"].is_null() {
+            let inner = if class == "TextVectorization" {
+                "/_lookup_layer"
+            } else {
+                ""
+            };
+            let dataset = format!("{group}{inner}/vars/idf_weights");
+            let shape = file
+                .dataset(&dataset)
+                .and_then(|d| d.shape())
+                .map_err(|_| invalid(path, format!("no `{dataset}` for a tf_idf layer")))?;
+            let shape: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                .collect();
+            let idf = keras_weights::read_dataset(file, h5_path, &dataset, "idf_weights", &shape)?;
+            config["idf_weights"] = idf.iter().map(|&v| Value::from(f64::from(v))).collect();
+        }
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// The datasets of `optimizer/vars`, in Keras's numeric order (`0`, `1`, ..., `10`).

@@ -328,7 +328,7 @@ impl Model {
     /// [`Error::DataShape`] when an array does not match its input's shape.
     pub fn call_many(&self, xs: &[&dyn ArrayInput], training: bool) -> Result<Vec<ArrayD<f32>>> {
         let mut inputs = Vec::with_capacity(xs.len());
-        let datas = self.check_inputs(xs)?;
+        let datas = self.prepare_inputs(xs)?;
         for data in datas {
             inputs.push(DynTensor::from_host(
                 data.shape(),
@@ -340,7 +340,7 @@ impl Model {
         outputs.into_iter().map(to_host_array).collect()
     }
 
-    fn check_inputs(&self, xs: &[&dyn ArrayInput]) -> Result<Vec<HostArray>> {
+    fn prepare_inputs(&self, xs: &[&dyn ArrayInput]) -> Result<Vec<HostArray>> {
         let names = self.input_names();
         if xs.len() != names.len() {
             return Err(Error::InvalidModel(format!(
@@ -358,10 +358,88 @@ impl Model {
             } else {
                 format!("x[{k}] ({})", names[k])
             };
-            self.check_input_array(k, &what, &data)?;
-            datas.push(data);
+            datas.push(self.prepare_input(k, &what, data)?);
         }
         Ok(datas)
+    }
+
+    /// Checks input `k`'s data (`what` names it in errors) and turns it into what the device
+    /// receives: the data itself, or, for an input that feeds a layer running on the host
+    /// (`TextVectorization`, `StringLookup`, `IntegerLookup`, `Hashing`), that layer's
+    /// numeric output. `fit`, `evaluate` and `predict` call it on each array or batch.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] or [`Error::DataType`] when the data does not match the input;
+    /// [`Error::LayerCall`] when the host layer cannot take it; [`Error::IdOutOfRange`] as
+    /// [`Model::check_input`].
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_model::{Embedding, GlobalAveragePooling1d, Input, Sequential, TextVectorization};
+    /// let mut vectorizer = TextVectorization::new().output_sequence_length(3);
+    /// vectorizer.adapt(["the cat sat", "the dog ran"])?;
+    /// let model = Sequential::new()
+    ///     .add(Input::new([1]).dtype("string"))
+    ///     .add(vectorizer)
+    ///     .add(Embedding::new(7, 2))
+    ///     .add(GlobalAveragePooling1d::new())
+    ///     .build(&burn::tensor::Device::flex())?;
+    /// let texts = kiln_datasets::HostArray::from(ndarray::array![["the cat"], ["a dog"]].mapv(String::from));
+    /// let ids = model.prepare_input(0, "x", texts.clone())?;
+    /// assert_eq!(ids.to_f32_vec(), [2.0, 5.0, 0.0, 1.0, 6.0, 0.0]);
+    /// assert_eq!(model.predict(&texts, 32)?.shape(), &[2, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prepare_input(&self, k: usize, what: &str, data: HostArray) -> Result<HostArray> {
+        let plan = self.plan();
+        let g = &plan.graph;
+        let Some(&node) = g.inputs.get(k) else {
+            return Err(Error::InvalidModel(format!(
+                "the model has {} inputs, not {}",
+                g.inputs.len(),
+                k + 1
+            )));
+        };
+        let text = g.layers[g.nodes[node].layer].layer.config()["dtype"].as_str() == Some("string");
+        if text != matches!(data, HostArray::Str(_)) {
+            return Err(Error::DataType {
+                what: what.to_string(),
+                layer: g.node_name(node).to_string(),
+                expected: if text { "string" } else { "numeric" }.into(),
+                actual: data.dtype().into(),
+            });
+        }
+        let feed = plan.feeds[k];
+        if feed == node {
+            self.check_input_array(k, what, &data)?;
+            return Ok(data);
+        }
+        self.check_shape(node, what, data.shape())?;
+        let layer = g.node_name(feed).to_string();
+        let out = g.layers[g.nodes[feed].layer]
+            .layer
+            .call_host(&data)
+            .map_err(|reason| Error::LayerCall {
+                layer: layer.clone(),
+                reason,
+            })?;
+        let expected = &plan.shapes[feed];
+        if out.shape().len() != expected.rank() + 1
+            || out.shape().first() != data.shape().first()
+            || &out.shape()[1..] != expected.dims()
+        {
+            return Err(Error::LayerCall {
+                layer,
+                reason: format!(
+                    "gave {} for {} samples, not {}",
+                    format_dims(out.shape()),
+                    data.len(),
+                    expected
+                ),
+            });
+        }
+        self.check_ids(feed, what, &|bad| out.find(bad))?;
+        Ok(out)
     }
 
     /// Checks that `data` holds samples of the (first) input's shape.
@@ -404,8 +482,7 @@ impl Model {
         dims: &[usize],
         find: &FindValue<'_>,
     ) -> Result<()> {
-        let plan = self.plan();
-        let g = &plan.graph;
+        let g = &self.plan().graph;
         let Some(&node) = g.inputs.get(k) else {
             return Err(Error::InvalidModel(format!(
                 "the model has {} inputs, not {}",
@@ -413,17 +490,30 @@ impl Model {
                 k + 1
             )));
         };
+        self.check_shape(node, what, dims)?;
+        self.check_ids(node, what, find)
+    }
+
+    /// Checks that data of shape `dims` holds samples of input node `node`'s shape.
+    fn check_shape(&self, node: usize, what: &str, dims: &[usize]) -> Result<()> {
+        let plan = self.plan();
         let expected = &plan.shapes[node];
-        if dims.get(1..).unwrap_or(&[]) != expected.dims() {
+        if dims.get(1..).unwrap_or(&[]) != expected.dims() || dims.is_empty() {
             return Err(Error::DataShape {
                 what: what.to_string(),
-                layer: g.node_name(node).to_string(),
+                layer: plan.graph.node_name(node).to_string(),
                 expected: expected.clone(),
                 actual: format_dims(dims),
             });
         }
-        // A layer taking ids straight from this input: every value must be an id of its table
-        // (checked on the host, once, so a bad id is an error and not a failed gather).
+        Ok(())
+    }
+
+    /// Checks the values entering at node `node` against every layer that takes ids straight
+    /// from it: each must be an id of its table (checked on the host, once, so a bad id is an
+    /// error and not a failed gather).
+    fn check_ids(&self, node: usize, what: &str, find: &FindValue<'_>) -> Result<()> {
+        let g = &self.plan().graph;
         for consumer in g.nodes.iter().filter(|n| n.inputs.contains(&node)) {
             let spec = &g.layers[consumer.layer];
             let Some(input_dim) = spec.layer.id_limit() else {
@@ -486,7 +576,7 @@ impl Model {
                 reason: "must be at least 1".into(),
             });
         }
-        let datas = self.check_inputs(xs)?;
+        let datas = self.prepare_inputs(xs)?;
         let n = datas.first().map_or(0, HostArray::len);
         if let Some(bad) = datas.iter().find(|d| d.len() != n) {
             return Err(Error::InvalidModel(format!(

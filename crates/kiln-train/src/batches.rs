@@ -86,14 +86,14 @@ impl BatchChecker {
             });
         }
         let mut xs = Vec::with_capacity(batch.x.len());
-        for (k, x) in batch.x.iter().enumerate() {
+        for (k, x) in batch.x.into_iter().enumerate() {
             check_counts(n, x.len(), "")?;
             let what = if inputs.len() == 1 {
                 "x".to_string()
             } else {
                 format!("x[{k}] ({})", inputs[k])
             };
-            self.model.check_input_array(k, &what, x)?;
+            let x = self.model.prepare_input(k, &what, x)?;
             xs.push(DynTensor::from_host(
                 x.shape(),
                 x.to_f32_vec(),

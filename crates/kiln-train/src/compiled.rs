@@ -553,7 +553,7 @@ impl CompiledModel {
                     what.to_string()
                 };
                 check_counts(n, x.len(), "")?;
-                model.check_input_array(k, &label, &x)?;
+                let x = model.prepare_input(k, &label, x)?;
                 Ok(Samples::from_array(x, &self.device)?)
             })
             .collect()

@@ -1,14 +1,13 @@
 //! `evaluate` and `predict` with callbacks (Keras's `evaluate(..., callbacks=[...])` and
 //! `predict(..., callbacks=[...])`): the test and predict hooks, batch by batch.
 
-use kiln_model::{ArrayInput, HostData};
+use kiln_model::ArrayInput;
 use ndarray::{ArrayD, Axis, concatenate};
 
 use crate::batches::EvalBatches;
 use crate::callbacks::{Callback, Hook, Logs, run_hooks};
 use crate::compiled::{BatchHook, CompiledModel, Scores, Values, evaluate_batches, named};
 use crate::error::{Error, Result};
-use crate::targets::slice;
 
 /// Runs `hook` on every callback with the model and optimizer of `model`.
 fn run(
@@ -94,8 +93,14 @@ impl CompiledModel {
         }
         run(self, callbacks, &mut |cb, ctx| cb.on_predict_begin(ctx))?;
         let model = self.model();
-        let data: HostData = x.host_data();
-        let n = data.len();
+        // In the input's own element type: string inputs stay strings for the model's host
+        // layers.
+        let data = x.host_array();
+        let n = if data.shape().is_empty() {
+            0
+        } else {
+            data.len()
+        };
         let wants = callbacks.iter().any(|cb| cb.batch_hooks());
         let mut parts = Vec::with_capacity(n.div_ceil(batch_size));
         for (batch, start) in (0..n).step_by(batch_size).enumerate() {
@@ -108,7 +113,7 @@ impl CompiledModel {
                     }
                 })?;
             }
-            let rows = slice(&data, start..(start + batch_size).min(n));
+            let rows = data.slice_rows(start, batch_size);
             let out = model.predict(&rows, batch_size)?;
             if wants {
                 run(self, callbacks, &mut |cb, ctx| {

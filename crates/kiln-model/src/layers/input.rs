@@ -117,7 +117,9 @@ impl Layer for InputLayer {
 
     fn output_shape(&self, _inputs: &[Shape]) -> Result<Shape, String> {
         let shape = self.shape();
-        if shape.rank() == 0 || shape.dims().contains(&0) {
+        // A string input may hold one text per sample, shape (), as Keras's text models do.
+        let text = self.dtype.as_deref() == Some("string");
+        if (shape.rank() == 0 && !text) || shape.dims().contains(&0) {
             return Err(format!(
                 "the input shape {shape} must have at least one axis, all of known size"
             ));

@@ -143,6 +143,30 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Whether the layer runs on the host, on the data fed to the model, before any device
+    /// layer (Keras's string layers: `TextVectorization`, `StringLookup`, `IntegerLookup`,
+    /// `Hashing`). Such a layer is called directly on an [`Input`](crate::Input) that feeds
+    /// nothing else; `fit`, `evaluate` and `predict` run [`call_host`](Layer::call_host) on
+    /// each input array (or batch) and send its numeric output to the device.
+    fn runs_on_host(&self) -> bool {
+        false
+    }
+
+    /// The forward pass of a layer that [runs on the host](Layer::runs_on_host), on a batch
+    /// of its input in its own element type (strings included).
+    ///
+    /// # Errors
+    /// A message for an input the layer cannot take; the default, for device layers.
+    fn call_host(
+        &self,
+        _input: &kiln_datasets::HostArray,
+    ) -> Result<kiln_datasets::HostArray, String> {
+        Err(format!(
+            "{} runs on the device, not on host arrays",
+            self.class_name()
+        ))
+    }
+
     /// The automatic name stem: the class name in snake case (`ScaledLinear` →
     /// `scaled_linear`, `Conv2D` → `conv2d`).
     fn base_name(&self) -> String {

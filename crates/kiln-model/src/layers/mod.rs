@@ -17,15 +17,18 @@ mod weights;
 /// Keras class names. It declares the module, re-exports the types and registers the classes
 /// for reading configs, so adding a layer is its file and one line here.
 macro_rules! builtin_layers {
-    ($($file:ident::{$($ty:ident => $class:literal),+ $(,)?}),+ $(,)?) => {
+    ($($file:ident::{$($ty:ident => $class:literal $(by $make:path)?),+ $(,)?}),+ $(,)?) => {
         $(mod $file; pub use $file::{$($ty),+};)+
 
-        /// Every built-in class: its Keras name and its reader.
+        /// Every built-in class: its Keras name and its reader (serde's, or the layer's own
+        /// `by` function).
         pub(crate) const BUILTIN: &[(&str, registry::Make)] = &[
             ("InputLayer", registry::keras::<InputLayer>),
-            $($(($class, registry::keras::<$ty>),)+)+
+            $($(($class, builtin_layers!(@make $ty $(, $make)?)),)+)+
         ];
     };
+    (@make $ty:ident) => { registry::keras::<$ty> };
+    (@make $ty:ident, $make:path) => { $make };
 }
 
 builtin_layers! {
@@ -47,7 +50,12 @@ builtin_layers! {
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},
     group_normalization::{GroupNormalization => "GroupNormalization"},
+    hashing::{Hashing => "Hashing" by hashing::read},
     identity::{Identity => "Identity"},
+    index_lookup::{
+        IntegerLookup => "IntegerLookup" by index_lookup::read::<i64>,
+        StringLookup => "StringLookup" by index_lookup::read::<String>,
+    },
     global_pooling::{
         GlobalAveragePooling1d => "GlobalAveragePooling1D",
         GlobalAveragePooling2d => "GlobalAveragePooling2D",
@@ -85,6 +93,7 @@ builtin_layers! {
     resizing::{Resizing => "Resizing"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
     softmax::{Softmax => "Softmax"},
+    text_vectorization::{TextVectorization => "TextVectorization" by text_vectorization::read},
     unit_normalization::{UnitNormalization => "UnitNormalization"},
     up_sampling2d::{UpSampling2d => "UpSampling2D"},
     zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
