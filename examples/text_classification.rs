@@ -1,7 +1,9 @@
 //! Text classification from a folder of text files, as keras.io's "text classification from
 //! scratch" does it: `text_dataset_from_directory` (labels from the sub-folder names, a seeded
-//! 80/20 split), a `TextVectorization` adapted on the training texts and mapped over the data
-//! set (token ids on the host), then `Embedding` → `GlobalAveragePooling1D` → `Dense`.
+//! 80/20 split), a `TextVectorization` adapted on the training texts as the model's first
+//! layer (keras.io's end-to-end model: it turns each batch of raw texts into token ids on the
+//! host), then `Embedding` → `GlobalAveragePooling1D` → `Dense`; the model is saved as a
+//! `.keras` file with its vocabulary and, loaded back, classifies raw strings.
 //!
 //! The example writes its own corpus first: short film reviews, `pos/` and `neg/`, made of
 //! common filler words with a few words of opinion, some of them mixed.
@@ -184,15 +186,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         &vectorizer.vocabulary()[..8]
     );
     let vocabulary = vectorizer.vocabulary().len();
-    let to_ids = |v: &TextVectorization| {
-        let v = v.clone();
-        move |batch: &[String]| v.call(batch).map_err(Into::into)
-    };
-    let mut train = train.map_texts(to_ids(&vectorizer));
-    let val = val.map_texts(to_ids(&vectorizer));
-
+    // The vectorizer is the model's first layer (keras.io's end-to-end model): it runs on the
+    // host, on each batch of raw texts, and the model is saved with its vocabulary.
+    let mut train = train;
     let mut model = Sequential::new()
-        .add(Input::new([sequence_length]))
+        .add(Input::new(Vec::<usize>::new()).dtype("string"))
+        .add(vectorizer)
         .add(Embedding::new(vocabulary, 16))
         .add(GlobalAveragePooling1d::new())
         .add(Dense::new(16).activation(Activation::Relu))
@@ -217,6 +216,20 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         scores["loss"],
         args.epochs,
         start.elapsed().as_secs_f64() / args.epochs as f64
+    );
+    // Raw strings in, probabilities out, from the saved file too.
+    let path = args.dir.join("reviews.keras");
+    model.save(&path)?;
+    let loaded = kiln::model::load_model(&path, &kiln::device("flex")?)?;
+    let reviews = ndarray::array!["A wonderful, moving film.", "Two hours of dull acting."]
+        .mapv(String::from);
+    let p = loaded.predict(&reviews, 32)?;
+    println!(
+        "saved to {}; P(positive) of {:?}: {:.3}, {:.3}",
+        path.display(),
+        reviews.to_vec(),
+        p[[0, 0]],
+        p[[1, 0]]
     );
     Ok(())
 }

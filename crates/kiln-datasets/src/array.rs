@@ -101,8 +101,8 @@ impl HostArray {
     /// The values in row-major order as `f32` (what the device receives).
     pub fn to_f32_vec(&self) -> Vec<f32> {
         each!(self, a => match a.as_slice() {
-            Some(s) => s.iter().map(IntoF32::into_f32).collect(),
-            None => a.iter().map(IntoF32::into_f32).collect(),
+            Some(s) => s.iter().map(AsF32::as_f32).collect(),
+            None => a.iter().map(AsF32::as_f32).collect(),
         })
     }
 
@@ -110,26 +110,23 @@ impl HostArray {
     /// as `f32` in row-major order: one batch's values, gathered row by row without building
     /// the intermediate array (a contiguous array copies each row's run of values).
     pub fn rows_f32(&self, rows: &[usize]) -> Vec<f32> {
-        fn gather<T: Clone + IntoF32>(a: &ArrayD<T>, rows: &[usize]) -> Vec<f32> {
+        fn gather<T: Clone + AsF32>(a: &ArrayD<T>, rows: &[usize]) -> Vec<f32> {
             let n = a.shape().first().copied().unwrap_or(0);
             let per: usize = a.shape().iter().skip(1).product();
             match a.as_slice() {
                 Some(s) if a.ndim() > 0 => {
                     let mut out = Vec::with_capacity(rows.len() * per);
                     for &r in rows.iter().filter(|&&r| r < n) {
-                        out.extend(s[r * per..(r + 1) * per].iter().map(IntoF32::into_f32));
+                        out.extend(s[r * per..(r + 1) * per].iter().map(AsF32::as_f32));
                     }
                     out
                 }
                 _ => {
                     let kept: Vec<usize> = rows.iter().copied().filter(|&r| r < n).collect();
                     if a.ndim() == 0 {
-                        return a.iter().map(IntoF32::into_f32).collect();
+                        return a.iter().map(AsF32::as_f32).collect();
                     }
-                    a.select(Axis(0), &kept)
-                        .iter()
-                        .map(IntoF32::into_f32)
-                        .collect()
+                    a.select(Axis(0), &kept).iter().map(AsF32::as_f32).collect()
                 }
             }
         }
@@ -142,7 +139,7 @@ impl HostArray {
         if let HostArray::Str(_) = self {
             return None;
         }
-        each!(self, a => a.iter().map(IntoF32::into_f32).enumerate().find(|(_, v)| bad(*v)))
+        each!(self, a => a.iter().map(AsF32::as_f32).enumerate().find(|(_, v)| bad(*v)))
     }
 
     /// The samples at `rows` (indices along the first axis), in that order.
@@ -215,25 +212,25 @@ impl HostArray {
 }
 
 /// An element converted to `f32` as the device receives it.
-trait IntoF32 {
-    fn into_f32(&self) -> f32;
+trait AsF32 {
+    fn as_f32(&self) -> f32;
 }
 
-macro_rules! into_f32 {
+macro_rules! as_f32 {
     ($($t:ty),*) => {$(
-        impl IntoF32 for $t {
+        impl AsF32 for $t {
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_lossless)]
-            fn into_f32(&self) -> f32 {
+            fn as_f32(&self) -> f32 {
                 *self as f32
             }
         }
     )*};
 }
-into_f32!(f32, f64, i32, i64, u8);
+as_f32!(f32, f64, i32, i64, u8);
 
-impl IntoF32 for String {
+impl AsF32 for String {
     /// Text has no numeric value.
-    fn into_f32(&self) -> f32 {
+    fn as_f32(&self) -> f32 {
         f32::NAN
     }
 }

@@ -372,6 +372,28 @@ impl TextDataset {
     }
 }
 
+/// As a [`Dataset`], each batch holds the texts as a string array `[batch]` (Keras's string
+/// tensors) and the labels: what a model that starts with a `TextVectorization` on an
+/// `Input` of shape `()` and dtype `"string"` takes in `fit`.
+impl Dataset for TextDataset {
+    fn len(&self) -> usize {
+        TextDataset::len(self)
+    }
+
+    fn get(&self, index: usize) -> Result<Batch, BoxError> {
+        let batch = TextDataset::get(self, index)?;
+        let x = HostArray::from(batch.texts);
+        Ok(match batch.labels {
+            Some(y) => Batch::new(x, y),
+            None => Batch::inputs(x),
+        })
+    }
+
+    fn on_epoch_end(&mut self) {
+        TextDataset::on_epoch_end(self);
+    }
+}
+
 /// A [`TextDataset`] with its texts turned into numbers ([`TextDataset::map_texts`]).
 pub struct MapTexts<F> {
     texts: TextDataset,

@@ -260,6 +260,12 @@ impl TextVectorization {
             }
             _ => Vec::new(),
         };
+        // Keras keeps the vector as wide as the padded outputs, zeros past the vocabulary.
+        if let (true, Some(max)) = (self.pad_to_max_tokens, self.max_tokens)
+            && !self.idf.is_empty()
+        {
+            self.idf.resize(max.max(self.idf.len()), 0.0);
+        }
         self.vocabulary = vocabulary;
         self.index = index;
         Ok(())

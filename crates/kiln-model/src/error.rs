@@ -54,9 +54,9 @@ pub enum Error {
         /// The input layer.
         layer: String,
         /// What the input takes (`"string"`, `"numeric"`).
-        expected: String,
-        /// The element type given.
-        actual: String,
+        expected: &'static str,
+        /// The element type given (`"float32"`).
+        actual: &'static str,
     },
     /// An id given to an `Embedding` is not in `0..input_dim` (or not a whole number).
     #[error(

@@ -248,6 +248,47 @@ fn with_assets(
     Ok(changed)
 }
 
+/// The IDF weights of the model's `tf_idf` string layers where Keras keeps them
+/// (`layers/string_lookup/vars/idf_weights`; a `TextVectorization` in its `_lookup_layer`).
+fn idf_datasets(model: &Model) -> ExtraDatasets {
+    let graph = &model.plan().graph;
+    let sequential = matches!(model.config(), ModelConfig::Sequential(_));
+    let groups = keras_weights::layer_groups(graph, sequential);
+    let mut out: ExtraDatasets = Vec::new();
+    for (spec, group) in graph.layers.iter().zip(groups) {
+        let (Some(group), class) = (group, spec.class_name()) else {
+            continue;
+        };
+        let config = spec.layer().config();
+        if !VOCABULARY_CLASSES.contains(&class) || config["output_mode"].as_str() != Some("tf_idf")
+        {
+            continue;
+        }
+        let idf: Vec<f32> = config["idf_weights"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .filter_map(Value::as_f64)
+                    .map(|v| v as f32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let inner = if class == "TextVectorization" {
+            "/_lookup_layer"
+        } else {
+            ""
+        };
+        let n = idf.len();
+        if let Ok(array) = ArrayD::from_shape_vec(vec![n], idf) {
+            out.push((
+                format!("{group}{inner}/vars/idf_weights"),
+                OptimizerVariable::Float(array),
+            ));
+        }
+    }
+    out
+}
+
 /// The datasets of `optimizer/vars`, in Keras's numeric order (`0`, `1`, ..., `10`).
 fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<OptimizerVariable>> {
     let Ok(group) = file.group("optimizer/vars") else {
@@ -389,6 +430,8 @@ pub(crate) fn write(
             }
             None => (Vec::new(), Vec::new()),
         };
+    let mut extra = extra;
+    extra.extend(idf_datasets(model));
     let weights = keras_weights::write_weights(model, &groups, extra)?;
     let out = Path::new("model.keras");
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));

@@ -194,7 +194,14 @@ pub(crate) fn read_weights(
     let layout = model.keras_layout();
     for group in &layout.groups {
         let held = match file.group(&group.path) {
-            Ok(g) => g.datasets().map_err(h5_error(source))?.len(),
+            // Numbered variables only: a lookup's `idf_weights` sits beside them by name
+            // (read with its vocabulary when the file is opened).
+            Ok(g) => g
+                .datasets()
+                .map_err(h5_error(source))?
+                .iter()
+                .filter(|n| n.parse::<usize>().is_ok())
+                .count(),
             Err(_) => 0,
         };
         if held != group.count {

@@ -386,7 +386,8 @@ impl Model {
     ///     .build(&burn::tensor::Device::flex())?;
     /// let texts = kiln_datasets::HostArray::from(ndarray::array![["the cat"], ["a dog"]].mapv(String::from));
     /// let ids = model.prepare_input(0, "x", texts.clone())?;
-    /// assert_eq!(ids.to_f32_vec(), [2.0, 5.0, 0.0, 1.0, 6.0, 0.0]);
+    /// // Vocabulary: "", [UNK], the, sat, ran, dog, cat (ties in decreasing order, as Keras).
+    /// assert_eq!(ids.to_f32_vec(), [2.0, 6.0, 0.0, 1.0, 5.0, 0.0]);
     /// assert_eq!(model.predict(&texts, 32)?.shape(), &[2, 2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -405,8 +406,8 @@ impl Model {
             return Err(Error::DataType {
                 what: what.to_string(),
                 layer: g.node_name(node).to_string(),
-                expected: if text { "string" } else { "numeric" }.into(),
-                actual: data.dtype().into(),
+                expected: if text { "string" } else { "numeric" },
+                actual: data.dtype(),
             });
         }
         let feed = plan.feeds[k];

@@ -59,6 +59,10 @@ mod tests {
                 serde_json::json!({"height": 2, "width": 3})
             }
             "CategoryEncoding" => serde_json::json!({"num_tokens": 4}),
+            "Hashing" => serde_json::json!({"num_bins": 4, "salt": 3}),
+            "StringLookup" => serde_json::json!({"vocabulary": ["a", "b"], "mask_token": ""}),
+            "IntegerLookup" => serde_json::json!({"vocabulary": [4, 9], "output_mode": "count"}),
+            "TextVectorization" => serde_json::json!({"vocabulary": ["a"], "ngrams": [1, 3]}),
             "RandomTranslation" => {
                 serde_json::json!({"height_factor": 0.1, "width_factor": [-0.2, 0.3]})
             }
