@@ -1,8 +1,9 @@
 //! Keras's `StringLookup` and `IntegerLookup` on the host: tokens (strings or integers) mapped
 //! to indices of a vocabulary given or learned with `adapt`, as ids or as one-hot, multi-hot,
 //! count or TF-IDF vectors; `invert` maps indices back. Like [`crate::TextVectorization`],
-//! they run over a data set's batches before the device (`Dataset` mapping), as Keras's
-//! tutorials map them over a `tf.data` pipeline.
+//! they are model layers too (`kiln_model` implements its `Layer` for them: they run on the
+//! host, on a model input's data, before the device layers), and run alone over a data set's
+//! batches, as Keras's tutorials map them over a `tf.data` pipeline.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -1,11 +1,12 @@
 //! Keras's `TextVectorization` on the host: strings standardized, split into tokens (and
 //! n-grams), looked up in a vocabulary learned with `adapt`, and given out as token ids or as
-//! multi-hot, count or TF-IDF vectors — the numbers a model takes. Use it where Keras's text
-//! tutorials map their `tf.data` pipeline through the layer:
-//! `text_dataset_from_directory(..).map_texts(|t| vectorizer.call(t))`.
+//! multi-hot, count or TF-IDF vectors — the numbers a model takes. Put it in the model, on an
+//! `Input` of dtype `"string"` (Keras's end-to-end text model; `kiln_model` implements its
+//! `Layer` for it), or use it where Keras's text tutorials map their `tf.data` pipeline through
+//! the layer: `text_dataset_from_directory(..).map_texts(|t| vectorizer.call(t))`.
 //!
-//! Strings never reach the device: the vectorizer runs before the batch is converted, on the
-//! data set's loading thread when it has workers.
+//! Strings never reach the device: the vectorizer runs on the host before the batch is
+//! converted.
 
 use std::collections::HashMap;
 
