@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image_transform::{Factor, Fill, affine, check_interpolation, transforms, uniform};
 use super::resizing::image_dims;
+use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -38,6 +39,9 @@ pub struct AffineOptions {
     /// seeds per epoch).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Only `channels_last` (Keras's default); `channels_first` in a config is an error.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
 }
 
 impl Default for AffineOptions {
@@ -47,6 +51,7 @@ impl Default for AffineOptions {
             interpolation: bilinear(),
             fill_value: 0.0,
             seed: None,
+            data_format: default_format(),
         }
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image_transform::{Factor, uniform};
 use super::resizing::image_dims;
+use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -53,6 +54,9 @@ pub struct RandomContrast {
     /// Keras's seed (kept in the config; Kiln draws from the device's generator).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Only `channels_last` (Keras's default); `channels_first` in a config is an error.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
 }
 
 impl RandomContrast {
@@ -62,6 +66,7 @@ impl RandomContrast {
             factor: factor.into(),
             value_range: pixels(),
             seed: None,
+            data_format: default_format(),
         }
     }
 
@@ -143,6 +148,9 @@ pub struct RandomBrightness {
     /// Keras's seed (kept in the config; Kiln draws from the device's generator).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Only `channels_last` (Keras's default); `channels_first` in a config is an error.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
 }
 
 impl RandomBrightness {
@@ -152,6 +160,7 @@ impl RandomBrightness {
             factor: factor.into(),
             value_range: pixels(),
             seed: None,
+            data_format: default_format(),
         }
     }
 

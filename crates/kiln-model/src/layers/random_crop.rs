@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image_resize::{Method, aspect_crop, resize};
 use super::resizing::image_dims;
+use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -32,6 +33,9 @@ pub struct RandomCrop {
     /// Keras's seed (kept in the config; Kiln draws from the device's generator).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Only `channels_last` (Keras's default); `channels_first` in a config is an error.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
 }
 
 impl RandomCrop {
@@ -41,6 +45,7 @@ impl RandomCrop {
             height,
             width,
             seed: None,
+            data_format: default_format(),
         }
     }
 }

@@ -5,6 +5,7 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::resizing::image_dims;
+use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -35,6 +36,9 @@ pub struct RandomFlip {
     /// Keras's seed (kept in the config; Kiln draws from the device's generator).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Only `channels_last` (Keras's default); `channels_first` in a config is an error.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
 }
 
 impl RandomFlip {
@@ -43,6 +47,7 @@ impl RandomFlip {
         Self {
             mode: mode.into(),
             seed: None,
+            data_format: default_format(),
         }
     }
 

@@ -75,6 +75,27 @@ mod tests {
     }
 
     #[test]
+    fn image_layers_refuse_channels_first_configs() {
+        for class in [
+            "RandomFlip",
+            "RandomCrop",
+            "RandomContrast",
+            "RandomBrightness",
+            "RandomTranslation",
+            "RandomZoom",
+            "RandomRotation",
+            "Resizing",
+            "CenterCrop",
+        ] {
+            let mut config = sample_config(class);
+            config["data_format"] = "channels_first".into();
+            let make = builtin(class).unwrap_or_else(|| panic!("{class}"));
+            let e = make(&config).err().unwrap_or_else(|| panic!("{class} took channels_first"));
+            assert!(e.contains("channels_first"), "{class}: {e}");
+        }
+    }
+
+    #[test]
     fn every_registered_class_reads_back_as_itself() {
         for (class, make) in BUILTIN {
             let layer = make(&sample_config(class)).unwrap_or_else(|e| panic!("{class}: {e}"));
