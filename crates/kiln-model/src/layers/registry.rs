@@ -90,7 +90,9 @@ mod tests {
             let mut config = sample_config(class);
             config["data_format"] = "channels_first".into();
             let make = builtin(class).unwrap_or_else(|| panic!("{class}"));
-            let e = make(&config).err().unwrap_or_else(|| panic!("{class} took channels_first"));
+            let e = make(&config)
+                .err()
+                .unwrap_or_else(|| panic!("{class} took channels_first"));
             assert!(e.contains("channels_first"), "{class}: {e}");
         }
     }
