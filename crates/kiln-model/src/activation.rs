@@ -57,11 +57,38 @@ pub enum Activation {
     Relu6,
     /// `clip(x / 6 + 0.5, 0, 1)` (Keras 3's form).
     HardSigmoid,
+    /// `max(0, x) + min(0, exp(x) - 1)` (Keras `celu`, alpha 1).
+    Celu,
+    /// `exp(x)`.
+    Exponential,
+    /// `x` where `|x| > 0.5`, else 0 (Keras `hard_shrink`).
+    HardShrink,
+    /// `x · relu6(x + 3) / 6` (Keras `hard_silu`, also `"hard_swish"`).
+    HardSilu,
+    /// `clip(x, -1, 1)`.
+    HardTanh,
+    /// `log(sigmoid(x))`, computed stably.
+    LogSigmoid,
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    /// `x - 0.5` above 0.5, `x + 0.5` below -0.5, else 0 (Keras `soft_shrink`).
+    SoftShrink,
+    /// 0 below -1, `x` above 1, `(x + 1)² / 4` between (Keras `sparse_plus`).
+    SparsePlus,
+    /// 0 below -1, 1 above 1, `(x + 1) / 2` between (Keras `sparse_sigmoid`).
+    SparseSigmoid,
+    /// The Euclidean projection onto the simplex over the last axis (Keras `sparsemax`): like
+    /// softmax, but with exact zeros.
+    Sparsemax,
+    /// `(x + sqrt(x² + 4)) / 2` (Keras `squareplus`, b 4).
+    Squareplus,
+    /// `x - tanh(x)`.
+    TanhShrink,
 }
 
 impl Activation {
     /// Every activation with its Keras name.
-    pub const ALL: [(Activation, &'static str); 15] = [
+    pub const ALL: [(Activation, &'static str); 28] = [
         (Activation::Linear, "linear"),
         (Activation::Relu, "relu"),
         (Activation::Sigmoid, "sigmoid"),
@@ -77,6 +104,19 @@ impl Activation {
         (Activation::LeakyRelu, "leaky_relu"),
         (Activation::Relu6, "relu6"),
         (Activation::HardSigmoid, "hard_sigmoid"),
+        (Activation::Celu, "celu"),
+        (Activation::Exponential, "exponential"),
+        (Activation::HardShrink, "hard_shrink"),
+        (Activation::HardSilu, "hard_silu"),
+        (Activation::HardTanh, "hard_tanh"),
+        (Activation::LogSigmoid, "log_sigmoid"),
+        (Activation::Mish, "mish"),
+        (Activation::SoftShrink, "soft_shrink"),
+        (Activation::SparsePlus, "sparse_plus"),
+        (Activation::SparseSigmoid, "sparse_sigmoid"),
+        (Activation::Sparsemax, "sparsemax"),
+        (Activation::Squareplus, "squareplus"),
+        (Activation::TanhShrink, "tanh_shrink"),
     ];
 
     /// The Keras name (`"relu"`).
@@ -105,8 +145,54 @@ impl Activation {
             Activation::LeakyRelu => act::leaky_relu(x, 0.2),
             Activation::Relu6 => act::relu6(x),
             Activation::HardSigmoid => act::hard_sigmoid(x, 1.0 / 6.0, 0.5),
+            Activation::Celu => x.clone().clamp_min(0.0) + (x.clamp_max(0.0).exp() - 1.0),
+            Activation::Exponential => x.exp(),
+            Activation::HardShrink => {
+                let keep = x.clone().abs().greater_elem(0.5);
+                x.clone().zeros_like().mask_where(keep, x)
+            }
+            Activation::HardSilu => x.clone() * act::relu6(x + 3.0) / 6.0,
+            Activation::HardTanh => x.clamp(-1.0, 1.0),
+            // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)).
+            Activation::LogSigmoid => x.clone().clamp_max(0.0) - x.abs().neg().exp().log1p(),
+            Activation::Mish => x.clone() * act::tanh(act::softplus(x, 1.0)),
+            Activation::SoftShrink => (x.clone() - 0.5).clamp_min(0.0) + (x + 0.5).clamp_max(0.0),
+            Activation::SparsePlus => {
+                let mid = (x.clone() + 1.0).powi_scalar(2) / 4.0;
+                let low = x.clone().lower_equal_elem(-1.0);
+                let high = x.clone().greater_equal_elem(1.0);
+                mid.mask_fill(low, 0.0).mask_where(high, x)
+            }
+            Activation::SparseSigmoid => ((x + 1.0) / 2.0).clamp(0.0, 1.0),
+            Activation::Sparsemax => sparsemax(x),
+            Activation::Squareplus => (x.clone() + (x.powi_scalar(2) + 4.0).sqrt()) / 2.0,
+            Activation::TanhShrink => x.clone() - act::tanh(x),
         }
     }
+}
+
+/// Sparsemax over the last axis (Martins & Astudillo 2016, Keras's `sparsemax`): with `z`
+/// sorted in decreasing order, `k` the number of entries with `1 + j·z_j > Σ_{i≤j} z_i`, and
+/// `τ = (Σ_{i≤k} z_i - 1) / k`, the output is `max(x - τ, 0)`.
+fn sparsemax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let last = D - 1;
+    let n = x.dims()[last];
+    let device = x.device();
+    let sorted = x.clone().sort_descending(last);
+    let cumulative = sorted.clone().cumsum(last);
+    let mut ranks_shape = [1usize; D];
+    ranks_shape[last] = n;
+    let ranks = Tensor::<1>::from_floats(
+        burn::tensor::TensorData::new((1..=n).map(|j| j as f32).collect::<Vec<_>>(), [n]),
+        &device,
+    )
+    .reshape(ranks_shape);
+    let support = (sorted.clone() * ranks + 1.0).greater(cumulative).float();
+    let k = support.clone().sum_dim(last);
+    // Σ_{i≤k} z_i: the support is a prefix of the sorted values.
+    let total = (sorted * support).sum_dim(last);
+    let tau = (total - 1.0) / k;
+    (x - tau).clamp_min(0.0)
 }
 
 impl fmt::Display for Activation {
@@ -122,6 +208,9 @@ impl FromStr for Activation {
         let s = s.trim();
         if s.eq_ignore_ascii_case("swish") {
             return Ok(Activation::Silu);
+        }
+        if s.eq_ignore_ascii_case("hard_swish") {
+            return Ok(Activation::HardSilu);
         }
         if s.is_empty() || s.eq_ignore_ascii_case("none") {
             return Ok(Activation::Linear);

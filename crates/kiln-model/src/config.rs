@@ -55,9 +55,9 @@ pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<
     // Options Kiln does not have yet must be left at Keras's default (null), not dropped.
     let kept = spec.layer().config();
     for (key, value) in config.as_object().into_iter().flatten() {
-        let unsupported = key == "activity_regularizer"
-            || ((key.ends_with("_constraint") || key.ends_with("_regularizer"))
-                && kept.get(key).is_none());
+        let unsupported = key != "activity_regularizer"
+            && (key.ends_with("_constraint") || key.ends_with("_regularizer"))
+            && kept.get(key).is_none();
         if unsupported && !value.is_null() {
             return Err(bad(format!("the option `{key}` is not supported yet")));
         }
@@ -67,6 +67,13 @@ pub(crate) fn layer_from_value(value: &Value, custom: &CustomObjects) -> Result<
     }
     if let Some(trainable) = config.get("trainable").and_then(Value::as_bool) {
         spec.trainable = trainable;
+    }
+    match config.get("activity_regularizer") {
+        None | Some(Value::Null) => {}
+        Some(r) => {
+            spec.activity_regularizer =
+                Some(serde_json::from_value(r.clone()).map_err(|e| bad(e.to_string()))?);
+        }
     }
     Ok(spec)
 }

@@ -45,6 +45,17 @@ pub enum Error {
         /// The shape given (batch axis included).
         actual: String,
     },
+    /// A model holding a layer that cannot be written to a file (a `Lambda`'s closure) was
+    /// saved.
+    #[error(
+        "layer `{layer}` cannot be saved: {reason}; save the weights with save_weights, or write it as a custom layer"
+    )]
+    Unsaveable {
+        /// The layer's name.
+        layer: String,
+        /// Why.
+        reason: String,
+    },
     /// Data handed to the model holds values of a kind its input does not take (strings for a
     /// numeric input, or numbers for a string input).
     #[error("{what} holds {actual} values, but input `{layer}` takes {expected}")]

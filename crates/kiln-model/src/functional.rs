@@ -543,6 +543,10 @@ impl Layer for Nested {
     ) -> Result<DynTensor, String> {
         nested_call(self.plan()?, inputs, weights, training)
     }
+
+    fn saveable(&self) -> Result<(), String> {
+        self.config.check_saveable().map_err(|e| e.to_string())
+    }
 }
 
 /// A Functional model used as a layer of another model (named as the model).
@@ -616,9 +620,15 @@ pub(crate) fn nested_call(
         .map(|i| weights.sublayer(i))
         .collect::<Result<Vec<_>, String>>()?;
     let (mut outputs, _) = plan
-        .run(inputs, training, weights.trainable(), false, false, |i| {
-            subs[i].vars
-        })
+        .run(
+            inputs,
+            training,
+            weights.trainable(),
+            false,
+            false,
+            weights.losses,
+            |i| subs[i].vars,
+        )
         .map_err(|e| e.to_string())?;
     outputs
         .pop()

@@ -1,6 +1,10 @@
 //! The graph every model is: layers, the nodes that connect them, shape inference over it, and
 //! one forward pass. A `Sequential` is a chain of it; a `Functional` any directed acyclic graph.
 
+use std::cell::RefCell;
+
+use burn::tensor::Tensor;
+
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::layers::{LayerSpec, Variable, WeightBuilder, Weights};
@@ -252,6 +256,7 @@ impl Plan {
         trainable: bool,
         host_checked: bool,
         split_activation: bool,
+        losses: Option<&RefCell<Vec<Tensor<1>>>>,
         vars: impl Fn(usize) -> &'v [Variable],
     ) -> Result<Outputs> {
         let g = &self.graph;
@@ -303,6 +308,7 @@ impl Plan {
                 spec: &self.weights[node.layer],
                 trainable: trainable && spec.trainable,
                 host_checked: host_checked && node.inputs.iter().all(|j| self.feeds.contains(j)),
+                losses,
             };
             let call_error = |reason: String| Error::LayerCall {
                 layer: g.node_name(i).to_string(),
@@ -326,6 +332,17 @@ impl Plan {
                     .call(args, &weights, training)
                     .map_err(call_error)?
             };
+            // Keras's `activity_regularizer`: the output's penalty over the batch size.
+            if let (Some(r), Some(sink)) = (&spec.activity_regularizer, losses) {
+                let batch = y.dims().first().copied().unwrap_or(1).max(1) as f32;
+                let penalty = match &y {
+                    DynTensor::R2(t) => r.penalty(t.clone()),
+                    DynTensor::R3(t) => r.penalty(t.clone()),
+                    DynTensor::R4(t) => r.penalty(t.clone()),
+                    DynTensor::R5(t) => r.penalty(t.clone()),
+                };
+                sink.borrow_mut().push(penalty / batch);
+            }
             values[i] = Some(y);
         }
         let outputs = g

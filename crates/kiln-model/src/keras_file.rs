@@ -352,6 +352,7 @@ fn optimizer_variables(file: &hdf5_pure::File, path: &Path) -> Result<Vec<Optimi
 
 /// `config.json` for `model`, as `keras.saving.serialize_keras_object` writes it.
 pub(crate) fn config_value(model: &Model, compile_config: Option<Value>) -> Result<Value> {
+    model.config().check_saveable()?;
     let compile_config = compile_config.unwrap_or(Value::Object(Default::default()));
     Ok(match model.config() {
         ModelConfig::Sequential(s) => {

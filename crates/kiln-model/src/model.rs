@@ -43,10 +43,23 @@ impl ModelConfig {
     /// # Errors
     /// [`Error::Config`] (serialization does not fail in practice).
     pub fn to_json(&self) -> Result<String> {
+        self.check_saveable()?;
         match self {
             ModelConfig::Sequential(s) => s.to_json(),
             ModelConfig::Functional(f) => f.to_json(),
         }
+    }
+
+    /// Checks that every layer (nested ones included) can be written to a config.
+    ///
+    /// # Errors
+    /// [`Error::Unsaveable`] naming the first layer that cannot (a `Lambda`).
+    pub fn check_saveable(&self) -> Result<()> {
+        let layers = match self {
+            ModelConfig::Sequential(s) => &s.layers[..],
+            ModelConfig::Functional(f) => f.layers(),
+        };
+        crate::layers::check_saveable(layers)
     }
 
     /// Reads either kind from JSON (Keras's `get_config()` or Kiln's own): a config with
@@ -220,13 +233,19 @@ impl Model {
         inputs: Vec<DynTensor>,
         training: bool,
         split_activation: bool,
+        losses: Option<&std::cell::RefCell<Vec<Tensor<1>>>>,
     ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
         // Data reaches the model through `check_input` (predict, fit) or the caller's own
         // checks (`forward`): layers fed by inputs trust them.
-        self.plan()
-            .run(inputs, training, true, true, split_activation, |i| {
-                &self.vars[i]
-            })
+        self.plan().run(
+            inputs,
+            training,
+            true,
+            true,
+            split_activation,
+            losses,
+            |i| &self.vars[i],
+        )
     }
 
     /// Runs a single-input, single-output model on a batch in inference mode.
@@ -245,7 +264,7 @@ impl Model {
     /// # Errors
     /// A wrong number of inputs; a layer's error for data of the wrong rank.
     pub fn forward_many(&self, inputs: Vec<DynTensor>, training: bool) -> Result<Vec<DynTensor>> {
-        Ok(self.run(inputs, training, false)?.0)
+        Ok(self.run(inputs, training, false, None)?.0)
     }
 
     /// Runs the model but stops each output before its layer's final activation, returning it.
@@ -272,7 +291,26 @@ impl Model {
         inputs: Vec<DynTensor>,
         training: bool,
     ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
-        self.run(inputs, training, true)
+        self.run(inputs, training, true, None)
+    }
+
+    /// As [`Model::forward_pre_activation_many`], with the sum of the losses the layers added
+    /// in this pass (activity regularizers, `ActivityRegularization`, a custom layer's
+    /// [`Weights::add_loss`](crate::Weights::add_loss); Keras's `model.losses` after a call),
+    /// `None` when none did. `fit` adds them to what it minimizes, `evaluate` to what it
+    /// reports, as Keras does.
+    ///
+    /// # Errors
+    /// As [`Model::forward_many`].
+    pub fn forward_with_losses(
+        &self,
+        inputs: Vec<DynTensor>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Vec<Activation>, Option<Tensor<1>>)> {
+        let sink = std::cell::RefCell::new(Vec::new());
+        let (outputs, activations) = self.run(inputs, training, true, Some(&sink))?;
+        let added = sink.into_inner().into_iter().reduce(|a, b| a + b);
+        Ok((outputs, activations, added))
     }
 
     /// The sum of every weight penalty (`kernel_regularizer`, ...), which `fit` adds to the

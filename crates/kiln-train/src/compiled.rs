@@ -701,8 +701,9 @@ pub(crate) fn evaluate_batches(
             weights,
             len,
         } = b;
-        let (zs, acts) = model.forward_pre_activation_many(xs, false)?;
-        let mut total: Option<Tensor<1>> = model.regularization_loss();
+        let (zs, acts, added) = model.forward_with_losses(xs, false)?;
+        let mut total: Option<Tensor<1>> =
+            crate::fit::sum_losses(model.regularization_loss(), added);
         let mut parts = Vec::with_capacity(heads.len());
         for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
             let z = rows_features(z);

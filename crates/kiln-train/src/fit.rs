@@ -748,9 +748,11 @@ impl CompiledModel {
                             len,
                         } = batch;
                         let model = slot.take().ok_or_else(lost)?;
-                        let (zs, acts) = model.forward_pre_activation_many(xs, true)?;
-                        // Keras adds the weight penalties to the loss it minimizes and reports.
-                        let mut loss: Option<Tensor<1>> = model.regularization_loss();
+                        let (zs, acts, added) = model.forward_with_losses(xs, true)?;
+                        // Keras adds the weight penalties and the losses the layers added
+                        // (activity regularizers) to the loss it minimizes and reports.
+                        let mut loss: Option<Tensor<1>> =
+                            sum_losses(model.regularization_loss(), added);
                         let mut parts = Vec::with_capacity(heads.len());
                         let several = heads.len() > 1;
                         for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
@@ -1152,5 +1154,13 @@ impl CompiledModel {
                 ))
             }
         }
+    }
+}
+
+/// Two optional loss terms summed.
+pub(crate) fn sum_losses(a: Option<Tensor<1>>, b: Option<Tensor<1>>) -> Option<Tensor<1>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }

@@ -47,6 +47,10 @@ pub struct Conv1d {
     /// Spacing of the kernel taps (default 1).
     #[serde(default = "one", deserialize_with = "single")]
     pub dilation_rate: usize,
+    /// Channel groups (default 1): input and filters split into `groups` parts, each filter
+    /// seeing only its part's channels; the kernel is `[k, in / groups, filters]`.
+    #[serde(default = "one")]
+    pub groups: usize,
     /// Activation, bias, initializers and regularizers.
     #[serde(flatten)]
     pub kernel: KernelOptions,
@@ -64,17 +68,19 @@ impl Conv1d {
             strides: 1,
             padding: Padding::Valid,
             dilation_rate: 1,
+            groups: 1,
             kernel: KernelOptions::default(),
             data_format: default_format(),
         }
     }
 
     fn geometry(&self, input: &Shape) -> Result<(usize, (usize, usize)), String> {
-        let &[steps, _c] = input.dims() else {
+        let &[steps, c] = input.dims() else {
             return Err(format!(
                 "Conv1D needs sequences (None, steps, channels), got {input}"
             ));
         };
+        super::conv_utils::check_groups(self.groups, c, self.filters)?;
         if self.filters == 0
             || self.kernel_size == 0
             || self.strides == 0
@@ -107,6 +113,8 @@ setters!(Conv1d {
     padding: Padding,
     /// Sets the dilation.
     dilation_rate: usize,
+    /// Sets the channel groups.
+    groups: usize,
 });
 kernel_setters!(Conv1d);
 
@@ -126,7 +134,9 @@ impl Layer for Conv1d {
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let c = only(inputs)?.last().unwrap_or(0);
-        self.kernel.declare(weights, vec![self.kernel_size, c, self.filters])
+        let per_group = c / self.groups.max(1);
+        self.kernel
+            .declare(weights, vec![self.kernel_size, per_group, self.filters])
     }
 
     fn call(
@@ -154,7 +164,7 @@ impl Layer for Conv1d {
             [1, self.strides],
             [(0, 0), padding],
             [1, self.dilation_rate],
-            1,
+            self.groups,
         );
         let y = conv_nhwc(
             x.unsqueeze_dim::<4>(1),

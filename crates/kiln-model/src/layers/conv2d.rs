@@ -44,6 +44,10 @@ pub struct Conv2d {
     /// Spacing of the kernel taps (default 1).
     #[serde(default = "ones", deserialize_with = "pair")]
     pub dilation_rate: [usize; 2],
+    /// Channel groups (default 1): input and filters split into `groups` parts, each filter
+    /// seeing only its part's channels; the kernel is `[kh, kw, in / groups, filters]`.
+    #[serde(default = "super::conv_utils::one")]
+    pub groups: usize,
     /// Activation, bias, initializers and regularizers.
     #[serde(flatten)]
     pub kernel: KernelOptions,
@@ -61,17 +65,20 @@ impl Conv2d {
             strides: [1, 1],
             padding: Padding::Valid,
             dilation_rate: [1, 1],
+            groups: 1,
             kernel: KernelOptions::default(),
             data_format: default_format(),
         }
     }
 
     fn geometry(&self, input: &Shape) -> Geometry {
-        let &[h, w, _c] = input.dims() else {
+        let &[h, w, c] = input.dims() else {
             return Err(format!(
                 "Conv2D needs images (None, height, width, channels), got {input}"
             ));
         };
+        super::conv_utils::no_causal(self.padding, "Conv2D")?;
+        super::conv_utils::check_groups(self.groups, c, self.filters)?;
         if self.filters == 0
             || self.kernel_size.contains(&0)
             || self.strides.contains(&0)
@@ -113,6 +120,8 @@ setters!(Conv2d {
     padding: Padding,
     /// Sets the dilation.
     dilation_rate: [usize; 2],
+    /// Sets the channel groups.
+    groups: usize,
 });
 kernel_setters!(Conv2d);
 
@@ -133,7 +142,9 @@ impl Layer for Conv2d {
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let c = only(inputs)?.last().unwrap_or(0);
         let [kh, kw] = self.kernel_size;
-        self.kernel.declare(weights, vec![kh, kw, c, self.filters])
+        let per_group = c / self.groups.max(1);
+        self.kernel
+            .declare(weights, vec![kh, kw, per_group, self.filters])
     }
 
     fn call(
@@ -160,7 +171,7 @@ impl Layer for Conv2d {
             x,
             weights.at::<4>(0)?,
             weights.optional::<1>("bias")?,
-            ConvOptions::new_with_padding(self.strides, pads, self.dilation_rate, 1),
+            ConvOptions::new_with_padding(self.strides, pads, self.dilation_rate, self.groups),
         );
         Ok((DynTensor::R4(y), self.kernel.activation))
     }

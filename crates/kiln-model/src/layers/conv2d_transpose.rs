@@ -64,7 +64,7 @@ pub struct Conv2dTranspose {
 
 /// Per axis: the output size, and where it starts in the full transposed convolution (the
 /// rows it crops there) — as Keras's JAX backend pads the dilated input.
-fn axis(
+pub(crate) fn axis(
     input: usize,
     kernel: usize,
     stride: usize,
@@ -87,6 +87,7 @@ fn axis(
             let left = (pad_len / 2 + pad_len % 2).min(dk - 1);
             (left, pad_len - left)
         }
+        Padding::Causal => return None,
     };
     let out = input
         .checked_sub(1)?
@@ -113,7 +114,7 @@ impl Conv2dTranspose {
     }
 
     /// The output height and width, and the rows and columns cropped at the start.
-    fn geometry(&self, input: &Shape) -> Result<([usize; 2], [usize; 2]), String> {
+    pub(crate) fn geometry(&self, input: &Shape) -> Result<([usize; 2], [usize; 2]), String> {
         let &[h, w, _c] = input.dims() else {
             return Err(format!(
                 "Conv2DTranspose needs images (None, height, width, channels), got {input}"
@@ -128,6 +129,7 @@ impl Conv2dTranspose {
                 "filters, kernel_size, strides and dilation_rate must be at least 1".into(),
             );
         }
+        super::conv_utils::no_causal(self.padding, "Conv2DTranspose")?;
         if let Some(op) = self.output_padding
             && (0..2).any(|i| op[i] >= self.strides[i])
         {
@@ -212,13 +214,27 @@ impl Layer for Conv2dTranspose {
         let DynTensor::R4(x) = only(inputs)? else {
             return Err("Conv2DTranspose needs a batch of images [batch, h, w, c]".into());
         };
+        let y = self.forward(x, weights.at::<4>(0)?, weights.optional::<1>("bias")?)?;
+        Ok((DynTensor::R4(y), self.kernel.activation))
+    }
+}
+
+impl Conv2dTranspose {
+    /// The transposed convolution of `x` `[b, h, w, c]` by `kernel` `[kh, kw, filters, c]`
+    /// (Keras's layout), bias added, before the activation.
+    pub(crate) fn forward(
+        &self,
+        x: Tensor<4>,
+        kernel: Tensor<4>,
+        bias: Option<Tensor<1>>,
+    ) -> Result<Tensor<4>, String> {
         let [_, h, w, c] = x.dims();
         let ([oh, ow], [ch, cw]) = self.geometry(&Shape(vec![h, w, c]))?;
         // The full transposed convolution (no padding), then Keras's window of it: rows
         // cropped at the start, and zeros where the window runs past the end.
         let full = conv_transpose2d(
             x.permute([0, 3, 1, 2]),
-            weights.at::<4>(0)?.permute([3, 2, 0, 1]),
+            kernel.permute([3, 2, 0, 1]),
             None,
             ConvTransposeOptions::new(self.strides, [0, 0], [0, 0], self.dilation_rate, 1),
         );
@@ -233,9 +249,9 @@ impl Layer for Conv2dTranspose {
             y = padded;
         }
         let mut y = y.permute([0, 2, 3, 1]);
-        if let Some(bias) = weights.optional::<1>("bias")? {
+        if let Some(bias) = bias {
             y = y + bias.reshape([1, 1, 1, self.filters]);
         }
-        Ok((DynTensor::R4(y), self.kernel.activation))
+        Ok(y)
     }
 }

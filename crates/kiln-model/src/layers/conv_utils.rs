@@ -11,6 +11,36 @@ pub enum Padding {
     Valid,
     /// Pad so that `out = ceil(in / stride)`; the odd cell goes after (bottom/right).
     Same,
+    /// Pad the start only, so that no output sees a later step (`Conv1D` only, Keras's
+    /// `causal`): `out = ceil(in / stride)`.
+    Causal,
+}
+
+/// 1, Keras's default for `groups`.
+pub(crate) fn one() -> usize {
+    1
+}
+
+/// Checks Keras's `groups` of a convolution: at least 1, dividing both the input channels and
+/// the filters.
+pub(crate) fn check_groups(groups: usize, channels: usize, filters: usize) -> Result<(), String> {
+    if groups == 0 || !channels.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
+        return Err(format!(
+            "groups {groups} must divide both the {channels} input channels and the {filters} \
+             filters"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `causal` padding, which only `Conv1D` takes (as Keras).
+pub(crate) fn no_causal(padding: Padding, class: &str) -> Result<(), String> {
+    if padding == Padding::Causal {
+        return Err(format!(
+            "padding `causal` is for Conv1D; {class} takes `valid` or `same`"
+        ));
+    }
+    Ok(())
 }
 
 /// Output size `[h, w]` and `(before, after)` padding per spatial axis, or why it does not fit.
@@ -38,6 +68,10 @@ pub(crate) fn axis(
                 return None;
             }
             Some(((input - effective) / stride + 1, (0, 0)))
+        }
+        Padding::Causal => {
+            let left = effective - 1;
+            Some(((input + left - effective) / stride + 1, (left, 0)))
         }
         Padding::Same => {
             let out = input.div_ceil(stride);
@@ -127,6 +161,39 @@ pub(crate) fn padding_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<[[usize; 
         Repr::One(p) => [[p, p], [p, p]],
         Repr::Two([h, w]) => [[h, h], [w, w]],
         Repr::Four(p) => p,
+    })
+}
+
+/// Reads Keras's `1`, `[1, 2, 3]` (one per axis) or `[[a, b], [c, d], [e, f]]` as
+/// `[[before, after]; 3]` (ZeroPadding3D's `padding`, Cropping3D's `cropping`).
+pub(crate) fn padding_triples<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<[[usize; 2]; 3], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Three([usize; 3]),
+        Six([[usize; 2]; 3]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(p) => [[p, p]; 3],
+        Repr::Three([a, b, c]) => [[a, a], [b, b], [c, c]],
+        Repr::Six(p) => p,
+    })
+}
+
+/// Reads Keras's `2` or `[1, 2, 3]` as a triple.
+pub(crate) fn triple<'de, D: Deserializer<'de>>(d: D) -> Result<[usize; 3], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(usize),
+        Three([usize; 3]),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(v) => [v; 3],
+        Repr::Three(v) => v,
     })
 }
 

@@ -1,5 +1,5 @@
-//! `Cropping1d`, `Cropping2d`: rows cut off the edges of sequences and images (Keras
-//! `Cropping1D`, `Cropping2D`).
+//! `Cropping1d`, `Cropping2d`, `Cropping3d`: cells cut off the edges of sequences, images and
+//! volumes (Keras `Cropping1D`, `Cropping2D`, `Cropping3D`).
 
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,97 @@ impl Layer for Cropping2d {
             0..b,
             rows[0]..rows[0] + nh,
             cols[0]..cols[0] + nw,
+            0..c,
+        ])))
+    }
+}
+
+fn one_each() -> [[usize; 2]; 3] {
+    [[1, 1]; 3]
+}
+
+/// Cuts `[[before, after]; 3]` cells off each volume `[batch, d1, d2, d3, c]` (Keras
+/// `layers.Cropping3D`, default 1 on every side; a number or a triple is symmetric).
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Cropping3d, Input, Sequential};
+/// let model = Sequential::new().add(Input::new([4, 4, 4, 2]))
+///     .add(Cropping3d::new([[1, 0], [0, 1], [1, 1]]))
+///     .build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 3, 3, 2, 2)");
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[doc(alias = "Cropping3D")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cropping3d {
+    /// `[[before, after]; 3]`, one pair per spatial axis.
+    #[serde(
+        default = "one_each",
+        deserialize_with = "super::conv_utils::padding_triples"
+    )]
+    pub cropping: [[usize; 2]; 3],
+    /// Only `channels_last`.
+    #[serde(default = "default_format", deserialize_with = "channels_last")]
+    pub data_format: String,
+}
+
+impl Cropping3d {
+    /// Cuts `[[before, after]; 3]`.
+    pub fn new(cropping: [[usize; 2]; 3]) -> Self {
+        Self {
+            cropping,
+            data_format: default_format(),
+        }
+    }
+}
+
+impl Layer for Cropping3d {
+    fn class_name(&self) -> &str {
+        "Cropping3D"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let input = only(inputs)?;
+        let &[d1, d2, d3, c] = input.dims() else {
+            return Err(format!(
+                "Cropping3D needs volumes (None, d1, d2, d3, channels), got {input}"
+            ));
+        };
+        let [a, b, e] = self.cropping;
+        Ok(Shape(vec![
+            keep(d1, a, "first axis")?,
+            keep(d2, b, "second axis")?,
+            keep(d3, e, "third axis")?,
+            c,
+        ]))
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        _weights: &Weights<'_>,
+        _training: bool,
+    ) -> Result<DynTensor, String> {
+        let DynTensor::R5(x) = only(inputs)? else {
+            return Err("Cropping3D needs a batch of volumes [batch, d1, d2, d3, c]".into());
+        };
+        let [b, d1, d2, d3, c] = x.dims();
+        let [p, q, r] = self.cropping;
+        let (n1, n2, n3) = (
+            keep(d1, p, "first axis")?,
+            keep(d2, q, "second axis")?,
+            keep(d3, r, "third axis")?,
+        );
+        Ok(DynTensor::R5(x.slice([
+            0..b,
+            p[0]..p[0] + n1,
+            q[0]..q[0] + n2,
+            r[0]..r[0] + n3,
             0..c,
         ])))
     }

@@ -1,4 +1,4 @@
-//! `GlobalAveragePooling1d/2d` and `GlobalMaxPooling1d/2d`: one value per channel.
+//! `GlobalAveragePooling1d/2d/3d` and `GlobalMaxPooling1d/2d/3d`: one value per channel.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,10 @@ macro_rules! global_spec {
             /// Only `channels_last`.
             #[serde(default = "default_format", deserialize_with = "channels_last")]
             pub data_format: String,
+            /// Keep the pooled axes with size 1 (Keras's `keepdims`, default false):
+            /// `[batch, 1, .., 1, c]` instead of `[batch, c]`.
+            #[serde(default)]
+            pub keepdims: bool,
         }
 
         impl $name {
@@ -23,7 +27,14 @@ macro_rules! global_spec {
             pub fn new() -> Self {
                 Self {
                     data_format: default_format(),
+                    keepdims: false,
                 }
+            }
+
+            /// Keeps the pooled axes with size 1.
+            pub fn keepdims(mut self, keepdims: bool) -> Self {
+                self.keepdims = keepdims;
+                self
             }
         }
 
@@ -39,6 +50,11 @@ macro_rules! global_spec {
             fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
                 let input = only(inputs)?;
                 match input.dims() {
+                    dims if dims.len() == $rank && self.keepdims => {
+                        let mut out = vec![1; $rank];
+                        out[$rank - 1] = dims[$rank - 1];
+                        Ok(Shape(out))
+                    }
                     dims if dims.len() == $rank => Ok(Shape(vec![dims[$rank - 1]])),
                     _ => Err(format!("{} needs {}, got {input}", $keras, $what)),
                 }
@@ -50,7 +66,7 @@ macro_rules! global_spec {
                 _weights: &Weights<'_>,
                 _training: bool,
             ) -> Result<DynTensor, String> {
-                global_pool(only(inputs)?, $max)
+                global_pool(only(inputs)?, $max, self.keepdims)
             }
         }
     };
@@ -74,6 +90,23 @@ global_spec!(
 );
 
 global_spec!(
+    GlobalAveragePooling3d,
+    "GlobalAveragePooling3D",
+    4,
+    "volumes (None, d1, d2, d3, channels)",
+    false,
+    "Mean over the three spatial axes: `[batch, d1, d2, d3, c]` → `[batch, c]` (Keras `GlobalAveragePooling3D`)."
+);
+global_spec!(
+    GlobalMaxPooling3d,
+    "GlobalMaxPooling3D",
+    4,
+    "volumes (None, d1, d2, d3, channels)",
+    true,
+    "Max over the three spatial axes: `[batch, d1, d2, d3, c]` → `[batch, c]` (Keras `GlobalMaxPooling3D`)."
+);
+
+global_spec!(
     GlobalAveragePooling1d,
     "GlobalAveragePooling1D",
     2,
@@ -91,14 +124,19 @@ global_spec!(
 );
 
 /// Max or mean over every axis between the batch and the channels.
-fn global_pool(x: DynTensor, max: bool) -> Result<DynTensor, String> {
+fn global_pool(x: DynTensor, max: bool, keepdims: bool) -> Result<DynTensor, String> {
+    let rank = x.rank();
     let flat = match x {
+        DynTensor::R5(x) => {
+            let [b, d1, d2, d3, c] = x.dims();
+            x.reshape([b, d1 * d2 * d3, c])
+        }
         DynTensor::R4(x) => {
             let [b, h, w, c] = x.dims();
             x.reshape([b, h * w, c])
         }
         DynTensor::R3(x) => x,
-        _ => return Err("global pooling needs sequences or images".into()),
+        DynTensor::R2(_) => return Err("global pooling needs sequences, images or volumes".into()),
     };
     let [b, _, c] = flat.dims();
     let y = if max {
@@ -106,5 +144,10 @@ fn global_pool(x: DynTensor, max: bool) -> Result<DynTensor, String> {
     } else {
         flat.mean_dim(1)
     };
-    Ok(DynTensor::R2(y.reshape([b, c])))
+    Ok(match (keepdims, rank) {
+        (true, 3) => DynTensor::R3(y.reshape([b, 1, c])),
+        (true, 4) => DynTensor::R4(y.reshape([b, 1, 1, c])),
+        (true, _) => DynTensor::R5(y.reshape([b, 1, 1, 1, c])),
+        (false, _) => DynTensor::R2(y.reshape([b, c])),
+    })
 }

@@ -167,6 +167,15 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         ))
     }
 
+    /// Whether the layer can be written to a config (Keras's `get_config`); `Lambda`'s closure
+    /// cannot. Models check every layer, nested ones included, before saving.
+    ///
+    /// # Errors
+    /// Why it cannot be saved.
+    fn saveable(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The automatic name stem: the class name in snake case (`ScaledLinear` →
     /// `scaled_linear`, `Conv2D` → `conv2d`).
     fn base_name(&self) -> String {
@@ -245,6 +254,9 @@ pub struct LayerSpec {
     pub(crate) layer: Arc<dyn Layer>,
     pub(crate) name: Option<String>,
     pub(crate) trainable: bool,
+    /// Keras's `activity_regularizer`: a penalty on the layer's output, over the batch size,
+    /// added to the loss.
+    pub(crate) activity_regularizer: Option<crate::regularizer::Regularizer>,
     /// Identity of the layer object (shared layers are one object).
     pub(crate) id: usize,
 }
@@ -263,6 +275,7 @@ impl PartialEq for LayerSpec {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
             && self.trainable == other.trainable
+            && self.activity_regularizer == other.activity_regularizer
             && self.layer.class_name() == other.layer.class_name()
             && self.layer.config() == other.layer.config()
     }
@@ -291,6 +304,7 @@ impl LayerSpec {
             layer,
             name: None,
             trainable: true,
+            activity_regularizer: None,
             id: next_id(),
         }
     }
@@ -307,6 +321,13 @@ impl LayerSpec {
     /// BatchNormalization runs in inference mode.
     pub fn trainable(mut self, trainable: bool) -> Self {
         self.trainable = trainable;
+        self
+    }
+
+    /// Penalizes the layer's output (Keras's `activity_regularizer=`): `fit` adds the
+    /// regularizer of each output batch, divided by the batch size (as Keras 3), to the loss.
+    pub fn activity_regularizer(mut self, regularizer: crate::regularizer::Regularizer) -> Self {
+        self.activity_regularizer = Some(regularizer);
         self
     }
 
@@ -350,6 +371,12 @@ impl LayerSpec {
             config.insert("name".into(), Value::String(name.clone()));
         }
         config.insert("trainable".into(), Value::Bool(self.trainable));
+        if let Some(r) = &self.activity_regularizer {
+            config.insert(
+                "activity_regularizer".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
         serde_json::json!({ "class_name": self.layer.class_name(), "config": config })
     }
 }
@@ -365,6 +392,11 @@ pub trait LayerExt: Into<LayerSpec> {
     /// As [`LayerSpec::trainable`].
     fn trainable(self, trainable: bool) -> LayerSpec {
         self.into().trainable(trainable)
+    }
+
+    /// As [`LayerSpec::activity_regularizer`].
+    fn activity_regularizer(self, regularizer: crate::regularizer::Regularizer) -> LayerSpec {
+        self.into().activity_regularizer(regularizer)
     }
 }
 

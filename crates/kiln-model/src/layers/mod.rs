@@ -8,6 +8,7 @@ mod image_resize;
 mod image_transform;
 mod input;
 mod kernel;
+mod lambda;
 mod layer;
 mod recurrent;
 mod registry;
@@ -33,15 +34,21 @@ macro_rules! builtin_layers {
 
 builtin_layers! {
     activation_layer::{ActivationLayer => "Activation"},
+    activity_regularization::{ActivityRegularization => "ActivityRegularization"},
+    alpha_dropout::{AlphaDropout => "AlphaDropout"},
+    attention::{AdditiveAttention => "AdditiveAttention", Attention => "Attention"},
     batch_normalization::{BatchNormalization => "BatchNormalization"},
     bidirectional::{Bidirectional => "Bidirectional"},
     category_encoding::{CategoryEncoding => "CategoryEncoding"},
     center_crop::{CenterCrop => "CenterCrop"},
     concatenate::{Concatenate => "Concatenate"},
     conv1d::{Conv1d => "Conv1D"},
+    conv1d_transpose::{Conv1dTranspose => "Conv1DTranspose"},
     conv2d::{Conv2d => "Conv2D"},
     conv2d_transpose::{Conv2dTranspose => "Conv2DTranspose"},
-    cropping::{Cropping1d => "Cropping1D", Cropping2d => "Cropping2D"},
+    conv3d::{Conv3d => "Conv3D"},
+    conv3d_transpose::{Conv3dTranspose => "Conv3DTranspose"},
+    cropping::{Cropping1d => "Cropping1D", Cropping2d => "Cropping2D", Cropping3d => "Cropping3D"},
     dense::{Dense => "Dense"},
     discretization::{Discretization => "Discretization"},
     dot::{Dot => "Dot"},
@@ -49,6 +56,8 @@ builtin_layers! {
     elu::{Elu => "ELU"},
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},
+    gaussian_dropout::{GaussianDropout => "GaussianDropout"},
+    gaussian_noise::{GaussianNoise => "GaussianNoise"},
     group_normalization::{GroupNormalization => "GroupNormalization"},
     hashing::{Hashing => "Hashing" by hashing::read},
     identity::{Identity => "Identity"},
@@ -61,6 +70,8 @@ builtin_layers! {
         GlobalAveragePooling2d => "GlobalAveragePooling2D",
         GlobalMaxPooling1d => "GlobalMaxPooling1D",
         GlobalMaxPooling2d => "GlobalMaxPooling2D",
+        GlobalAveragePooling3d => "GlobalAveragePooling3D",
+        GlobalMaxPooling3d => "GlobalMaxPooling3D",
     },
     layer_normalization::{LayerNormalization => "LayerNormalization"},
     leaky_relu::{LeakyRelu => "LeakyReLU"},
@@ -76,6 +87,7 @@ builtin_layers! {
     },
     pooling1d::{AveragePooling1d => "AveragePooling1D", MaxPooling1d => "MaxPooling1D"},
     pooling2d::{AveragePooling2d => "AveragePooling2D", MaxPooling2d => "MaxPooling2D"},
+    pooling3d::{AveragePooling3d => "AveragePooling3D", MaxPooling3d => "MaxPooling3D"},
     permute::{Permute => "Permute"},
     prelu::{PRelu => "PReLU"},
     random_affine::{
@@ -93,10 +105,24 @@ builtin_layers! {
     resizing::{Resizing => "Resizing"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
     softmax::{Softmax => "Softmax"},
+    spatial_dropout::{
+        SpatialDropout1d => "SpatialDropout1D",
+        SpatialDropout2d => "SpatialDropout2D",
+        SpatialDropout3d => "SpatialDropout3D",
+    },
     text_vectorization::{TextVectorization => "TextVectorization" by text_vectorization::read},
+    time_distributed::{TimeDistributed => "TimeDistributed"},
     unit_normalization::{UnitNormalization => "UnitNormalization"},
-    up_sampling2d::{UpSampling2d => "UpSampling2D"},
-    zero_padding2d::{ZeroPadding2d => "ZeroPadding2D"},
+    up_sampling::{
+        UpSampling1d => "UpSampling1D",
+        UpSampling2d => "UpSampling2D",
+        UpSampling3d => "UpSampling3D",
+    },
+    zero_padding::{
+        ZeroPadding1d => "ZeroPadding1D",
+        ZeroPadding2d => "ZeroPadding2D",
+        ZeroPadding3d => "ZeroPadding3D",
+    },
 }
 
 pub use bidirectional::MergeMode;
@@ -105,10 +131,12 @@ pub use custom::CustomObjects;
 pub use image_transform::Factor;
 pub use input::{Input, InputLayer};
 pub use kernel::KernelOptions;
+pub use lambda::Lambda;
 pub(crate) use layer::snake_case;
 pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
 pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;
+pub use pooling3d::Pool3dOptions;
 pub use random_affine::AffineOptions;
 pub use recurrent::Cell;
 pub use registry::builtin_class_names;
@@ -122,6 +150,20 @@ use serde::{Deserialize, Deserializer};
 
 use crate::activation::Activation;
 use crate::initializer::Initializer;
+
+/// [`Error::Unsaveable`](crate::Error::Unsaveable) for the first of `layers` that cannot be
+/// written to a config.
+pub(crate) fn check_saveable(layers: &[LayerSpec]) -> crate::error::Result<()> {
+    for spec in layers {
+        spec.layer()
+            .saveable()
+            .map_err(|reason| crate::error::Error::Unsaveable {
+                layer: spec.layer_name().unwrap_or(spec.class_name()).to_string(),
+                reason,
+            })?;
+    }
+    Ok(())
+}
 
 pub(crate) fn yes() -> bool {
     true

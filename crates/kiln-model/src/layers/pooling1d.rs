@@ -40,6 +40,7 @@ impl Pool1dOptions {
         if self.pool_size == 0 || stride == 0 {
             return Err("pool_size and strides must be at least 1".into());
         }
+        super::conv_utils::no_causal(self.padding, class)?;
         axis(steps, self.pool_size, stride, 1, self.padding)
             .ok_or_else(|| format!("the window of {} does not fit in {input}", self.pool_size))
     }

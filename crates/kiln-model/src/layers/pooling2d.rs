@@ -57,6 +57,7 @@ impl Pool2dOptions {
         if self.pool_size.contains(&0) || strides.contains(&0) {
             return Err("pool_size and strides must be at least 1".into());
         }
+        super::conv_utils::no_causal(self.padding, class)?;
         let mut out = [0; 2];
         let mut pads = [(0, 0); 2];
         for (i, size) in [h, w].into_iter().enumerate() {

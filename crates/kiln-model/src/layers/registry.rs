@@ -39,14 +39,21 @@ mod tests {
             "InputLayer" => serde_json::json!({"batch_shape": [null, 4]}),
             "Activation" => serde_json::json!({"activation": "relu"}),
             "Dense" => serde_json::json!({"units": 3}),
-            "Conv1D" | "Conv2D" => serde_json::json!({"filters": 2, "kernel_size": 3}),
-            "Dropout" => serde_json::json!({"rate": 0.5}),
+            "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose" | "Conv3DTranspose" => {
+                serde_json::json!({"filters": 2, "kernel_size": 3})
+            }
+            "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D"
+            | "GaussianDropout" | "AlphaDropout" => serde_json::json!({"rate": 0.5}),
+            "GaussianNoise" => serde_json::json!({"stddev": 0.5}),
             "Embedding" => serde_json::json!({"input_dim": 5, "output_dim": 2}),
             "Rescaling" => serde_json::json!({"scale": 0.5}),
             "Reshape" => serde_json::json!({"target_shape": [2, 2]}),
             "SimpleRNN" | "LSTM" | "GRU" => serde_json::json!({"units": 3}),
             "ZeroPadding2D" => serde_json::json!({"padding": 1}),
             "Dot" => serde_json::json!({"axes": 1}),
+            "TimeDistributed" => {
+                serde_json::json!({"layer": {"class_name": "Dense", "config": {"units": 3}}})
+            }
             "Bidirectional" => {
                 serde_json::json!({"layer": {"class_name": "LSTM", "config": {"units": 3}}})
             }

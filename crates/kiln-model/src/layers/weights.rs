@@ -305,6 +305,8 @@ pub struct Weights<'a> {
     pub(crate) trainable: bool,
     /// Whether every input of this call is model input data, checked on the host.
     pub(crate) host_checked: bool,
+    /// Where the losses the layers add during this forward pass go (Keras `add_loss`).
+    pub(crate) losses: Option<&'a std::cell::RefCell<Vec<Tensor<1>>>>,
 }
 
 impl fmt::Debug for Weights<'_> {
@@ -316,6 +318,15 @@ impl fmt::Debug for Weights<'_> {
 }
 
 impl<'a> Weights<'a> {
+    /// Adds `loss` (one value) to what `fit` minimizes and `evaluate` reports for this batch
+    /// (Keras's `self.add_loss` in `call`): activity penalties, auxiliary losses. Outside a
+    /// loss computation (`predict`) it is dropped.
+    pub fn add_loss(&self, loss: Tensor<1>) {
+        if let Some(sink) = self.losses {
+            sink.borrow_mut().push(loss);
+        }
+    }
+
     /// The weight declared `i`-th (by [`WeightBuilder::add_weight`]) as a rank-`D` tensor.
     ///
     /// # Errors
@@ -443,6 +454,7 @@ impl<'a> Weights<'a> {
             spec: sub,
             trainable: self.trainable && !sub.frozen,
             host_checked: false,
+            losses: self.losses,
         })
     }
 }
