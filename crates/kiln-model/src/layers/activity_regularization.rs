@@ -19,7 +19,7 @@ use crate::tensor::DynTensor;
 ///     .build(&burn::tensor::Device::flex())?;
 /// let x = burn::tensor::Tensor::<2>::from_floats([[1.0, -2.0], [3.0, 0.0]], model.device());
 /// let (_, _, added) = model.forward_with_losses(vec![kiln_model::DynTensor::R2(x)], true)?;
-/// let added = added.expect("a loss").into_scalar();
+/// let added: f32 = added.expect("a loss").into_scalar();
 /// assert!((added - 0.5 * 14.0 / 2.0).abs() < 1e-6); // 0.5 * (1 + 4 + 9) / batch 2
 /// # Ok::<(), kiln_model::Error>(())
 /// ```

@@ -1,0 +1,181 @@
+//! Layers of the catalogue whose behaviour the Keras goldens cannot pin alone: a `Lambda`
+//! closure trains and refuses to be saved; `TimeDistributed` is its layer applied per step;
+//! `activity_regularizer` reads back from a config and enters the loss; `sparsemax` is a
+//! distribution with exact zeros.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use kiln::model::{
+    Activation, Apply, DynTensor, Error, Functional, Lambda, LayerExt, Regularizer, TimeDistributed,
+};
+use kiln::prelude::*;
+use ndarray::{Array2, Array3};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+#[test]
+fn a_lambda_layer_trains_and_predicts_but_a_model_holding_it_cannot_be_saved() {
+    let square = Lambda::new(|x: DynTensor, _| Ok(kiln::model::dyn_map!(x, t => t.clone() * t)));
+    let mut model = Sequential::new()
+        .add(Input::new([1]))
+        .add(square.name("square"))
+        .add(Dense::new(1))
+        .seed(3)
+        .build(&device())
+        .unwrap()
+        .compile(
+            kiln::train::Optimizer::adam().learning_rate(0.05),
+            "mse",
+            ["mae"],
+        )
+        .unwrap();
+    // y = 3x² - 1 is linear in the lambda's output.
+    let x = Array2::from_shape_fn((64, 1), |(i, _)| i as f32 / 32.0 - 1.0);
+    let y = x.mapv(|v| 3.0 * v * v - 1.0);
+    let history = model
+        .fit(
+            &x,
+            &y,
+            FitOptions::new().epochs(300).batch_size(64).verbose(0),
+        )
+        .unwrap();
+    let loss = *history.history["loss"].last().unwrap();
+    assert!(loss < 1e-3, "loss {loss}");
+    let p = model.predict(&ndarray::array![[0.5f32]]).unwrap();
+    assert!((p[[0, 0]] + 0.25).abs() < 0.05, "{p}");
+    let path = tempfile::tempdir().unwrap().keep().join("m.keras");
+    let e = model.model().save(&path).unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsaveable { layer, .. } if layer == "square"),
+        "{e}"
+    );
+    assert!(!path.exists());
+    // Nested in another model, it is found too.
+    let input = Input::new([1]).tensor().unwrap();
+    let inner = Sequential::new()
+        .add(Input::new([1]))
+        .add(Lambda::new(|x, _| Ok(x)).name("pass"))
+        .name("inner");
+    let out = inner.apply(&input).unwrap();
+    let outer = Functional::new(&input, &out)
+        .unwrap()
+        .build(&device())
+        .unwrap();
+    let e = outer.config().to_json().unwrap_err().to_string();
+    assert!(e.contains("pass"), "{e}");
+    // The closure's own error is a build error naming the layer.
+    let e = Sequential::new()
+        .add(Input::new([2]))
+        .add(Lambda::new(|_, _| Err("no such op".into())).name("broken"))
+        .build(&device())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("broken") && e.contains("no such op"), "{e}");
+}
+
+#[test]
+fn time_distributed_applies_its_layer_to_every_step_with_one_set_of_weights() {
+    let steps = Sequential::new()
+        .add(Input::new([5, 3]))
+        .add(TimeDistributed::new(
+            Dense::new(2).activation(Activation::Tanh),
+        ))
+        .seed(7)
+        .build(&device())
+        .unwrap();
+    let single = Sequential::new()
+        .add(Input::new([3]))
+        .add(Dense::new(2).activation(Activation::Tanh))
+        .build(&device())
+        .unwrap()
+        .set_weights(&steps.get_weights().unwrap())
+        .unwrap();
+    assert_eq!(
+        steps.weight_names(),
+        [
+            "time_distributed/layer/kernel",
+            "time_distributed/layer/bias"
+        ]
+    );
+    let x = Array3::from_shape_fn((4, 5, 3), |(b, t, f)| (b * 15 + t * 3 + f) as f32 / 30.0);
+    let y = steps.predict(&x, 32).unwrap();
+    assert_eq!(y.shape(), &[4, 5, 2]);
+    for b in 0..4 {
+        for t in 0..5 {
+            let row = x.slice_axis(ndarray::Axis(0), (b..b + 1).into()).to_owned();
+            let row = row
+                .index_axis(ndarray::Axis(1), t)
+                .to_owned()
+                .into_shape_with_order((1, 3))
+                .unwrap();
+            let want = single.predict(&row, 32).unwrap();
+            for k in 0..2 {
+                assert!((y[[b, t, k]] - want[[0, k]]).abs() < 1e-6);
+            }
+        }
+    }
+    // Saved and read back, from its Keras config.
+    let json = steps.config().to_json().unwrap();
+    assert!(json.contains("\"TimeDistributed\"") && json.contains("\"Dense\""));
+    let again = kiln::model::ModelConfig::from_json_with(&json, &Default::default())
+        .unwrap()
+        .build(&device())
+        .unwrap();
+    assert_eq!(again.output_shape().to_string(), "(None, 5, 2)");
+}
+
+#[test]
+fn an_activity_regularizer_enters_the_loss_and_reads_back_from_its_config() {
+    let model = Sequential::new()
+        .add(Input::new([2]))
+        .add(
+            Dense::new(2)
+                .kernel_initializer(kiln::model::Initializer::Ones)
+                .activity_regularizer(Regularizer::l2(0.5)),
+        )
+        .build(&device())
+        .unwrap();
+    // Outputs of x = [1, 2] and [0, 1] with a kernel of ones: [3, 3] and [1, 1];
+    // 0.5 * (9 + 9 + 1 + 1) / batch 2 = 5.
+    let x = burn::tensor::Tensor::<2>::from_floats([[1.0, 2.0], [0.0, 1.0]], model.device());
+    let (_, _, added) = model
+        .forward_with_losses(vec![DynTensor::R2(x)], false)
+        .unwrap();
+    assert!((added.unwrap().into_scalar::<f32>() - 5.0).abs() < 1e-5);
+    let json = model.config().to_json().unwrap();
+    assert!(json.contains("activity_regularizer"), "{json}");
+    let again = kiln::model::ModelConfig::from_json_with(&json, &Default::default()).unwrap();
+    assert_eq!(again.to_json().unwrap(), json);
+    // With `compile`, the penalty is part of the loss `evaluate` reports, as Keras.
+    let compiled = model.compile("sgd", "mse", ["mse"]).unwrap();
+    let xs = ndarray::array![[1.0f32, 2.0], [0.0, 1.0]];
+    let ys = ndarray::array![[3.0f32, 3.0], [1.0, 1.0]];
+    let scores = compiled.evaluate(&xs, &ys).unwrap();
+    assert!((scores["loss"] - 5.0).abs() < 1e-5, "{scores:?}");
+    assert!(scores["mse"].abs() < 1e-6);
+}
+
+#[test]
+fn sparsemax_is_a_distribution_with_exact_zeros() {
+    let model = Sequential::new()
+        .add(Input::new([3]))
+        .add(kiln::model::ActivationLayer::new(Activation::Sparsemax))
+        .build(&device())
+        .unwrap();
+    let y = model
+        .predict(&ndarray::array![[1.0f32, 2.0, 3.0], [0.5, 0.6, 0.1]], 32)
+        .unwrap();
+    let want = [
+        0.0,
+        0.0,
+        1.0,
+        0.4 + 1.0 / 30.0,
+        0.5 + 1.0 / 30.0,
+        1.0 / 30.0,
+    ];
+    for (g, w) in y.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{y}");
+    }
+}
