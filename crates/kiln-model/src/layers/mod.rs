@@ -50,6 +50,7 @@ builtin_layers! {
     conv3d_transpose::{Conv3dTranspose => "Conv3DTranspose"},
     cropping::{Cropping1d => "Cropping1D", Cropping2d => "Cropping2D", Cropping3d => "Cropping3D"},
     dense::{Dense => "Dense"},
+    depthwise_conv::{DepthwiseConv1d => "DepthwiseConv1D", DepthwiseConv2d => "DepthwiseConv2D"},
     discretization::{Discretization => "Discretization"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
@@ -104,6 +105,7 @@ builtin_layers! {
     reshape::{Reshape => "Reshape"},
     resizing::{Resizing => "Resizing"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
+    separable_conv::{SeparableConv1d => "SeparableConv1D", SeparableConv2d => "SeparableConv2D"},
     softmax::{Softmax => "Softmax"},
     spatial_dropout::{
         SpatialDropout1d => "SpatialDropout1D",

@@ -39,7 +39,9 @@ mod tests {
             "InputLayer" => serde_json::json!({"batch_shape": [null, 4]}),
             "Activation" => serde_json::json!({"activation": "relu"}),
             "Dense" => serde_json::json!({"units": 3}),
-            "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose" | "Conv3DTranspose" => {
+            "DepthwiseConv1D" | "DepthwiseConv2D" => serde_json::json!({"kernel_size": 3}),
+            "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose" | "Conv3DTranspose"
+            | "SeparableConv1D" | "SeparableConv2D" => {
                 serde_json::json!({"filters": 2, "kernel_size": 3})
             }
             "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D"
