@@ -104,6 +104,7 @@ builtin_layers! {
     rescaling::{Rescaling => "Rescaling"},
     reshape::{Reshape => "Reshape"},
     resizing::{Resizing => "Resizing"},
+    rms_normalization::{RmsNormalization => "RMSNormalization"},
     rnn::{Gru => "GRU", Lstm => "LSTM", SimpleRnn => "SimpleRNN"},
     separable_conv::{SeparableConv1d => "SeparableConv1D", SeparableConv2d => "SeparableConv2D"},
     softmax::{Softmax => "Softmax"},
