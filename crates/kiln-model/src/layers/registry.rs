@@ -16,11 +16,40 @@ pub(crate) fn keras<L: Layer + DeserializeOwned>(config: &Value) -> Result<Arc<d
         .map_err(|e| e.to_string())
 }
 
-/// The reader of a built-in class, or `None` for a class Kiln does not have.
+/// Keras's other names of its layer classes (`keras.layers.MaxPool2D` is `MaxPooling2D`).
+const ALIASES: &[(&str, &str)] = &[
+    ("AvgPool1D", "AveragePooling1D"),
+    ("AvgPool2D", "AveragePooling2D"),
+    ("AvgPool3D", "AveragePooling3D"),
+    ("Convolution1D", "Conv1D"),
+    ("Convolution2D", "Conv2D"),
+    ("Convolution3D", "Conv3D"),
+    ("Convolution1DTranspose", "Conv1DTranspose"),
+    ("Convolution2DTranspose", "Conv2DTranspose"),
+    ("Convolution3DTranspose", "Conv3DTranspose"),
+    ("GlobalAvgPool1D", "GlobalAveragePooling1D"),
+    ("GlobalAvgPool2D", "GlobalAveragePooling2D"),
+    ("GlobalAvgPool3D", "GlobalAveragePooling3D"),
+    ("GlobalMaxPool1D", "GlobalMaxPooling1D"),
+    ("GlobalMaxPool2D", "GlobalMaxPooling2D"),
+    ("GlobalMaxPool3D", "GlobalMaxPooling3D"),
+    ("MaxPool1D", "MaxPooling1D"),
+    ("MaxPool2D", "MaxPooling2D"),
+    ("MaxPool3D", "MaxPooling3D"),
+    ("SeparableConvolution1D", "SeparableConv1D"),
+    ("SeparableConvolution2D", "SeparableConv2D"),
+];
+
+/// The reader of a built-in class (by its Keras name or one of Keras's aliases), or `None`
+/// for a class Kiln does not have.
 pub(crate) fn builtin(class_name: &str) -> Option<Make> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == class_name)
+        .map_or(class_name, |(_, canonical)| canonical);
     BUILTIN
         .iter()
-        .find(|(name, _)| *name == class_name)
+        .find(|(n, _)| *n == name)
         .map(|(_, make)| *make)
 }
 
@@ -80,6 +109,15 @@ mod tests {
                 serde_json::json!({"factor": 0.1})
             }
             _ => serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn keras_aliases_read_as_their_class() {
+        for (alias, canonical) in ALIASES {
+            let make = builtin(alias).unwrap_or_else(|| panic!("{alias}"));
+            let layer = make(&sample_config(canonical)).unwrap_or_else(|e| panic!("{alias}: {e}"));
+            assert_eq!(layer.class_name(), *canonical);
         }
     }
 
