@@ -78,7 +78,9 @@ pub enum Activation {
     /// 0 below -1, 1 above 1, `(x + 1) / 2` between (Keras `sparse_sigmoid`).
     SparseSigmoid,
     /// The Euclidean projection onto the simplex over the last axis (Keras `sparsemax`): like
-    /// softmax, but with exact zeros.
+    /// softmax, but with exact zeros. Kiln computes the paper's threshold, as Keras does after
+    /// keras-team/keras#23469; Keras 3.15.1 itself gives rows that do not sum to 1 where more
+    /// than one entry is non-zero (keras-team/keras#23425).
     Sparsemax,
     /// `(x + sqrt(x² + 4)) / 2` (Keras `squareplus`, b 4).
     Squareplus,
