@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kiln::datasets::HostArray;
@@ -952,9 +953,31 @@ fn functional_training_case(case: &Value, tol: &Tol) -> CaseResult {
     Ok(())
 }
 
-fn run_case(path: &Path) -> CaseResult {
+/// The Keras layer classes (Kiln's registered ones, `InputLayer` aside) named anywhere in a case:
+/// a layer case's layer, a model's layers, a wrapper's inner layer.
+fn layer_classes(v: &Value, known: &BTreeSet<&str>, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(class) = map.get("class_name").and_then(Value::as_str)
+                && class != "InputLayer"
+                && known.contains(class)
+            {
+                out.insert(class.to_string());
+            }
+            map.values().for_each(|v| layer_classes(v, known, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| layer_classes(v, known, out)),
+        _ => {}
+    }
+}
+
+fn read_case(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(err)?;
-    let case: Value = serde_json::from_str(&text).map_err(err)?;
+    serde_json::from_str(&text).map_err(err)
+}
+
+fn run_case(path: &Path) -> CaseResult {
+    let case = read_case(path)?;
     let tol = Tol {
         rtol: case["rtol"].as_f64().ok_or("no rtol")?,
         atol: case["atol"].as_f64().ok_or("no atol")?,
@@ -985,6 +1008,8 @@ fn keras_parity() {
     paths.sort();
     assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
     let mut failed = Vec::new();
+    let known: BTreeSet<&str> = kiln::model::builtin_class_names().collect();
+    let mut classes = BTreeSet::new();
     for path in &paths {
         let name = path
             .file_stem()
@@ -993,17 +1018,24 @@ fn keras_parity() {
         let outcome = std::panic::catch_unwind(|| run_case(path))
             .unwrap_or_else(|_| Err("panicked (see the message above)".into()));
         match outcome {
-            Ok(()) => println!("ok      {name}"),
+            Ok(()) => {
+                println!("ok      {name}");
+                if let Ok(case) = read_case(path) {
+                    layer_classes(&case, &known, &mut classes);
+                }
+            }
             Err(reason) => {
                 println!("FAILED  {name}: {reason}");
                 failed.push(name);
             }
         }
     }
+    println!("keras layer classes in passing cases: {classes:?}");
     println!(
-        "keras parity: {} passed, {} failed",
+        "keras parity: {} passed, {} failed; {} Keras layer classes covered",
         paths.len() - failed.len(),
-        failed.len()
+        failed.len(),
+        classes.len()
     );
     assert!(failed.is_empty(), "failed cases: {failed:?}");
 }
