@@ -196,7 +196,8 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
     if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
         for (key, value) in kwargs {
             let harmless = match key.as_str() {
-                "training" => true,
+                // Kiln derives masks from the graph (`mask_ops` checked what they are).
+                "training" | "mask" => true,
                 _ => value.is_null() || *value == Value::Bool(false),
             };
             if !harmless {
@@ -230,6 +231,92 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
             Ok((name.to_string(), index as usize))
         })
         .collect()
+}
+
+/// The layer names of a tensor argument: a tensor, or a list of tensors.
+fn tensor_names(arg: &Value, out: &mut Vec<String>) {
+    match arg {
+        Value::Array(list) => list.iter().for_each(|a| tensor_names(a, out)),
+        Value::Object(_) => {
+            if let Some(name) = arg
+                .get("config")
+                .and_then(|c| c.get("keras_history"))
+                .and_then(|h| h.get(0))
+                .and_then(Value::as_str)
+            {
+                out.push(name.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Keras records the masks its layers computed (`compute_mask`) as the `mask` argument of the
+/// layers that take one, made by op layers of `keras.src.ops` (`NotEqual` for
+/// `Embedding(mask_zero)`, `Any` for `Masking`, `LogicalOr` for merges, ...). Kiln derives the
+/// same masks from the graph, so those ops are left out: the names of the op layers that only
+/// make masks.
+///
+/// # Errors
+/// [`Error::InvalidModel`] for a `mask` argument that is not such a derived mask (a mask the
+/// user passed explicitly).
+fn mask_ops(entries: &[Value]) -> Result<std::collections::HashSet<String>> {
+    use std::collections::HashSet;
+    let name = |e: &Value| {
+        e.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let is_op = |e: &Value| {
+        e.get("module")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("keras.src.ops") || m.starts_with("keras.ops"))
+    };
+    let ops: HashSet<String> = entries.iter().filter(|e| is_op(e)).map(name).collect();
+    let nodes = |e: &Value| -> Vec<Value> {
+        e.get("inbound_nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut pending = Vec::new();
+    for entry in entries {
+        for node in nodes(entry) {
+            if let Some(mask) = node.get("kwargs").and_then(|k| k.get("mask")) {
+                let mut names = Vec::new();
+                tensor_names(mask, &mut names);
+                for n in names {
+                    if !ops.contains(&n) {
+                        return Err(Error::InvalidModel(format!(
+                            "layer `{}` is called with `mask` = the output of `{n}`; Kiln \
+                             derives masks from Masking and Embedding(mask_zero) and does not \
+                             take explicit mask tensors yet",
+                            name(entry)
+                        )));
+                    }
+                    pending.push(n);
+                }
+            }
+        }
+    }
+    // The ops a mask is made of, back to the first op.
+    let mut derived = HashSet::new();
+    while let Some(n) = pending.pop() {
+        if !derived.insert(n.clone()) {
+            continue;
+        }
+        if let Some(entry) = entries.iter().find(|e| name(e) == n) {
+            for node in nodes(entry) {
+                let mut names = Vec::new();
+                if let Some(args) = node.get("args") {
+                    tensor_names(args, &mut names);
+                }
+                pending.extend(names.into_iter().filter(|m| ops.contains(m)));
+            }
+        }
+    }
+    Ok(derived)
 }
 
 /// The tensors one call of a layer takes: `(layer name, node index)` each.
@@ -296,8 +383,16 @@ impl Functional {
             .get("layers")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::InvalidModel("a Functional config needs `layers`".into()))?;
+        let derived = mask_ops(entries)?;
         let mut layers: Vec<(String, LayerSpec, Vec<Inbound>)> = Vec::new();
         for entry in entries {
+            if entry
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| derived.contains(n))
+            {
+                continue;
+            }
             let spec = layer_from_value(entry, custom)?;
             let name = entry
                 .get("name")

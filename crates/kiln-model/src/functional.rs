@@ -619,7 +619,7 @@ pub(crate) fn nested_call(
     let subs = (0..plan.weights.len())
         .map(|i| weights.sublayer(i))
         .collect::<Result<Vec<_>, String>>()?;
-    let (mut outputs, _) = plan
+    let (mut outputs, _, _) = plan
         .run(
             inputs,
             training,

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::layers::{LayerSpec, Variable, WeightBuilder, Weights};
+use crate::layers::{LayerSpec, Mask, MaskPolicy, Variable, WeightBuilder, Weights};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
@@ -43,6 +43,8 @@ pub(crate) struct Plan {
     /// Per model input, the node its device data enters at: the input node, or the host layer
     /// it feeds (whose output, computed on the host, is what the device receives).
     pub(crate) feeds: Vec<usize>,
+    /// Whether each node's output carries a mask (Keras's `_keras_mask`), `[batch, steps]`.
+    pub(crate) masked: Vec<bool>,
 }
 
 impl Graph {
@@ -68,6 +70,7 @@ impl Graph {
     /// [`Error::IncompatibleShape`] naming the first layer that cannot take its inputs.
     pub(crate) fn plan(self) -> Result<Plan> {
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
+        let mut masked: Vec<bool> = Vec::with_capacity(self.nodes.len());
         let mut weights: Vec<Option<WeightBuilder>> = vec![None; self.layers.len()];
         let limit = crate::limits::max_model_values();
         let mut total = 0usize;
@@ -120,6 +123,28 @@ impl Graph {
                     ));
                 }
             }
+            let in_masked: Vec<bool> = node.inputs.iter().map(|&i| masked[i]).collect();
+            let carries = match spec.layer.mask_policy() {
+                MaskPolicy::Drop => false,
+                // A kept mask is per step: the output is still a sequence of those steps.
+                MaskPolicy::Keep => {
+                    in_masked.first() == Some(&true)
+                        && out.rank() == 2
+                        && inputs[0].rank() == 2
+                        && out.dims()[0] == inputs[0].dims()[0]
+                }
+                MaskPolicy::Own => spec
+                    .layer
+                    .output_masked(&inputs, &in_masked)
+                    .map_err(fail)?,
+            };
+            if carries && out.rank() != 2 {
+                return Err(fail(format!(
+                    "its output {out} would carry a mask; Kiln's masks are per step of \
+                     sequences (steps, features)"
+                )));
+            }
+            masked.push(carries);
             shapes.push(out);
         }
         let weights = weights.into_iter().map(Option::unwrap_or_default).collect();
@@ -129,6 +154,7 @@ impl Graph {
             shapes,
             weights,
             feeds,
+            masked,
         })
     }
 
@@ -219,9 +245,9 @@ fn incompatible(layer: &str, inputs: &[Shape], reason: String) -> Error {
     }
 }
 
-/// What a forward pass returns: one tensor per output, and per output the activation left out
-/// when the pass was asked to stop before it (`Linear` otherwise).
-pub(crate) type Outputs = (Vec<DynTensor>, Vec<Activation>);
+/// What a forward pass returns: one tensor per output, per output the activation left out
+/// when the pass was asked to stop before it (`Linear` otherwise), and per output its mask.
+pub(crate) type Outputs = (Vec<DynTensor>, Vec<Activation>, Vec<Option<Mask>>);
 
 impl Plan {
     /// The shapes of one sample of each input.
@@ -278,6 +304,9 @@ impl Plan {
             last_use[o] = usize::MAX;
         }
         let mut values: Vec<Option<DynTensor>> = vec![None; g.nodes.len()];
+        // Masks flow only where the plan found one.
+        let any_mask = self.masked.iter().any(|&m| m);
+        let mut masks: Vec<Option<Mask>> = vec![None; g.nodes.len()];
         // Data enters at each input's feed node: the input itself, or the host layer whose
         // output (computed on the host) it is.
         for (&n, x) in self.feeds.iter().zip(inputs) {
@@ -289,8 +318,15 @@ impl Plan {
                 continue;
             }
             let mut args = Vec::with_capacity(node.inputs.len());
-            for &j in &node.inputs {
-                let value = if last_use[j] == i {
+            let in_masks: Vec<Option<Mask>> = if any_mask {
+                node.inputs.iter().map(|&j| masks[j].clone()).collect()
+            } else {
+                Vec::new()
+            };
+            for (k, &j) in node.inputs.iter().enumerate() {
+                // Taken at its last use (the last time this node takes it: `[&x, &x]`).
+                let again = node.inputs[k + 1..].contains(&j);
+                let value = if last_use[j] == i && !again {
                     values[j].take()
                 } else {
                     values[j].clone()
@@ -316,7 +352,18 @@ impl Plan {
             };
             // An output that feeds nothing else may stop before its activation.
             let split = split_activation && last_use[i] == usize::MAX && !feeds_others(g, i);
-            let y = if split {
+            let policy = spec.layer.mask_policy();
+            let own_masks = any_mask
+                && policy == MaskPolicy::Own
+                && (self.masked[i] || in_masks.iter().any(Option::is_some));
+            let y = if own_masks {
+                let (y, mask) = spec
+                    .layer
+                    .call_masked(args, &in_masks, &weights, training)
+                    .map_err(call_error)?;
+                masks[i] = if self.masked[i] { mask } else { None };
+                y
+            } else if split {
                 let (y, a) = spec
                     .layer
                     .call_pre_activation(args, &weights, training)
@@ -343,8 +390,12 @@ impl Plan {
                 };
                 sink.borrow_mut().push(penalty / batch);
             }
+            if any_mask && policy == MaskPolicy::Keep && self.masked[i] {
+                masks[i] = in_masks.into_iter().next().flatten();
+            }
             values[i] = Some(y);
         }
+        let output_masks = g.outputs.iter().map(|&o| masks[o].clone()).collect();
         let outputs = g
             .outputs
             .iter()
@@ -354,7 +405,7 @@ impl Plan {
                     .ok_or_else(|| Error::InvalidModel("an output was not computed".into()))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok((outputs, activations))
+        Ok((outputs, activations, output_masks))
     }
 }
 

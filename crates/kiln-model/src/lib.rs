@@ -55,7 +55,7 @@ pub use keras_file::{
 };
 pub use layers::*;
 pub use limits::{DEFAULT_MAX_MODEL_VALUES, max_model_values, set_max_model_values};
-pub use model::{Model, ModelConfig};
+pub use model::{LossPass, Model, ModelConfig};
 pub use regularizer::Regularizer;
 pub use samples::{DEVICE_DATA_LIMIT, Samples};
 pub use sequential::Sequential;

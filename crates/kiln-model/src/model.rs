@@ -113,6 +113,19 @@ pub struct Model {
 /// Finds the first value of some data (flat index, value) for which a predicate holds.
 type FindValue<'a> = dyn Fn(&dyn Fn(f32) -> bool) -> Option<(usize, f32)> + 'a;
 
+/// One forward pass as a loss sees it ([`Model::forward_for_loss`]).
+#[derive(Debug, Clone)]
+pub struct LossPass {
+    /// One batch per output, each stopped before its final activation.
+    pub outputs: Vec<DynTensor>,
+    /// Per output, the activation left out (`Linear` where none was).
+    pub activations: Vec<Activation>,
+    /// The sum of the losses the layers added in this pass, `None` when none did.
+    pub added_loss: Option<Tensor<1>>,
+    /// Per output, its mask `[batch, steps]` (1 real step, 0 padding), where it has one.
+    pub masks: Vec<Option<crate::layers::Mask>>,
+}
+
 impl Model {
     pub(crate) fn from_parts(
         vars: Vec<Vec<Variable>>,
@@ -234,7 +247,7 @@ impl Model {
         training: bool,
         split_activation: bool,
         losses: Option<&std::cell::RefCell<Vec<Tensor<1>>>>,
-    ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
+    ) -> Result<crate::graph::Outputs> {
         // Data reaches the model through `check_input` (predict, fit) or the caller's own
         // checks (`forward`): layers fed by inputs trust them.
         self.plan().run(
@@ -291,7 +304,8 @@ impl Model {
         inputs: Vec<DynTensor>,
         training: bool,
     ) -> Result<(Vec<DynTensor>, Vec<Activation>)> {
-        self.run(inputs, training, true, None)
+        let (outputs, activations, _) = self.run(inputs, training, true, None)?;
+        Ok((outputs, activations))
     }
 
     /// As [`Model::forward_pre_activation_many`], with the sum of the losses the layers added
@@ -307,10 +321,33 @@ impl Model {
         inputs: Vec<DynTensor>,
         training: bool,
     ) -> Result<(Vec<DynTensor>, Vec<Activation>, Option<Tensor<1>>)> {
+        let pass = self.forward_for_loss(inputs, training)?;
+        Ok((pass.outputs, pass.activations, pass.added_loss))
+    }
+
+    /// What a loss needs from one forward pass: as [`Model::forward_with_losses`], with each
+    /// output's mask (Keras's `_keras_mask` of `y_pred`, which weights the loss and the
+    /// metrics), `[batch, steps]`, where the output carries one.
+    ///
+    /// # Errors
+    /// As [`Model::forward_many`].
+    pub fn forward_for_loss(&self, inputs: Vec<DynTensor>, training: bool) -> Result<LossPass> {
         let sink = std::cell::RefCell::new(Vec::new());
-        let (outputs, activations) = self.run(inputs, training, true, Some(&sink))?;
-        let added = sink.into_inner().into_iter().reduce(|a, b| a + b);
-        Ok((outputs, activations, added))
+        let (outputs, activations, masks) = self.run(inputs, training, true, Some(&sink))?;
+        let added_loss = sink.into_inner().into_iter().reduce(|a, b| a + b);
+        Ok(LossPass {
+            outputs,
+            activations,
+            added_loss,
+            masks,
+        })
+    }
+
+    /// Whether output `k` carries a mask (`Masking` or `Embedding(mask_zero)` upstream, kept
+    /// to it), which `fit` and `evaluate` weight its loss and metrics by, as Keras does.
+    pub fn output_masked(&self, k: usize) -> bool {
+        let plan = self.plan();
+        plan.graph.outputs.get(k).is_some_and(|&o| plan.masked[o])
     }
 
     /// The sum of every weight penalty (`kernel_regularizer`, ...), which `fit` adds to the

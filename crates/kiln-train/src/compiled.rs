@@ -701,17 +701,25 @@ pub(crate) fn evaluate_batches(
             weights,
             len,
         } = b;
-        let (zs, acts, added) = model.forward_with_losses(xs, false)?;
+        let pass = model.forward_for_loss(xs, false)?;
+        let (zs, acts) = (pass.outputs, pass.activations);
+        let mut masks = pass.masks.into_iter();
         let mut total: Option<Tensor<1>> =
-            crate::fit::sum_losses(model.regularization_loss(), added);
+            crate::fit::sum_losses(model.regularization_loss(), pass.added_loss);
         let mut parts = Vec::with_capacity(heads.len());
         for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
             let z = rows_features(z);
             let rows = yb.rows();
-            let wb = if k == 0 { weights.clone() } else { None };
+            let given = if k == 0 { weights.clone() } else { None };
+            // An output's mask weighs its rows (Keras's apply_mask).
+            let (lw, wb) = crate::mask_weights::masked_row_weights(
+                given,
+                masks.next().flatten(),
+                head.loss.reduction,
+            );
             let loss = head
                 .loss
-                .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+                .compute_weighted(z.clone(), acts[k], &yb, lw.as_ref());
             let weighted = loss.clone() * head.weight;
             total = Some(match total {
                 Some(t) => t + weighted,

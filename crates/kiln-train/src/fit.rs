@@ -16,6 +16,7 @@ use crate::compiled::{
 };
 use crate::error::{Error, Result};
 use crate::history::History;
+use crate::mask_weights::masked_row_weights;
 use crate::progress::{Progress, Verbosity};
 use crate::targets::{rows_features, slice};
 
@@ -748,19 +749,27 @@ impl CompiledModel {
                             len,
                         } = batch;
                         let model = slot.take().ok_or_else(lost)?;
-                        let (zs, acts, added) = model.forward_with_losses(xs, true)?;
+                        let pass = model.forward_for_loss(xs, true)?;
+                        let (zs, acts) = (pass.outputs, pass.activations);
+                        let mut masks = pass.masks.into_iter();
                         // Keras adds the weight penalties and the losses the layers added
                         // (activity regularizers) to the loss it minimizes and reports.
                         let mut loss: Option<Tensor<1>> =
-                            sum_losses(model.regularization_loss(), added);
+                            sum_losses(model.regularization_loss(), pass.added_loss);
                         let mut parts = Vec::with_capacity(heads.len());
                         let several = heads.len() > 1;
                         for (k, ((head, z), yb)) in heads.iter().zip(zs).zip(ys).enumerate() {
-                            let wb = if k == 0 { weights.clone() } else { None };
+                            let given = if k == 0 { weights.clone() } else { None };
+                            // An output's mask weighs its rows (Keras's apply_mask).
+                            let (lw, wb) = masked_row_weights(
+                                given,
+                                masks.next().flatten(),
+                                head.loss.reduction,
+                            );
                             let z = rows_features(z);
                             let head_loss =
                                 head.loss
-                                    .compute_weighted(z.clone(), acts[k], &yb, wb.as_ref());
+                                    .compute_weighted(z.clone(), acts[k], &yb, lw.as_ref());
                             let weighted = if several {
                                 head_loss.clone() * head.weight
                             } else {

@@ -41,6 +41,7 @@ mod hooked_runs;
 mod keras_file;
 mod lambda_callback;
 mod loss;
+mod mask_weights;
 mod metric;
 mod optimizer;
 mod plot;

@@ -39,6 +39,11 @@ impl Layer for ActivationLayer {
         "Activation"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> serde_json::Value {
         config_of(self)
     }

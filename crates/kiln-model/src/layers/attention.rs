@@ -5,7 +5,7 @@ use burn::tensor::activation::{softmax, tanh};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of};
+use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of};
 use crate::initializer::Initializer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -72,15 +72,35 @@ fn sequences(
     }
 }
 
-/// `softmax(scores) · value`, the weights dropped out at `dropout` while training.
-fn apply_scores(scores: Tensor<3>, value: Tensor<3>, dropout: f64, training: bool) -> Tensor<3> {
+/// `softmax(scores) · value`, the weights dropped out at `dropout` while training. Keras's
+/// masks: value steps masked out get `score - 1e9` (no weight), query steps masked out give 0.
+fn apply_scores(
+    scores: Tensor<3>,
+    value: Tensor<3>,
+    masks: &[Option<Mask>],
+    dropout: f64,
+    training: bool,
+) -> Tensor<3> {
+    let mut scores = scores;
+    if let Some(Some(v_mask)) = masks.get(1) {
+        scores = scores - (v_mask.clone().neg() + 1.0).unsqueeze_dim::<3>(1) * 1e9;
+    }
     let mut weights = softmax(scores, 2);
     if training && dropout > 0.0 {
         let keep = 1.0 - dropout;
         let mask = Tensor::random(weights.shape(), Distribution::Bernoulli(keep), &weights.device());
         weights = weights * mask / keep as f32;
     }
-    weights.matmul(value)
+    let out = weights.matmul(value);
+    match masks.first() {
+        Some(Some(q_mask)) => out * q_mask.clone().unsqueeze_dim::<3>(2),
+        _ => out,
+    }
+}
+
+/// Both attention layers: the output keeps the query's mask.
+fn query_masked(masked: &[bool]) -> bool {
+    masked.first() == Some(&true)
 }
 
 /// `Σ_d tanh(q_i + k_j)_d · w_d`: the additive score of every query step with every key step,
@@ -101,7 +121,9 @@ fn additive_scores(q: Tensor<3>, k: Tensor<3>, w: Option<Tensor<1>>) -> Tensor<3
 /// `softmax(query · keyᵀ) · value`, `[batch, query steps, value dim]`. `use_scale` learns a
 /// scalar `scale` for the scores; `score_mode = "concat"` scores with
 /// `concat_score_weight · Σ tanh(query + key)` instead; `dropout` drops attention weights while
-/// training. Not yet: masks (`use_causal_mask`, `return_attention_scores`).
+/// training. Masks (`Embedding(mask_zero)`, `Masking`) are Keras's: masked value steps get
+/// no weight, masked query steps give 0 and the output keeps the query's mask. Not yet:
+/// `use_causal_mask`, `return_attention_scores`.
 ///
 /// # Examples
 /// ```
@@ -202,6 +224,24 @@ impl Layer for Attention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
+        Ok(self.call_masked(inputs, &[], weights, training)?.0)
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(query_masked(masked))
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
         let (q, v, k) = sequences(inputs, "Attention")?;
         let scale = if self.use_scale {
             Some(weights.flat("scale")?)
@@ -224,14 +264,15 @@ impl Layer for Attention {
             }
             scores
         };
-        Ok(DynTensor::R3(apply_scores(scores, v, self.dropout, training)))
+        let y = apply_scores(scores, v, masks, self.dropout, training);
+        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }
 
 /// Additive attention (Keras `layers.AdditiveAttention`, Bahdanau style): called on
 /// `[query, value]` or `[query, value, key]`, the scores are
 /// `Σ_d scale_d · tanh(query_i + key_j)_d` (`use_scale`, default true, learns `scale` of the
-/// key's dimension, glorot-uniform), then `softmax(scores) · value`. Not yet: masks.
+/// key's dimension, glorot-uniform), then `softmax(scores) · value`; masks as in [`Attention`].
 ///
 /// # Examples
 /// ```
@@ -305,6 +346,24 @@ impl Layer for AdditiveAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
+        Ok(self.call_masked(inputs, &[], weights, training)?.0)
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(query_masked(masked))
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
         let (q, v, k) = sequences(inputs, "AdditiveAttention")?;
         let scale = if self.use_scale {
             Some(weights.get::<1>("scale")?)
@@ -312,6 +371,7 @@ impl Layer for AdditiveAttention {
             None
         };
         let scores = additive_scores(q, k, scale);
-        Ok(DynTensor::R3(apply_scores(scores, v, self.dropout, training)))
+        let y = apply_scores(scores, v, masks, self.dropout, training);
+        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

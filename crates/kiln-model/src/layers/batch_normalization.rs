@@ -4,7 +4,9 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use super::{
+    Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters,
+};
 use crate::initializer::Initializer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -160,7 +162,37 @@ impl Layer for BatchNormalization {
         training: bool,
     ) -> Result<DynTensor, String> {
         let training = training && weights.trainable();
-        Ok(crate::dyn_try_map!(only(inputs)?, t => self.normalize(t, weights, training)?))
+        Ok(crate::dyn_try_map!(only(inputs)?, t => self.normalize(t, None, weights, training)?))
+    }
+
+    /// The output keeps the input's mask; in training the batch moments are over the unmasked
+    /// steps (Keras's masked `_moments`).
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(masked.first() == Some(&true))
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
+        let training = training && weights.trainable();
+        let mask = masks.first().cloned().flatten();
+        let y = match (only(inputs)?, &mask) {
+            (DynTensor::R3(t), Some(m)) => {
+                let [b, steps, _] = t.dims();
+                let rows = m.clone().reshape([b * steps, 1]);
+                DynTensor::R3(self.normalize(t, Some(rows), weights, training)?)
+            }
+            (x, _) => crate::dyn_try_map!(x, t => self.normalize(t, None, weights, training)?),
+        };
+        Ok((y, mask))
     }
 }
 
@@ -168,6 +200,7 @@ impl BatchNormalization {
     fn normalize<const D: usize>(
         &self,
         x: Tensor<D>,
+        row_mask: Option<Tensor<2>>,
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<Tensor<D>, String> {
@@ -176,8 +209,20 @@ impl BatchNormalization {
         let rows: usize = dims[..D - 1].iter().product();
         let x = x.reshape([rows, c]);
         let (mean, var) = if training {
-            let mean = x.clone().mean_dim(0);
-            let var = (x.clone() - mean.clone()).square().mean_dim(0);
+            let (mean, var) = match row_mask {
+                // Keras: Σ x·m / (Σ m + 1e-7) and Σ m·(x - mean)² / (Σ m + 1e-7).
+                Some(m) => {
+                    let count = m.clone().sum_dim(0) + 1e-7;
+                    let mean = (x.clone() * m.clone()).sum_dim(0) / count.clone();
+                    let var = ((x.clone() - mean.clone()).square() * m).sum_dim(0) / count;
+                    (mean, var)
+                }
+                None => {
+                    let mean = x.clone().mean_dim(0);
+                    let var = (x.clone() - mean.clone()).square().mean_dim(0);
+                    (mean, var)
+                }
+            };
             let keep = self.momentum;
             for (name, batch) in [("moving_mean", &mean), ("moving_variance", &var)] {
                 let moving = weights.get::<1>(name)?;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Layer, LayerSpec, WeightBuilder, Weights, only};
+use super::{Layer, LayerSpec, Mask, MaskPolicy, WeightBuilder, Weights, only};
 use crate::layers::CustomObjects;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -89,6 +89,18 @@ fn backward_of(forward: &LayerSpec) -> Result<LayerSpec, String> {
     crate::config::layer_from_value(&value, &CustomObjects::new()).map_err(|e| e.to_string())
 }
 
+/// Keras's `force_zero_output_for_mask`: inside `Bidirectional` a recurrent layer that returns
+/// sequences outputs zeros at masked steps.
+fn zero_output_for_mask(spec: LayerSpec) -> Result<LayerSpec, String> {
+    let sequences = flag(&spec, "return_sequences");
+    if flag(&spec, "zero_output_for_mask") == sequences {
+        return Ok(spec);
+    }
+    let mut value = spec.to_value();
+    value["config"]["zero_output_for_mask"] = Value::Bool(sequences);
+    crate::config::layer_from_value(&value, &CustomObjects::new()).map_err(|e| e.to_string())
+}
+
 impl TryFrom<Config> for Bidirectional {
     type Error = String;
 
@@ -97,11 +109,13 @@ impl TryFrom<Config> for Bidirectional {
         let forward =
             crate::config::layer_from_value(&c.layer, &custom).map_err(|e| e.to_string())?;
         recurrent(&forward)?;
+        let forward = zero_output_for_mask(forward)?;
         let backward = match &c.backward_layer {
             Some(v) => crate::config::layer_from_value(v, &custom).map_err(|e| e.to_string())?,
             None => backward_of(&forward)?,
         };
         recurrent(&backward)?;
+        let backward = zero_output_for_mask(backward)?;
         Ok(Self {
             forward,
             backward,
@@ -135,7 +149,8 @@ impl Bidirectional {
     /// flipped; the outputs are concatenated. A layer that is not recurrent is reported when
     /// the model is built.
     pub fn new(layer: impl Into<LayerSpec>) -> Self {
-        let forward = layer.into();
+        let given: LayerSpec = layer.into();
+        let forward = zero_output_for_mask(given.clone()).unwrap_or(given);
         let backward = backward_of(&forward).unwrap_or_else(|_| forward.clone());
         Self {
             forward,
@@ -152,7 +167,8 @@ impl Bidirectional {
 
     /// Sets the backward layer (Keras `backward_layer`), which must have the same output.
     pub fn backward_layer(mut self, layer: impl Into<LayerSpec>) -> Self {
-        self.backward = layer.into();
+        let given: LayerSpec = layer.into();
+        self.backward = zero_output_for_mask(given.clone()).unwrap_or(given);
         self
     }
 }
@@ -196,28 +212,55 @@ impl Layer for Bidirectional {
         Ok(())
     }
 
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(masked.first() == Some(&true) && flag(&self.forward, "return_sequences"))
+    }
+
     fn call(
         &self,
         inputs: Vec<DynTensor>,
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
+        Ok(self.call_masked(inputs, &[], weights, training)?.0)
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
         let x = only(inputs)?;
-        let forward = self
-            .forward
-            .layer()
-            .call(vec![x.clone()], &weights.sublayer(0)?, training)?;
-        let mut backward = self
-            .backward
-            .layer()
-            .call(vec![x], &weights.sublayer(1)?, training)?;
+        let mask = masks.first().cloned().flatten();
+        let in_masks = [mask.clone()];
+        let (forward, _) = self.forward.layer().call_masked(
+            vec![x.clone()],
+            &in_masks,
+            &weights.sublayer(0)?,
+            training,
+        )?;
+        let (mut backward, _) =
+            self.backward
+                .layer()
+                .call_masked(vec![x], &in_masks, &weights.sublayer(1)?, training)?;
+        let out_mask = if flag(&self.forward, "return_sequences") {
+            mask
+        } else {
+            None
+        };
         if flag(&self.backward, "return_sequences") {
             backward = match backward {
                 DynTensor::R3(t) => DynTensor::R3(t.flip([1])),
                 other => other,
             };
         }
-        Ok(match (self.merge_mode, forward, backward) {
+        let merged = match (self.merge_mode, forward, backward) {
             (MergeMode::Concat, DynTensor::R2(a), DynTensor::R2(b)) => {
                 DynTensor::R2(burn::tensor::Tensor::cat(vec![a, b], 1))
             }
@@ -231,6 +274,7 @@ impl Layer for Bidirectional {
             (MergeMode::Ave, DynTensor::R2(a), DynTensor::R2(b)) => DynTensor::R2((a + b) / 2.0),
             (MergeMode::Ave, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3((a + b) / 2.0),
             _ => return Err("the forward and backward outputs differ in rank".into()),
-        })
+        };
+        Ok((merged, out_mask))
     }
 }

@@ -3,7 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, Weights, config_of, setters};
+use super::{Layer, Mask, MaskPolicy, Weights, config_of, setters};
 use crate::shape::Shape;
 use crate::tensor::{DynTensor, DynTensors};
 
@@ -117,5 +117,52 @@ impl Layer for Concatenate {
         };
         let axis = self.sample_axis(rank)? + 1;
         Ok(crate::dyn_group_map!(group, v => Tensor::cat(v, axis)))
+    }
+
+    /// Keras's `Concatenate.compute_mask`: an input without a mask counts as all real; joined
+    /// along the steps the masks are joined, along the features a step is real where any
+    /// input's is.
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(masked.iter().any(|&m| m) && inputs.iter().all(|s| s.rank() == 2))
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
+        let steps: Vec<[usize; 3]> = inputs
+            .iter()
+            .filter_map(|x| match x {
+                DynTensor::R3(t) => Some(t.dims()),
+                _ => None,
+            })
+            .collect();
+        let y = self.call(inputs, weights, training)?;
+        if steps.len() != masks.len() || masks.iter().all(Option::is_none) {
+            return Ok((y, None));
+        }
+        let full: Vec<Mask> = masks
+            .iter()
+            .zip(&steps)
+            .map(|(m, &[b, t, _])| {
+                m.clone()
+                    .unwrap_or_else(|| Tensor::ones([b, t], &y.device()))
+            })
+            .collect();
+        let mask = if self.sample_axis(2)? == 0 {
+            Tensor::cat(full, 1)
+        } else {
+            full.into_iter()
+                .reduce(|a, b| a.max_pair(b))
+                .ok_or("Concatenate needs inputs")?
+        };
+        Ok((y, Some(mask)))
     }
 }

@@ -3,7 +3,7 @@
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;
@@ -18,7 +18,9 @@ fn uniform() -> Initializer {
 
 /// Looks up a learned vector for each integer id in `0..input_dim` (Keras `Embedding`):
 /// `[batch, steps]` ids → `[batch, steps, output_dim]`. Weights `embeddings`
-/// `[input_dim, output_dim]`, uniform in ±0.05 as Keras's default.
+/// `[input_dim, output_dim]`, uniform in ±0.05 as Keras's default. With `mask_zero`, id 0 is
+/// padding: the output carries a mask (0 where the id is 0) that the recurrent layers,
+/// attention, `GlobalAveragePooling1D` and the loss honour, as in Keras.
 ///
 /// # Examples
 /// ```
@@ -40,6 +42,9 @@ pub struct Embedding {
     /// Penalty on the table added to the training loss (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings_regularizer: Option<Regularizer>,
+    /// Id 0 is padding: the output is masked there (Keras `mask_zero`, default false).
+    #[serde(default)]
+    pub mask_zero: bool,
 }
 
 impl Embedding {
@@ -50,6 +55,7 @@ impl Embedding {
             output_dim,
             embeddings_initializer: uniform(),
             embeddings_regularizer: None,
+            mask_zero: false,
         }
     }
 }
@@ -59,6 +65,8 @@ setters!(Embedding {
     embeddings_initializer: Initializer,
     /// Adds a penalty on the table to the training loss (Keras `embeddings_regularizer`).
     embeddings_regularizer: Option<Regularizer>,
+    /// Treats id 0 as padding and masks it (Keras `mask_zero`).
+    mask_zero: bool,
 });
 
 impl Layer for Embedding {
@@ -128,6 +136,40 @@ impl Layer for Embedding {
         DynTensor::R2(vectors)
             .reshape(&out)
             .map_err(|e| e.to_string())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        if self.mask_zero {
+            MaskPolicy::Own
+        } else {
+            MaskPolicy::Drop
+        }
+    }
+
+    fn output_masked(&self, inputs: &[Shape], _masked: &[bool]) -> Result<bool, String> {
+        let input = only(inputs)?;
+        if self.mask_zero && input.rank() != 1 {
+            return Err(format!(
+                "mask_zero needs ids of shape (None, steps): Kiln's masks are per step, got \
+                 {input}"
+            ));
+        }
+        Ok(self.mask_zero)
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        _masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
+        let x = only(inputs)?;
+        let DynTensor::R2(ids) = &x else {
+            return Err("mask_zero needs ids [batch, steps]".into());
+        };
+        let mask = ids.clone().not_equal_elem(0.0).float();
+        Ok((self.call(vec![x], weights, training)?, Some(mask)))
     }
 
     fn id_limit(&self) -> Option<usize> {

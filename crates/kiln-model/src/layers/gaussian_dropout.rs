@@ -42,6 +42,11 @@ impl Layer for GaussianDropout {
         "GaussianDropout"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> serde_json::Value {
         config_of(self)
     }

@@ -3,12 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{channels_last, default_format};
-use super::{Layer, Weights, config_of, only};
+use super::{Layer, Mask, MaskPolicy, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
 macro_rules! global_spec {
     ($name:ident, $keras:literal, $rank:literal, $what:literal, $max:literal, $doc:literal) => {
+        global_spec!($name, $keras, $rank, $what, $max, $doc, false);
+    };
+    ($name:ident, $keras:literal, $rank:literal, $what:literal, $max:literal, $doc:literal,
+     $masks:literal) => {
         #[doc = $doc]
         #[doc(alias = $keras)]
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -68,6 +72,25 @@ macro_rules! global_spec {
             ) -> Result<DynTensor, String> {
                 global_pool(only(inputs)?, $max, self.keepdims)
             }
+
+            /// `GlobalAveragePooling1D` averages the unmasked steps only; the others drop masks.
+            fn mask_policy(&self) -> MaskPolicy {
+                if $masks { MaskPolicy::Own } else { MaskPolicy::Drop }
+            }
+
+            fn call_masked(
+                &self,
+                inputs: Vec<DynTensor>,
+                masks: &[Option<Mask>],
+                _weights: &Weights<'_>,
+                _training: bool,
+            ) -> Result<(DynTensor, Option<Mask>), String> {
+                let x = only(inputs)?;
+                match (x, masks.first().cloned().flatten()) {
+                    (DynTensor::R3(x), Some(mask)) => Ok((masked_mean(x, mask, self.keepdims), None)),
+                    (x, _) => Ok((global_pool(x, $max, self.keepdims)?, None)),
+                }
+            }
         }
     };
 }
@@ -112,7 +135,9 @@ global_spec!(
     2,
     "sequences (None, steps, channels)",
     false,
-    "Mean over the steps: `[batch, steps, c]` → `[batch, c]` (Keras `GlobalAveragePooling1D`)."
+    "Mean over the steps: `[batch, steps, c]` → `[batch, c]` (Keras `GlobalAveragePooling1D`); \
+     with a mask (`Masking`, `Embedding(mask_zero)`), over the unmasked steps only.",
+    true
 );
 global_spec!(
     GlobalMaxPooling1d,
@@ -122,6 +147,19 @@ global_spec!(
     true,
     "Max over the steps: `[batch, steps, c]` → `[batch, c]` (Keras `GlobalMaxPooling1D`)."
 );
+
+/// Keras's masked `GlobalAveragePooling1D`: `Σ x·m / Σ m` over the steps (a sequence with every
+/// step masked gives 0/0, NaN, as in Keras).
+fn masked_mean(x: burn::tensor::Tensor<3>, mask: Mask, keepdims: bool) -> DynTensor {
+    let [b, _, c] = x.dims();
+    let m = mask.unsqueeze_dim::<3>(2);
+    let mean = (x * m.clone()).sum_dim(1) / m.sum_dim(1);
+    if keepdims {
+        DynTensor::R3(mean)
+    } else {
+        DynTensor::R2(mean.reshape([b, c]))
+    }
+}
 
 /// Max or mean over every axis between the batch and the channels.
 fn global_pool(x: DynTensor, max: bool, keepdims: bool) -> Result<DynTensor, String> {

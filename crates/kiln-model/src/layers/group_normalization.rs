@@ -117,6 +117,11 @@ impl Layer for GroupNormalization {
         "GroupNormalization"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> serde_json::Value {
         config_of(self)
     }

@@ -31,6 +31,11 @@ impl Layer for Identity {
         "Identity"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         Ok(only(inputs)?.clone())
     }

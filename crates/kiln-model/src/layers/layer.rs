@@ -11,6 +11,27 @@ use crate::activation::Activation;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
+/// A mask over the steps of a batch of sequences, `[batch, steps]`: 1 where a step is real, 0
+/// where it is padding (Keras's boolean `_keras_mask`, as floats so that it multiplies). Made by
+/// [`Masking`](crate::Masking) and `Embedding(mask_zero)`, carried along the graph by the layers
+/// that keep it, and used by the recurrent layers, attention, `GlobalAveragePooling1D` and the
+/// loss.
+pub type Mask = burn::tensor::Tensor<2>;
+
+/// How a layer treats the masks of its inputs (Keras's `supports_masking` and
+/// `compute_mask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskPolicy {
+    /// It ignores them and its output has none (Keras's layers without `supports_masking`:
+    /// `Flatten`, `Conv1D`, `GlobalMaxPooling1D`, ...; Keras warns that the mask is lost).
+    Drop,
+    /// Its output carries its first input's mask, its call unaffected (`Dense`, activations,
+    /// dropout, normalization).
+    Keep,
+    /// It reads or makes masks itself: [`Layer::output_masked`] and [`Layer::call_masked`].
+    Own,
+}
+
 /// A layer: Keras's `keras.layers.Layer` with `compute_output_shape`/`build`/`call`/`get_config`.
 /// Every built-in layer implements it in its own file, and so can yours: its shapes are inferred
 /// when the model is built, its weights are burn parameters that `fit` trains, `summary` counts
@@ -165,6 +186,38 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
             "{} runs on the device, not on host arrays",
             self.class_name()
         ))
+    }
+
+    /// How the layer treats masks (default: [`MaskPolicy::Drop`], as a Keras layer without
+    /// `supports_masking`).
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Drop
+    }
+
+    /// For a layer whose policy is [`MaskPolicy::Own`]: whether its output carries a mask,
+    /// given its inputs' shapes and which of them carry one (checked when the model is built).
+    ///
+    /// # Errors
+    /// Why the layer cannot take or make these masks.
+    fn output_masked(&self, _inputs: &[Shape], _masked: &[bool]) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    /// The forward pass with the inputs' masks (`None` for an input without one), giving the
+    /// output and its mask, for a layer whose policy is [`MaskPolicy::Own`]; the model calls it
+    /// instead of [`call`](Layer::call) where a mask is present or made. The default ignores
+    /// the masks.
+    ///
+    /// # Errors
+    /// As [`call`](Layer::call).
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        _masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
+        Ok((self.call(inputs, weights, training)?, None))
     }
 
     /// Whether the layer can be written to a config (Keras's `get_config`); `Lambda`'s closure

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, Weights, config_of};
+use super::{Layer, Mask, MaskPolicy, Weights, config_of};
 use crate::shape::Shape;
 use crate::tensor::{DynTensor, DynTensors};
 
@@ -94,8 +94,37 @@ macro_rules! merge_layer {
                 let group = DynTensors::group(inputs)?;
                 Ok(crate::dyn_group_map!(group, $v => $op))
             }
+
+            /// Keras's merge mask: where every input has a mask, their union.
+            fn mask_policy(&self) -> MaskPolicy {
+                MaskPolicy::Own
+            }
+
+            fn output_masked(&self, inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+                Ok(!masked.is_empty()
+                    && masked.iter().all(|&m| m)
+                    && inputs.windows(2).all(|w| w[0].dims().first() == w[1].dims().first()))
+            }
+
+            fn call_masked(
+                &self,
+                inputs: Vec<DynTensor>,
+                masks: &[Option<Mask>],
+                weights: &Weights<'_>,
+                training: bool,
+            ) -> Result<(DynTensor, Option<Mask>), String> {
+                let y = self.call(inputs, weights, training)?;
+                Ok((y, union(masks)))
+            }
         }
     };
+}
+
+/// The union of the masks (a step is real where any input's is), `None` unless every input has
+/// one (Keras's `Merge.compute_mask`).
+pub(crate) fn union(masks: &[Option<Mask>]) -> Option<Mask> {
+    let all: Option<Vec<Mask>> = masks.iter().cloned().collect();
+    all?.into_iter().reduce(|a, b| a.max_pair(b))
 }
 
 /// Folds the tensors with `f`, the first as the start.

@@ -75,6 +75,7 @@ builtin_layers! {
         GlobalMaxPooling3d => "GlobalMaxPooling3D",
     },
     layer_normalization::{LayerNormalization => "LayerNormalization"},
+    masking::{Masking => "Masking"},
     leaky_relu::{LeakyRelu => "LeakyReLU"},
     multi_head_attention::{MultiHeadAttention => "MultiHeadAttention"},
     normalization::{Normalization => "Normalization"},
@@ -136,7 +137,7 @@ pub use input::{Input, InputLayer};
 pub use kernel::KernelOptions;
 pub use lambda::Lambda;
 pub(crate) use layer::snake_case;
-pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, only};
+pub use layer::{IntoOnly, Layer, LayerExt, LayerSpec, Mask, MaskPolicy, only};
 pub use pooling1d::Pool1dOptions;
 pub use pooling2d::Pool2dOptions;
 pub use pooling3d::Pool3dOptions;

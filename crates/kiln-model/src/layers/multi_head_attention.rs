@@ -5,7 +5,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, setters};
+use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, setters};
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;
@@ -22,8 +22,9 @@ use crate::tensor::DynTensor;
 /// kernel `[heads, value_dim, out]`) maps the heads back to the query's features (or
 /// `output_shape`).
 ///
-/// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs); masks
-/// and `use_gate` are not supported yet.
+/// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs). Masks
+/// from `Embedding(mask_zero)` or `Masking` are Keras's (see `call_masked`); not yet:
+/// `attention_mask`, `use_causal_mask`, `return_attention_scores` and `use_gate`.
 ///
 /// # Examples
 /// ```
@@ -269,6 +270,27 @@ impl Layer for MultiHeadAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
+        Ok(self.call_masked(inputs, &[], weights, training)?.0)
+    }
+
+    /// Keras's masks: the query's, value's and key's masks combine into the attention mask
+    /// (`[batch, query steps, value steps]`, a pair is attended only where all are real); the
+    /// output keeps the query's mask.
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(masked.first() == Some(&true))
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
         let mut tensors = Vec::with_capacity(3);
         for t in inputs {
             let DynTensor::R3(t) = t else {
@@ -293,7 +315,16 @@ impl Layer for MultiHeadAttention {
         let k = heads(project(key, &weights.sublayer(1)?, dk, h * kd)?, tv, kd);
         let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
         let q = q * (1.0 / (kd as f32).sqrt());
-        let mut attention = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let mut attention = match attention_mask(masks, b, tq, tv, &scores.device()) {
+            // Keras's masked softmax: masked pairs get -1e9, then 0 after the softmax.
+            Some(m) => {
+                let m = m.unsqueeze_dim::<4>(1);
+                let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
+                softmax(filled, 3) * m
+            }
+            None => softmax(scores, 3),
+        };
         if training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
             let mask = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &attention.device());
@@ -306,6 +337,29 @@ impl Layer for MultiHeadAttention {
         if let Some(bias) = output.optional::<1>("bias")? {
             y = y + bias.reshape([1, out]);
         }
-        Ok(DynTensor::R3(y.reshape([b, tq, out])))
+        let query_mask = masks.first().cloned().flatten();
+        Ok((DynTensor::R3(y.reshape([b, tq, out])), query_mask))
     }
+}
+
+/// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks (Keras's
+/// `_compute_attention_mask`), `None` when none has one.
+fn attention_mask(
+    masks: &[Option<Mask>],
+    b: usize,
+    tq: usize,
+    tv: usize,
+    device: &burn::tensor::Device,
+) -> Option<Tensor<3>> {
+    if masks.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut m = Tensor::<3>::ones([b, tq, tv], device);
+    if let Some(Some(q)) = masks.first() {
+        m = m * q.clone().unsqueeze_dim::<3>(2);
+    }
+    for k in masks.iter().skip(1).flatten() {
+        m = m * k.clone().unsqueeze_dim::<3>(1);
+    }
+    Some(m)
 }

@@ -351,6 +351,11 @@ impl Layer for Normalization {
         "Normalization"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> Value {
         config_of(self)
     }

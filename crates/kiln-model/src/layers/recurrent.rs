@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use super::Weights;
+use super::{Mask, Weights};
 use crate::activation::Activation;
 use crate::tensor::DynTensor;
 
@@ -42,12 +42,22 @@ pub(crate) struct Recurrence {
     pub(crate) recurrent_activation: Activation,
     pub(crate) return_sequences: bool,
     pub(crate) go_backwards: bool,
+    /// At a masked step, output zeros instead of the previous output (Keras
+    /// `zero_output_for_mask`; `Bidirectional` sets it with `return_sequences`).
+    pub(crate) zero_output_for_mask: bool,
 }
 
 impl Recurrence {
     /// Runs over `[batch, steps, features]` with the layer's `kernel`, `recurrent_kernel` and
-    /// optional `bias`: the last `h`, or every step's `h` with `return_sequences`.
-    pub(crate) fn run(&self, x: DynTensor, weights: &Weights<'_>) -> Result<DynTensor, String> {
+    /// optional `bias`: the last `h`, or every step's `h` with `return_sequences`. With a
+    /// `mask` `[batch, steps]`, a masked step leaves the states as they were and outputs the
+    /// previous output (or zeros with `zero_output_for_mask`), as Keras does.
+    pub(crate) fn run(
+        &self,
+        x: DynTensor,
+        mask: Option<&Mask>,
+        weights: &Weights<'_>,
+    ) -> Result<DynTensor, String> {
         let DynTensor::R3(x) = x else {
             return Err(
                 "recurrent layers need a batch of sequences [batch, steps, features]".into(),
@@ -81,9 +91,11 @@ impl Recurrence {
             (0..steps).collect()
         };
         let mut outputs = Vec::with_capacity(if self.return_sequences { steps } else { 0 });
+        let mut last: Option<Tensor<2>> = None;
         for step in order {
             let xt = xw.clone().narrow(1, step, 1).reshape([b, width]);
             let block = |t: &Tensor<2>, i: usize| t.clone().narrow(1, i * u, u);
+            let (h_before, c_before) = (h.clone(), c.clone());
             h = match self.cell {
                 Cell::Simple => act.apply(xt + h.matmul(recurrent.clone())),
                 Cell::Lstm => {
@@ -115,14 +127,33 @@ impl Recurrence {
                     z.clone() * h + (z.neg() + 1.0) * hh
                 }
             };
+            let mut out = h.clone();
+            if let Some(mask) = mask {
+                // Keras: where(is_masked, old, new) for the states; the output is the carried h
+                // (the previous output) or zeros.
+                let m = mask.clone().narrow(1, step, 1);
+                let keep = |new: Tensor<2>, old: Tensor<2>| old.clone() + (new - old) * m.clone();
+                if self.zero_output_for_mask {
+                    out = h.clone() * m.clone();
+                }
+                h = keep(h, h_before);
+                if self.cell == Cell::Lstm {
+                    c = keep(c, c_before);
+                }
+                if !self.zero_output_for_mask {
+                    out = h.clone();
+                }
+            }
             if self.return_sequences {
-                outputs.push(h.clone().unsqueeze_dim::<3>(1));
+                outputs.push(out.unsqueeze_dim::<3>(1));
+            } else if self.zero_output_for_mask {
+                last = Some(out);
             }
         }
         Ok(if self.return_sequences {
             DynTensor::R3(Tensor::cat(outputs, 1))
         } else {
-            DynTensor::R2(h)
+            DynTensor::R2(last.unwrap_or(h))
         })
     }
 }

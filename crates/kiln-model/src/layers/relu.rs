@@ -53,6 +53,11 @@ impl Layer for Relu {
         "ReLU"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> serde_json::Value {
         config_of(self)
     }

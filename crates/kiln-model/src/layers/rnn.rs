@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::recurrent::{Cell, Recurrence};
-use super::{Layer, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use super::{
+    Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters,
+};
 use crate::activation::Activation;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
@@ -61,6 +63,10 @@ pub struct RnnOptions {
     /// Run over the steps in reverse order (outputs in that order, as Keras).
     #[serde(default)]
     pub go_backwards: bool,
+    /// At a masked step, output zeros instead of the previous output (Keras
+    /// `zero_output_for_mask`, default false; `Bidirectional` sets it to `return_sequences`).
+    #[serde(default)]
+    pub zero_output_for_mask: bool,
     /// Not supported (must be false): Kiln returns outputs only.
     #[serde(default)]
     pub return_state: bool,
@@ -89,6 +95,7 @@ impl RnnOptions {
             bias_regularizer: None,
             return_sequences: false,
             go_backwards: false,
+            zero_output_for_mask: false,
             return_state: false,
             stateful: false,
             dropout: 0.0,
@@ -163,6 +170,7 @@ impl RnnOptions {
             recurrent_activation,
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
+            zero_output_for_mask: self.zero_output_for_mask,
         }
     }
 }
@@ -224,7 +232,34 @@ macro_rules! rnn_layer {
                 let (cell, recurrent_activation, _) = self.parts();
                 self.options
                     .recurrence(cell, recurrent_activation)
-                    .run(only(inputs)?, weights)
+                    .run(only(inputs)?, None, weights)
+            }
+
+            /// Masked steps are skipped (states carried); with `return_sequences` the output
+            /// keeps the mask.
+            fn mask_policy(&self) -> MaskPolicy {
+                MaskPolicy::Own
+            }
+
+            fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+                Ok(masked.first() == Some(&true) && self.options.return_sequences)
+            }
+
+            fn call_masked(
+                &self,
+                inputs: Vec<DynTensor>,
+                masks: &[Option<Mask>],
+                weights: &Weights<'_>,
+                _training: bool,
+            ) -> Result<(DynTensor, Option<Mask>), String> {
+                let (cell, recurrent_activation, _) = self.parts();
+                let mask = masks.first().cloned().flatten();
+                let y = self
+                    .options
+                    .recurrence(cell, recurrent_activation)
+                    .run(only(inputs)?, mask.as_ref(), weights)?;
+                let out = if self.options.return_sequences { mask } else { None };
+                Ok((y, out))
             }
         }
     };

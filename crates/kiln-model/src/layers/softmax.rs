@@ -50,6 +50,23 @@ impl Layer for Softmax {
         "Softmax"
     }
 
+    /// Keras's `Softmax` applies a mask of its own shape (attention scores); a step mask from
+    /// `Masking` or `Embedding(mask_zero)` is refused when the model is built (Keras would
+    /// broadcast it against the wrong axes).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        if masked.first() == Some(&true) {
+            return Err("its input carries a step mask (from Masking or Embedding(mask_zero)), \
+                        which Keras's Softmax would broadcast against the wrong axes; use the \
+                        previous layer's `activation=\"softmax\"` instead"
+                .into());
+        }
+        Ok(false)
+    }
+
     fn config(&self) -> serde_json::Value {
         config_of(self)
     }

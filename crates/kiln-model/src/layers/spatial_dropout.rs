@@ -90,6 +90,11 @@ macro_rules! spatial_dropout {
                 $class
             }
 
+            /// Keeps its input's mask (Keras `supports_masking`).
+            fn mask_policy(&self) -> crate::layers::MaskPolicy {
+                crate::layers::MaskPolicy::Keep
+            }
+
             fn config(&self) -> serde_json::Value {
                 config_of(self)
             }

@@ -87,6 +87,11 @@ impl Layer for TimeDistributed {
         "TimeDistributed"
     }
 
+    /// Keeps its input's mask (Keras `supports_masking`).
+    fn mask_policy(&self) -> crate::layers::MaskPolicy {
+        crate::layers::MaskPolicy::Keep
+    }
+
     fn config(&self) -> Value {
         super::config_of(self)
     }
