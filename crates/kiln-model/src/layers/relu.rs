@@ -6,7 +6,7 @@ use super::{Layer, Weights, config_of, only, setters};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
-/// `x` where `x >= threshold`, `negative_slope · (x - threshold)` below it, capped at
+/// `x` where `x > threshold`, `negative_slope · (x - threshold)` at or below it, capped at
 /// `max_value` (Keras `layers.ReLU`; the defaults give `max(x, 0)`).
 ///
 /// # Examples
@@ -85,7 +85,7 @@ impl Layer for Relu {
         let (slope, threshold, max) = (self.negative_slope, self.threshold, self.max_value);
         Ok(crate::dyn_map!(only(inputs)?, t => {
             let below = (t.clone() - threshold) * slope;
-            let y = t.clone().mask_where(t.lower_elem(threshold), below);
+            let y = t.clone().mask_where(t.lower_equal_elem(threshold), below);
             match max {
                 Some(m) => y.clamp_max(m),
                 None => y,
