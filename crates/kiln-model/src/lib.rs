@@ -21,6 +21,7 @@
 
 mod activation;
 mod config;
+mod constraint;
 mod data;
 mod error;
 mod functional;
@@ -42,6 +43,7 @@ mod tensor;
 mod weights_file;
 
 pub use activation::Activation;
+pub use constraint::Constraint;
 pub use data::{ArrayInput, Element, HostData};
 pub use error::{Error, Result};
 pub use functional::{Apply, Functional, SymbolicTensor, Tensors};

@@ -350,6 +350,48 @@ impl Model {
         plan.graph.outputs.get(k).is_some_and(|&o| plan.masked[o])
     }
 
+    /// Whether any weight has a constraint (`kernel_constraint`, ...).
+    pub fn has_constraints(&self) -> bool {
+        self.plan()
+            .weights
+            .iter()
+            .any(|declared| declared.flat().iter().any(|(_, w)| w.constraint.is_some()))
+    }
+
+    /// Projects every weight that has a constraint (`kernel_constraint=MaxNorm(..)`, ...), as
+    /// Keras does after each optimizer step (`fit` calls it after each one).
+    ///
+    /// # Errors
+    /// A constraint whose axes do not fit its weight (checked when the model is built, so not
+    /// in practice).
+    pub fn apply_constraints(mut self) -> Result<Self> {
+        let info = Arc::clone(&self.info);
+        let vars = std::mem::take(&mut self.vars);
+        self.vars = vars
+            .into_iter()
+            .zip(&info.plan.weights)
+            .map(|(vars, declared)| {
+                declared
+                    .flat()
+                    .into_iter()
+                    .zip(vars)
+                    .map(|((name, w), v)| match (&w.constraint, v) {
+                        (Some(c), Variable::Trainable(p)) => {
+                            let projected = c.apply(p.val().detach(), &w.shape).map_err(|e| {
+                                Error::InvalidModel(format!("weight `{name}`: {e}"))
+                            })?;
+                            Ok(Variable::Trainable(
+                                p.map(|_| projected.detach().require_grad()),
+                            ))
+                        }
+                        (_, v) => Ok(v),
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self)
+    }
+
     /// The sum of every weight penalty (`kernel_regularizer`, ...), which `fit` adds to the
     /// loss; `None` when no layer has one. Frozen layers' weights are penalized too, as in
     /// Keras (their penalty has no gradient).

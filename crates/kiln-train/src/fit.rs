@@ -797,7 +797,12 @@ impl CompiledModel {
                         let scaled = optimizer.scale_loss(loss.clone());
                         let grads = GradientsParams::from_grads(scaled.backward(), &model);
                         acc.update(loss.detach().inner(), len, parts, &heads);
-                        slot = Some(optimizer.apply_gradients(model, grads));
+                        let mut next = optimizer.apply_gradients(model, grads);
+                        // Keras projects constrained weights after each step.
+                        if next.has_constraints() {
+                            next = next.apply_constraints()?;
+                        }
+                        slot = Some(next);
                         if batch_hooks {
                             let values = acc.read(&heads)?;
                             let logs: Logs = named(&heads, &values, "").into_iter().collect();

@@ -42,6 +42,9 @@ pub struct Embedding {
     /// Penalty on the table added to the training loss (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings_regularizer: Option<Regularizer>,
+    /// Projection of the table after each optimizer step (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings_constraint: Option<crate::constraint::Constraint>,
     /// Id 0 is padding: the output is masked there (Keras `mask_zero`, default false).
     #[serde(default)]
     pub mask_zero: bool,
@@ -55,6 +58,7 @@ impl Embedding {
             output_dim,
             embeddings_initializer: uniform(),
             embeddings_regularizer: None,
+            embeddings_constraint: None,
             mask_zero: false,
         }
     }
@@ -65,6 +69,8 @@ setters!(Embedding {
     embeddings_initializer: Initializer,
     /// Adds a penalty on the table to the training loss (Keras `embeddings_regularizer`).
     embeddings_regularizer: Option<Regularizer>,
+    /// Projects the table after each optimizer step (Keras `embeddings_constraint`).
+    embeddings_constraint: Option<crate::constraint::Constraint>,
     /// Treats id 0 as padding and masks it (Keras `mask_zero`).
     mask_zero: bool,
 });
@@ -96,7 +102,10 @@ impl Layer for Embedding {
     fn build(&self, _inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let table = [self.input_dim, self.output_dim];
         let spec = WeightSpec::new("embeddings", table, self.embeddings_initializer);
-        weights.add_weight(spec.regularizer(self.embeddings_regularizer))?;
+        weights.add_weight(
+            spec.regularizer(self.embeddings_regularizer)
+                .constraint(self.embeddings_constraint.clone()),
+        )?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{WeightBuilder, WeightSpec};
 use crate::activation::Activation;
+use crate::constraint::Constraint;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::tensor::DynTensor;
@@ -33,6 +34,12 @@ pub struct KernelOptions {
     /// Penalty on the bias added to the training loss (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_regularizer: Option<Regularizer>,
+    /// Projection of the kernel after each optimizer step (Keras `kernel_constraint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+    /// Projection of the bias after each optimizer step (Keras `bias_constraint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_constraint: Option<Constraint>,
 }
 
 impl Default for KernelOptions {
@@ -44,6 +51,8 @@ impl Default for KernelOptions {
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
             bias_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
         }
     }
 }
@@ -68,10 +77,17 @@ impl KernelOptions {
         units: usize,
     ) -> Result<(), String> {
         let kernel = WeightSpec::new("kernel", shape, self.kernel_initializer);
-        weights.add_weight(kernel.regularizer(self.kernel_regularizer))?;
+        weights.add_weight(
+            kernel
+                .regularizer(self.kernel_regularizer)
+                .constraint(self.kernel_constraint.clone()),
+        )?;
         if self.use_bias {
             let bias = WeightSpec::new("bias", [units], self.bias_initializer);
-            weights.add_weight(bias.regularizer(self.bias_regularizer))?;
+            weights.add_weight(
+                bias.regularizer(self.bias_regularizer)
+                    .constraint(self.bias_constraint.clone()),
+            )?;
         }
         Ok(())
     }
@@ -100,6 +116,10 @@ macro_rules! kernel_setters {
             kernel_regularizer: Option<Regularizer>,
             /// Adds a penalty on the bias to the training loss (Keras `bias_regularizer`).
             bias_regularizer: Option<Regularizer>,
+            /// Projects the kernel after each optimizer step (Keras `kernel_constraint`).
+            kernel_constraint: Option<$crate::constraint::Constraint>,
+            /// Projects the bias after each optimizer step (Keras `bias_constraint`).
+            bias_constraint: Option<$crate::constraint::Constraint>,
         });
     };
 }

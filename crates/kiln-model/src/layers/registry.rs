@@ -11,9 +11,20 @@ pub(crate) type Make = fn(&Value) -> Result<Arc<dyn Layer>, String>;
 
 /// Reads a built-in layer from its Keras config (unknown keys are ignored).
 pub(crate) fn keras<L: Layer + DeserializeOwned>(config: &Value) -> Result<Arc<dyn Layer>, String> {
-    serde_json::from_value::<L>(config.clone())
-        .map(|layer| Arc::new(layer) as Arc<dyn Layer>)
-        .map_err(|e| e.to_string())
+    let layer = serde_json::from_value::<L>(config.clone()).map_err(|e| e.to_string())?;
+    // A constraint the layer does not take would be dropped silently: refuse it.
+    if let Some(map) = config.as_object() {
+        let own = layer.config();
+        for (key, value) in map {
+            if key.ends_with("_constraint") && !value.is_null() && own[key.as_str()].is_null() {
+                return Err(format!(
+                    "`{key}` on {} is not supported by Kiln yet",
+                    layer.class_name()
+                ));
+            }
+        }
+    }
+    Ok(Arc::new(layer))
 }
 
 /// Keras's other names of its layer classes (`keras.layers.MaxPool2D` is `MaxPooling2D`).

@@ -7,6 +7,7 @@ use super::{
     Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters,
 };
 use crate::activation::Activation;
+use crate::constraint::Constraint;
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;
@@ -57,6 +58,15 @@ pub struct RnnOptions {
     /// Penalty on the bias (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_regularizer: Option<Regularizer>,
+    /// Projection of the input kernel after each optimizer step (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+    /// Projection of the recurrent kernel after each optimizer step (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrent_constraint: Option<Constraint>,
+    /// Projection of the bias after each optimizer step (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_constraint: Option<Constraint>,
     /// Output every step `[batch, steps, units]` instead of the last `[batch, units]`.
     #[serde(default)]
     pub return_sequences: bool,
@@ -93,6 +103,9 @@ impl RnnOptions {
             kernel_regularizer: None,
             recurrent_regularizer: None,
             bias_regularizer: None,
+            kernel_constraint: None,
+            recurrent_constraint: None,
+            bias_constraint: None,
             return_sequences: false,
             go_backwards: false,
             zero_output_for_mask: false,
@@ -143,16 +156,25 @@ impl RnnOptions {
             .checked_mul(cell.gates())
             .ok_or_else(|| format!("{u} units are too many"))?;
         let kernel = WeightSpec::new("kernel", [features, width], self.kernel_initializer);
-        weights.add_weight(kernel.regularizer(self.kernel_regularizer))?;
+        weights.add_weight(
+            kernel
+                .regularizer(self.kernel_regularizer)
+                .constraint(self.kernel_constraint.clone()),
+        )?;
         let recurrent = WeightSpec::new("recurrent_kernel", [u, width], self.recurrent_initializer);
-        weights.add_weight(recurrent.regularizer(self.recurrent_regularizer))?;
+        weights.add_weight(
+            recurrent
+                .regularizer(self.recurrent_regularizer)
+                .constraint(self.recurrent_constraint.clone()),
+        )?;
         if self.use_bias {
             let shape = match cell {
                 Cell::Gru { reset_after: true } => vec![2, width],
                 _ => vec![width],
             };
             let mut bias = WeightSpec::new("bias", shape, self.bias_initializer)
-                .regularizer(self.bias_regularizer);
+                .regularizer(self.bias_regularizer)
+                .constraint(self.bias_constraint.clone());
             if cell == Cell::Lstm && unit_forget_bias {
                 // Keras: the forget gate's bias starts at one.
                 bias = bias.ones_at(u..2 * u);
@@ -197,6 +219,12 @@ macro_rules! rnn_layer {
             recurrent_regularizer: Option<Regularizer>,
             /// Adds a penalty on the bias to the training loss.
             bias_regularizer: Option<Regularizer>,
+            /// Projects the input kernel after each optimizer step (Keras `kernel_constraint`).
+            kernel_constraint: Option<Constraint>,
+            /// Projects the recurrent kernel after each optimizer step.
+            recurrent_constraint: Option<Constraint>,
+            /// Projects the bias after each optimizer step.
+            bias_constraint: Option<Constraint>,
         });
 
         impl Layer for $name {

@@ -38,6 +38,8 @@ pub struct WeightSpec {
     pub initializer: Initializer,
     /// Penalty added to the training loss (Keras `kernel_regularizer`, ...).
     pub regularizer: Option<Regularizer>,
+    /// Projection applied after every optimizer step (Keras `kernel_constraint`, ...).
+    pub constraint: Option<crate::constraint::Constraint>,
     /// Whether the optimizer updates it; non-trainable weights are state the layer updates
     /// itself in `call` (BatchNormalization's moving statistics) with [`Weights::assign`].
     pub trainable: bool,
@@ -59,6 +61,7 @@ impl WeightSpec {
             shape: shape.into(),
             initializer,
             regularizer: None,
+            constraint: None,
             trainable: true,
             ones: None,
             fixed: None,
@@ -68,6 +71,12 @@ impl WeightSpec {
     /// Sets (or clears) the penalty added to the loss.
     pub fn regularizer(mut self, regularizer: Option<Regularizer>) -> Self {
         self.regularizer = regularizer;
+        self
+    }
+
+    /// Sets (or clears) the projection applied after each optimizer step.
+    pub fn constraint(mut self, constraint: Option<crate::constraint::Constraint>) -> Self {
+        self.constraint = constraint;
         self
     }
 
@@ -155,6 +164,10 @@ impl WeightBuilder {
                     spec.name, spec.shape
                 ));
             }
+        }
+        if let Some(c) = &spec.constraint {
+            c.check(&spec.shape)
+                .map_err(|e| format!("weight `{}`: {e}", spec.name))?;
         }
         if self.own.iter().any(|w| w.name == spec.name) {
             return Err(format!("weight name `{}` is used twice", spec.name));
