@@ -179,3 +179,59 @@ fn sparsemax_is_a_distribution_with_exact_zeros() {
         assert!((g - w).abs() < 1e-6, "{y}");
     }
 }
+
+#[test]
+fn recurrent_dropout_acts_in_training_only() {
+    use kiln::model::{Gru, Lstm, SimpleRnn};
+    let x = Array3::from_shape_fn((4, 6, 3), |(b, t, f)| {
+        ((b + 2 * t + 3 * f) % 5) as f32 / 4.0 - 0.5
+    });
+    let layers: Vec<kiln::model::LayerSpec> = vec![
+        SimpleRnn::new(3).dropout(0.4).recurrent_dropout(0.4).into(),
+        Lstm::new(3).dropout(0.4).into(),
+        Lstm::new(3).dropout(0.4).recurrent_dropout(0.3).into(),
+        Gru::new(3).recurrent_dropout(0.3).into(),
+        Gru::new(3)
+            .reset_after(false)
+            .dropout(0.2)
+            .recurrent_dropout(0.3)
+            .into(),
+    ];
+    for layer in layers {
+        let with = Sequential::new()
+            .add(Input::new([6, 3]))
+            .add(layer.clone())
+            .seed(3)
+            .build(&device())
+            .unwrap();
+        let json = Sequential::new()
+            .add(Input::new([6, 3]))
+            .add(layer)
+            .to_json()
+            .unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let config = &mut value["layers"][1]["config"];
+        assert!(
+            config["dropout"].as_f64().unwrap() + config["recurrent_dropout"].as_f64().unwrap()
+                > 0.0
+        );
+        config["dropout"] = serde_json::json!(0.0);
+        config["recurrent_dropout"] = serde_json::json!(0.0);
+        let plain = Sequential::from_config(&value.to_string())
+            .unwrap()
+            .build(&device())
+            .unwrap()
+            .set_weights(&with.get_weights().unwrap())
+            .unwrap();
+        // Inference: as without dropout.
+        assert_eq!(
+            with.call(&x, false).unwrap(),
+            plain.call(&x, false).unwrap()
+        );
+        // Training: different, and the masks differ between calls.
+        let (a, b) = (with.call(&x, true).unwrap(), with.call(&x, true).unwrap());
+        let p = plain.call(&x, true).unwrap();
+        assert!(a.iter().zip(p.iter()).any(|(u, v)| (u - v).abs() > 1e-4));
+        assert!(a.iter().zip(b.iter()).any(|(u, v)| (u - v).abs() > 1e-6));
+    }
+}

@@ -1,7 +1,7 @@
 //! The forward pass of the recurrent layers (`SimpleRnn`, `Lstm`, `Gru`): one scan over the time steps with
 //! Keras's gate order and weight layout.
 
-use burn::tensor::Tensor;
+use burn::tensor::{Distribution, Tensor};
 
 use super::{Mask, Weights};
 use crate::activation::Activation;
@@ -45,6 +45,28 @@ pub(crate) struct Recurrence {
     /// At a masked step, output zeros instead of the previous output (Keras
     /// `zero_output_for_mask`; `Bidirectional` sets it with `return_sequences`).
     pub(crate) zero_output_for_mask: bool,
+    /// Fraction of the inputs dropped in training, one mask per sequence (Keras `dropout`).
+    pub(crate) dropout: f32,
+    /// Fraction of the state dropped before the recurrent matmul in training (Keras
+    /// `recurrent_dropout`; with it, LSTM and GRU draw one mask per gate, Keras's
+    /// `implementation=1`).
+    pub(crate) recurrent_dropout: f32,
+}
+
+/// `count` dropout masks of `shape` at `rate`: 0 or `1 / (1 - rate)` (Keras's
+/// `backend.random.dropout` of ones).
+fn dropout_masks<const D: usize>(
+    count: usize,
+    shape: [usize; D],
+    rate: f32,
+    device: &burn::tensor::Device,
+) -> Vec<Tensor<D>> {
+    let keep = f64::from(1.0 - rate);
+    (0..count)
+        .map(|_| {
+            Tensor::<D>::random(shape, Distribution::Bernoulli(keep), device) * (1.0 / keep) as f32
+        })
+        .collect()
 }
 
 impl Recurrence {
@@ -57,6 +79,7 @@ impl Recurrence {
         x: DynTensor,
         mask: Option<&Mask>,
         weights: &Weights<'_>,
+        training: bool,
     ) -> Result<DynTensor, String> {
         let DynTensor::R3(x) = x else {
             return Err(
@@ -70,9 +93,43 @@ impl Recurrence {
             _ => (weights.optional::<1>("bias")?, None),
         };
         let [b, steps, features] = x.dims();
-        let (u, width) = (self.units, self.units * self.cell.gates());
-        // Every step's input projection in one matmul.
-        let mut xw = x.reshape([b * steps, features]).matmul(kernel);
+        let gates = self.cell.gates();
+        let (u, width) = (self.units, self.units * gates);
+        let device = x.device();
+        // Keras's implementation 1 (per-gate masks) where recurrent dropout is on.
+        let per_gate = if self.recurrent_dropout > 0.0 {
+            gates
+        } else {
+            1
+        };
+        let input_masks = if training && self.dropout > 0.0 {
+            dropout_masks(per_gate, [b, 1, features], self.dropout, &device)
+        } else {
+            Vec::new()
+        };
+        let state_masks = if training && self.recurrent_dropout > 0.0 {
+            dropout_masks(gates, [b, u], self.recurrent_dropout, &device)
+        } else {
+            Vec::new()
+        };
+        // Every step's input projection in one matmul (one per gate with per-gate masks).
+        let mut xw = match input_masks.as_slice() {
+            [] => x.reshape([b * steps, features]).matmul(kernel),
+            [m] => (x * m.clone())
+                .reshape([b * steps, features])
+                .matmul(kernel),
+            many => Tensor::cat(
+                many.iter()
+                    .enumerate()
+                    .map(|(g, m)| {
+                        (x.clone() * m.clone())
+                            .reshape([b * steps, features])
+                            .matmul(kernel.clone().narrow(1, g * u, u))
+                    })
+                    .collect(),
+                1,
+            ),
+        };
         if let Some(bias) = bias {
             xw = xw + bias.reshape([1, width]);
         }
@@ -81,7 +138,26 @@ impl Recurrence {
             gb.narrow(0, 1, 1)
         });
         let xw = xw.reshape([b, steps, width]);
-        let device = xw.device();
+        // `h · U` over gates `first..first + n`, each gate's h through its dropout mask.
+        let project = |h: &Tensor<2>, first: usize, n: usize| -> Tensor<2> {
+            if state_masks.is_empty() {
+                return h
+                    .clone()
+                    .matmul(recurrent.clone().narrow(1, first * u, n * u));
+            }
+            Tensor::cat(
+                (first..first + n)
+                    .map(|g| {
+                        (h.clone() * state_masks[g].clone()).matmul(recurrent.clone().narrow(
+                            1,
+                            g * u,
+                            u,
+                        ))
+                    })
+                    .collect(),
+                1,
+            )
+        };
         let mut h = Tensor::<2>::zeros([b, u], &device);
         let mut c = Tensor::<2>::zeros([b, u], &device);
         let (act, gate) = (self.activation, self.recurrent_activation);
@@ -97,9 +173,9 @@ impl Recurrence {
             let block = |t: &Tensor<2>, i: usize| t.clone().narrow(1, i * u, u);
             let (h_before, c_before) = (h.clone(), c.clone());
             h = match self.cell {
-                Cell::Simple => act.apply(xt + h.matmul(recurrent.clone())),
+                Cell::Simple => act.apply(xt + project(&h, 0, 1)),
                 Cell::Lstm => {
-                    let z = xt + h.matmul(recurrent.clone());
+                    let z = xt + project(&h, 0, 4);
                     let i = gate.apply(block(&z, 0));
                     let f = gate.apply(block(&z, 1));
                     let g = act.apply(block(&z, 2));
@@ -108,11 +184,7 @@ impl Recurrence {
                     o * act.apply(c.clone())
                 }
                 Cell::Gru { reset_after } => {
-                    let mut inner = h.clone().matmul(if reset_after {
-                        recurrent.clone()
-                    } else {
-                        recurrent.clone().narrow(1, 0, 2 * u)
-                    });
+                    let mut inner = project(&h, 0, if reset_after { 3 } else { 2 });
                     if let Some(rb) = &recurrent_bias {
                         inner = inner + rb.clone();
                     }
@@ -121,7 +193,7 @@ impl Recurrence {
                     let candidate = if reset_after {
                         r * block(&inner, 2)
                     } else {
-                        (r * h.clone()).matmul(recurrent.clone().narrow(1, 2 * u, u))
+                        project(&(r * h.clone()), 2, 1)
                     };
                     let hh = act.apply(block(&xt, 2) + candidate);
                     z.clone() * h + (z.neg() + 1.0) * hh

@@ -83,10 +83,11 @@ pub struct RnnOptions {
     /// Not supported (must be false).
     #[serde(default)]
     pub stateful: bool,
-    /// Not supported (must be 0).
+    /// Fraction of the inputs dropped in training, the same mask at every step (default 0).
     #[serde(default)]
     pub dropout: f32,
-    /// Not supported (must be 0).
+    /// Fraction of the state dropped before the recurrent matmul in training, the same mask
+    /// at every step (default 0; LSTM and GRU then draw one mask per gate, as Keras).
     #[serde(default)]
     pub recurrent_dropout: f32,
 }
@@ -125,11 +126,17 @@ impl RnnOptions {
         if self.units == 0 {
             return Err("units must be at least 1".into());
         }
+        for (rate, name) in [
+            (self.dropout, "dropout"),
+            (self.recurrent_dropout, "recurrent_dropout"),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(format!("{name} must be in [0, 1), got {rate}"));
+            }
+        }
         let unsupported = [
             (self.return_state, "return_state"),
             (self.stateful, "stateful"),
-            (self.dropout != 0.0, "dropout"),
-            (self.recurrent_dropout != 0.0, "recurrent_dropout"),
         ];
         if let Some((_, option)) = unsupported.iter().find(|(on, _)| *on) {
             return Err(format!(
@@ -193,6 +200,8 @@ impl RnnOptions {
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
             zero_output_for_mask: self.zero_output_for_mask,
+            dropout: self.dropout,
+            recurrent_dropout: self.recurrent_dropout,
         }
     }
 }
@@ -205,6 +214,10 @@ macro_rules! rnn_layer {
             return_sequences: bool,
             /// Whether to read the sequence from its end.
             go_backwards: bool,
+            /// Drops this fraction of the inputs in training (Keras `dropout`).
+            dropout: f32,
+            /// Drops this fraction of the state before the recurrent matmul in training.
+            recurrent_dropout: f32,
             /// Sets the activation (default tanh).
             activation: Activation,
             /// Whether to add a bias.
@@ -255,12 +268,12 @@ macro_rules! rnn_layer {
                 &self,
                 inputs: Vec<DynTensor>,
                 weights: &Weights<'_>,
-                _training: bool,
+                training: bool,
             ) -> Result<DynTensor, String> {
                 let (cell, recurrent_activation, _) = self.parts();
                 self.options
                     .recurrence(cell, recurrent_activation)
-                    .run(only(inputs)?, None, weights)
+                    .run(only(inputs)?, None, weights, training)
             }
 
             /// Masked steps are skipped (states carried); with `return_sequences` the output
@@ -278,14 +291,14 @@ macro_rules! rnn_layer {
                 inputs: Vec<DynTensor>,
                 masks: &[Option<Mask>],
                 weights: &Weights<'_>,
-                _training: bool,
+                training: bool,
             ) -> Result<(DynTensor, Option<Mask>), String> {
                 let (cell, recurrent_activation, _) = self.parts();
                 let mask = masks.first().cloned().flatten();
                 let y = self
                     .options
                     .recurrence(cell, recurrent_activation)
-                    .run(only(inputs)?, mask.as_ref(), weights)?;
+                    .run(only(inputs)?, mask.as_ref(), weights, training)?;
                 let out = if self.options.return_sequences { mask } else { None };
                 Ok((y, out))
             }
