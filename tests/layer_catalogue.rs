@@ -235,3 +235,52 @@ fn recurrent_dropout_acts_in_training_only() {
         assert!(a.iter().zip(b.iter()).any(|(u, v)| (u - v).abs() > 1e-6));
     }
 }
+
+#[test]
+fn a_causal_attention_step_sees_only_the_steps_before_it() {
+    use kiln::model::{AdditiveAttention, Attention, MultiHeadAttention};
+    let builds: Vec<Box<dyn Fn(&kiln::model::SymbolicTensor) -> kiln::model::SymbolicTensor>> = vec![
+        Box::new(|x| {
+            MultiHeadAttention::new(2, 3)
+                .use_causal_mask(true)
+                .apply([x, x])
+                .unwrap()
+        }),
+        Box::new(|x| {
+            Attention::new()
+                .use_causal_mask(true)
+                .apply([x, x])
+                .unwrap()
+        }),
+        Box::new(|x| {
+            AdditiveAttention::new()
+                .use_causal_mask(true)
+                .apply([x, x])
+                .unwrap()
+        }),
+    ];
+    for build in builds {
+        let x = Input::new([5, 4]).tensor().unwrap();
+        let y = build(&x);
+        let spec = Functional::new(&x, &y).unwrap().seed(9);
+        // The call argument goes to the node's kwargs (where Keras reads it) and back.
+        let json = spec.to_json().unwrap();
+        assert!(json.contains("\"use_causal_mask\": true"), "{json}");
+        let back = Functional::from_config(&json).unwrap();
+        assert_eq!(back.to_json().unwrap(), json);
+        let model = spec.build(&device()).unwrap();
+        let a = Array3::from_shape_fn((1, 5, 4), |(_, t, f)| {
+            (t as f32 - 2.0) * 0.3 + f as f32 * 0.1
+        });
+        let mut b = a.clone();
+        b[[0, 4, 0]] += 5.0;
+        b[[0, 3, 2]] -= 3.0;
+        let (ya, yb) = (model.predict(&a, 1).unwrap(), model.predict(&b, 1).unwrap());
+        for t in 0..3 {
+            for d in 0..ya.shape()[2] {
+                assert!((ya[[0, t, d]] - yb[[0, t, d]]).abs() < 1e-6, "step {t}");
+            }
+        }
+        assert!((ya[[0, 4, 0]] - yb[[0, 4, 0]]).abs() > 1e-6);
+    }
+}

@@ -143,7 +143,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                         }
                         many => many.iter().map(|&j| tensor(j)).collect(),
                     };
-                    json!({"args": args, "kwargs": {}})
+                    json!({"args": args, "kwargs": spec.layer().call_options()})
                 })
                 .collect();
             // Where Keras finds the class (a nested model is not in `keras.layers`).
@@ -181,7 +181,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
 /// The `(layer name, node index)` pairs a Keras inbound node refers to, in argument order:
 /// Keras 3's `{"args": [tensor | [tensors]], "kwargs": {}}` or Keras 2's
 /// `[[name, node, tensor, kwargs], ...]`.
-fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
+fn inbound_refs(node: &Value) -> Result<(Vec<(String, usize)>, CallOptions)> {
     fn history(t: &Value) -> Option<(String, usize)> {
         let h = t.get("config")?.get("keras_history")?.as_array()?;
         Some((
@@ -190,20 +190,19 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
         ))
     }
     let bad = || Error::InvalidModel(format!("cannot read the inbound node {node}"));
-    // Call options Kiln would otherwise drop: a tensor passed by keyword (`key=`,
-    // `attention_mask=`), a mask, or a switch that changes the result. `training` is accepted
-    // (Kiln's `fit` and `predict` decide the mode) and so are Keras's null defaults.
+    // Call options: `training` is dropped (Kiln's `fit` and `predict` decide the mode), masks
+    // too (Kiln derives them from the graph; `mask_ops` checked what they are), and Keras's
+    // null and false defaults; the rest go to the layer (`with_call_options`), which refuses
+    // what it does not take (a tensor passed by keyword such as `attention_mask=`).
+    let mut options = CallOptions::new();
     if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
         for (key, value) in kwargs {
-            let harmless = match key.as_str() {
-                // Kiln derives masks from the graph (`mask_ops` checked what they are).
+            let dropped = match key.as_str() {
                 "training" | "mask" => true,
                 _ => value.is_null() || *value == Value::Bool(false),
             };
-            if !harmless {
-                return Err(Error::InvalidModel(format!(
-                    "a layer call passes `{key}={value}`, which Kiln does not support yet"
-                )));
+            if !dropped {
+                options.insert(key.clone(), value.clone());
             }
         }
     }
@@ -220,18 +219,23 @@ fn inbound_refs(node: &Value) -> Result<Vec<(String, usize)>> {
                 _ => {}
             }
         }
-        return Ok(out);
+        return Ok((out, options));
     }
     let list = node.as_array().ok_or_else(bad)?;
-    list.iter()
+    let refs = list
+        .iter()
         .map(|r| {
             let r = r.as_array().ok_or_else(bad)?;
             let name = r.first().and_then(Value::as_str).ok_or_else(bad)?;
             let index = r.get(1).and_then(Value::as_u64).ok_or_else(bad)?;
             Ok((name.to_string(), index as usize))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((refs, options))
 }
+
+/// The keyword arguments of one layer call that Kiln keeps (`use_causal_mask`).
+type CallOptions = serde_json::Map<String, Value>;
 
 /// The layer names of a tensor argument: a tensor, or a list of tensors.
 fn tensor_names(arg: &Value, out: &mut Vec<String>) {
@@ -400,11 +404,34 @@ impl Functional {
                 .map(str::to_string)
                 .or_else(|| spec.name.clone())
                 .ok_or_else(|| Error::InvalidModel("a layer of the config has no name".into()))?;
-            let spec = spec.name(name.clone());
-            let nodes = match entry.get("inbound_nodes").and_then(Value::as_array) {
-                Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
-                None => Vec::new(),
-            };
+            let mut spec = spec.name(name.clone());
+            let calls: Vec<(Inbound, CallOptions)> =
+                match entry.get("inbound_nodes").and_then(Value::as_array) {
+                    Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
+                    None => Vec::new(),
+                };
+            let (nodes, options): (Vec<Inbound>, Vec<CallOptions>) = calls.into_iter().unzip();
+            if let Some(first) = options.first().filter(|o| !o.is_empty()) {
+                let fail = |reason: String| Error::LayerConfig {
+                    class_name: spec.class_name().to_string(),
+                    name: name.clone(),
+                    reason,
+                };
+                if options.iter().any(|o| o != first) {
+                    return Err(fail(
+                        "its calls pass different keyword arguments; Kiln keeps them as layer \
+                         options, one set per layer"
+                            .into(),
+                    ));
+                }
+                spec.layer = spec.layer.with_call_options(first).map_err(fail)?;
+            } else if options.iter().any(|o| !o.is_empty()) {
+                return Err(Error::LayerConfig {
+                    class_name: spec.class_name().to_string(),
+                    name: name.clone(),
+                    reason: "its calls pass different keyword arguments".into(),
+                });
+            }
             layers.push((name, spec, nodes));
         }
         // Make the nodes in dependency order, as Keras's `process_node` does.

@@ -78,12 +78,25 @@ fn apply_scores(
     scores: Tensor<3>,
     value: Tensor<3>,
     masks: &[Option<Mask>],
+    causal: bool,
     dropout: f64,
     training: bool,
 ) -> Tensor<3> {
     let mut scores = scores;
-    if let Some(Some(v_mask)) = masks.get(1) {
-        scores = scores - (v_mask.clone().neg() + 1.0).unsqueeze_dim::<3>(1) * 1e9;
+    // Keras's `_calculate_score_mask`: the value mask and the causal mask together, then
+    // `score - 1e9` where either masks.
+    let [_, tq, tv] = scores.dims();
+    let v_mask = masks.get(1).cloned().flatten().map(|m| m.unsqueeze_dim::<3>(1));
+    let c_mask = causal.then(|| {
+        super::multi_head_attention::causal_mask(tq, tv, &scores.device()).unsqueeze_dim::<3>(0)
+    });
+    let score_mask = match (v_mask, c_mask) {
+        (Some(v), Some(c)) => Some(v * c),
+        (Some(m), None) | (None, Some(m)) => Some(m),
+        (None, None) => None,
+    };
+    if let Some(m) = score_mask {
+        scores = scores - (m.neg() + 1.0) * 1e9;
     }
     let mut weights = softmax(scores, 2);
     if training && dropout > 0.0 {
@@ -122,8 +135,9 @@ fn additive_scores(q: Tensor<3>, k: Tensor<3>, w: Option<Tensor<1>>) -> Tensor<3
 /// scalar `scale` for the scores; `score_mode = "concat"` scores with
 /// `concat_score_weight · Σ tanh(query + key)` instead; `dropout` drops attention weights while
 /// training. Masks (`Embedding(mask_zero)`, `Masking`) are Keras's: masked value steps get
-/// no weight, masked query steps give 0 and the output keeps the query's mask. Not yet:
-/// `use_causal_mask`, `return_attention_scores`.
+/// no weight, masked query steps give 0 and the output keeps the query's mask;
+/// `use_causal_mask` (a call argument in Keras) is the option `use_causal_mask`. Not yet:
+/// `return_attention_scores`.
 ///
 /// # Examples
 /// ```
@@ -148,6 +162,10 @@ pub struct Attention {
     /// Keras's seed (kept in the config; Kiln draws from the device's generator).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Query step `i` attends to value steps `j <= i` only (Keras's call argument
+    /// `use_causal_mask=True`; written to the layer's nodes in a config).
+    #[serde(skip)]
+    pub use_causal_mask: bool,
 }
 
 impl Default for Attention {
@@ -164,6 +182,7 @@ impl Attention {
             score_mode: dot(),
             dropout: 0.0,
             seed: None,
+            use_causal_mask: false,
         }
     }
 }
@@ -175,6 +194,8 @@ super::setters!(Attention {
     score_mode: String,
     /// Drops attention weights while training.
     dropout: f64,
+    /// Lets query step `i` attend to value steps up to `i` only (Keras's `use_causal_mask`).
+    use_causal_mask: bool,
 });
 
 impl Layer for Attention {
@@ -188,6 +209,19 @@ impl Layer for Attention {
 
     fn inputs_as_list(&self) -> bool {
         true
+    }
+
+    fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        super::multi_head_attention::causal_options(self.use_causal_mask)
+    }
+
+    fn with_call_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<std::sync::Arc<dyn Layer>, String> {
+        let mut layer = self.clone();
+        layer.use_causal_mask = super::multi_head_attention::causal_option(options)?;
+        Ok(std::sync::Arc::new(layer))
     }
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
@@ -264,7 +298,7 @@ impl Layer for Attention {
             }
             scores
         };
-        let y = apply_scores(scores, v, masks, self.dropout, training);
+        let y = apply_scores(scores, v, masks, self.use_causal_mask, self.dropout, training);
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }
@@ -290,6 +324,10 @@ pub struct AdditiveAttention {
     /// Fraction of attention weights dropped while training.
     #[serde(default)]
     pub dropout: f64,
+    /// Query step `i` attends to value steps `j <= i` only (Keras's call argument
+    /// `use_causal_mask=True`).
+    #[serde(skip)]
+    pub use_causal_mask: bool,
 }
 
 impl Default for AdditiveAttention {
@@ -304,6 +342,7 @@ impl AdditiveAttention {
         Self {
             use_scale: true,
             dropout: 0.0,
+            use_causal_mask: false,
         }
     }
 }
@@ -313,11 +352,26 @@ super::setters!(AdditiveAttention {
     use_scale: bool,
     /// Drops attention weights while training.
     dropout: f64,
+    /// Lets query step `i` attend to value steps up to `i` only (Keras's `use_causal_mask`).
+    use_causal_mask: bool,
 });
 
 impl Layer for AdditiveAttention {
     fn class_name(&self) -> &str {
         "AdditiveAttention"
+    }
+
+    fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        super::multi_head_attention::causal_options(self.use_causal_mask)
+    }
+
+    fn with_call_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<std::sync::Arc<dyn Layer>, String> {
+        let mut layer = self.clone();
+        layer.use_causal_mask = super::multi_head_attention::causal_option(options)?;
+        Ok(std::sync::Arc::new(layer))
     }
 
     fn config(&self) -> serde_json::Value {
@@ -371,7 +425,7 @@ impl Layer for AdditiveAttention {
             None
         };
         let scores = additive_scores(q, k, scale);
-        let y = apply_scores(scores, v, masks, self.dropout, training);
+        let y = apply_scores(scores, v, masks, self.use_causal_mask, self.dropout, training);
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

@@ -220,6 +220,29 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         Ok((self.call(inputs, weights, training)?, None))
     }
 
+    /// Keyword arguments Keras passes when it calls the layer (`use_causal_mask=True`), which
+    /// Kiln keeps as layer options: written to each of the layer's nodes in a config
+    /// (`"kwargs"`), not to the layer's own config.
+    fn call_options(&self) -> serde_json::Map<String, Value> {
+        serde_json::Map::new()
+    }
+
+    /// The layer with the keyword arguments of its calls in a Keras config (every call the
+    /// same), or why it cannot take them. The default takes none.
+    ///
+    /// # Errors
+    /// An argument the layer does not take.
+    fn with_call_options(
+        &self,
+        options: &serde_json::Map<String, Value>,
+    ) -> Result<Arc<dyn Layer>, String> {
+        let keys: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Err(format!(
+            "a call with `{}` is not supported by Kiln yet",
+            keys.join(", ")
+        ))
+    }
+
     /// Whether the layer can be written to a config (Keras's `get_config`); `Lambda`'s closure
     /// cannot. Models check every layer, nested ones included, before saving.
     ///

@@ -24,7 +24,8 @@ use crate::tensor::DynTensor;
 ///
 /// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs). Masks
 /// from `Embedding(mask_zero)` or `Masking` are Keras's (see `call_masked`); not yet:
-/// `attention_mask`, `use_causal_mask`, `return_attention_scores` and `use_gate`.
+/// `attention_mask`, `return_attention_scores` and `use_gate`. `use_causal_mask` (a call argument
+/// in Keras) is the option [`MultiHeadAttention::use_causal_mask`].
 ///
 /// # Examples
 /// ```
@@ -75,6 +76,10 @@ pub struct MultiHeadAttention {
     /// Penalty on the projection biases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias_regularizer: Option<Regularizer>,
+    /// Query step `i` attends to key steps `j <= i` only (Keras's call argument
+    /// `use_causal_mask=True`, for decoders; written to the layer's nodes in a config).
+    #[serde(skip)]
+    pub use_causal_mask: bool,
 }
 
 impl MultiHeadAttention {
@@ -94,6 +99,7 @@ impl MultiHeadAttention {
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
             bias_regularizer: None,
+            use_causal_mask: false,
         }
     }
 
@@ -169,6 +175,8 @@ setters!(MultiHeadAttention {
     kernel_regularizer: Option<Regularizer>,
     /// Adds a penalty on the biases.
     bias_regularizer: Option<Regularizer>,
+    /// Lets query step `i` attend to key steps up to `i` only (Keras's `use_causal_mask=True`).
+    use_causal_mask: bool,
 });
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
@@ -232,6 +240,19 @@ impl Layer for MultiHeadAttention {
     /// Keras calls it as `attention(query, value, key)`.
     fn inputs_as_list(&self) -> bool {
         false
+    }
+
+    fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        causal_options(self.use_causal_mask)
+    }
+
+    fn with_call_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<std::sync::Arc<dyn Layer>, String> {
+        let mut layer = self.clone();
+        layer.use_causal_mask = causal_option(options)?;
+        Ok(std::sync::Arc::new(layer))
     }
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
@@ -316,7 +337,7 @@ impl Layer for MultiHeadAttention {
         let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
         let q = q * (1.0 / (kd as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
-        let mut attention = match attention_mask(masks, b, tq, tv, &scores.device()) {
+        let mut attention = match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
             // Keras's masked softmax: masked pairs get -1e9, then 0 after the softmax.
             Some(m) => {
                 let m = m.unsqueeze_dim::<4>(1);
@@ -342,19 +363,56 @@ impl Layer for MultiHeadAttention {
     }
 }
 
-/// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks (Keras's
-/// `_compute_attention_mask`), `None` when none has one.
+/// Keras's causal mask `[tq, tv]`: 1 where key step `j <= i`, the query step.
+pub(crate) fn causal_mask(tq: usize, tv: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    let rows = Tensor::<1, burn::tensor::Int>::arange(0..tq as i64, device).reshape([tq, 1]);
+    let cols = Tensor::<1, burn::tensor::Int>::arange(0..tv as i64, device).reshape([1, tv]);
+    rows.greater_equal(cols).float()
+}
+
+/// `{"use_causal_mask": true}` where it is on: the call argument Keras's attention layers take.
+pub(crate) fn causal_options(on: bool) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    if on {
+        map.insert("use_causal_mask".into(), serde_json::Value::Bool(true));
+    }
+    map
+}
+
+/// Reads `use_causal_mask` from a config's call arguments, refusing any other.
+pub(crate) fn causal_option(options: &serde_json::Map<String, serde_json::Value>) -> Result<bool, String> {
+    let mut causal = false;
+    for (key, value) in options {
+        match (key.as_str(), value.as_bool()) {
+            ("use_causal_mask", Some(on)) => causal = on,
+            _ => {
+                return Err(format!(
+                    "a call with `{key}={value}` is not supported by Kiln yet (only \
+                     use_causal_mask)"
+                ));
+            }
+        }
+    }
+    Ok(causal)
+}
+
+/// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks and the
+/// causal mask (Keras's `_compute_attention_mask`), `None` when there is none.
 fn attention_mask(
     masks: &[Option<Mask>],
+    causal: bool,
     b: usize,
     tq: usize,
     tv: usize,
     device: &burn::tensor::Device,
 ) -> Option<Tensor<3>> {
-    if masks.iter().all(Option::is_none) {
+    if masks.iter().all(Option::is_none) && !causal {
         return None;
     }
     let mut m = Tensor::<3>::ones([b, tq, tv], device);
+    if causal {
+        m = m * causal_mask(tq, tv, device).unsqueeze_dim::<3>(0);
+    }
     if let Some(Some(q)) = masks.first() {
         m = m * q.clone().unsqueeze_dim::<3>(2);
     }
