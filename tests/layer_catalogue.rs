@@ -239,7 +239,8 @@ fn recurrent_dropout_acts_in_training_only() {
 #[test]
 fn a_causal_attention_step_sees_only_the_steps_before_it() {
     use kiln::model::{AdditiveAttention, Attention, MultiHeadAttention};
-    let builds: Vec<Box<dyn Fn(&kiln::model::SymbolicTensor) -> kiln::model::SymbolicTensor>> = vec![
+    type Build = Box<dyn Fn(&kiln::model::SymbolicTensor) -> kiln::model::SymbolicTensor>;
+    let builds: Vec<Build> = vec![
         Box::new(|x| {
             MultiHeadAttention::new(2, 3)
                 .use_causal_mask(true)
