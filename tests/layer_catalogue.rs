@@ -285,3 +285,66 @@ fn a_causal_attention_step_sees_only_the_steps_before_it() {
         assert!((ya[[0, 4, 0]] - yb[[0, 4, 0]]).abs() > 1e-6);
     }
 }
+
+#[test]
+fn einsum_dense_equals_dense_where_its_equation_is_dense() {
+    use kiln::model::EinsumDense;
+    let x = Array3::from_shape_fn((2, 3, 4), |(b, t, f)| {
+        (b * 12 + t * 4 + f) as f32 / 10.0 - 1.0
+    });
+    let dense = Sequential::new()
+        .add(Input::new([3, 4]))
+        .add(Dense::new(5).activation(Activation::Tanh))
+        .seed(1)
+        .build(&device())
+        .unwrap();
+    let weights = dense.get_weights().unwrap();
+    let want = dense.predict(&x, 8).unwrap();
+    for (equation, shape) in [
+        ("abc,cd->abd", vec![None, Some(5)]),
+        ("...c,cd->...d", vec![Some(5)]),
+    ] {
+        let einsum = Sequential::new()
+            .add(Input::new([3, 4]))
+            .add(
+                EinsumDense::new(equation, shape)
+                    .bias_axes("d")
+                    .activation(Activation::Tanh),
+            )
+            .build(&device())
+            .unwrap()
+            .set_weights(&weights)
+            .unwrap();
+        let got = einsum.predict(&x, 8).unwrap();
+        assert_eq!(got.shape(), want.shape());
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert!((a - b).abs() < 1e-5, "{equation}: {got} vs {want}");
+        }
+    }
+    // Heads: "abc,cde->abde" is the Dense to d·e units, reshaped.
+    let heads = Sequential::new()
+        .add(Input::new([3, 4]))
+        .add(EinsumDense::new(
+            "abc,cde->abde",
+            [Some(3), Some(2), Some(3)],
+        ))
+        .build(&device())
+        .unwrap();
+    let kernel = heads.get_weights().unwrap().remove(0);
+    let flat = kernel.into_shape_with_order(vec![4, 6]).unwrap();
+    let as_dense = Sequential::new()
+        .add(Input::new([3, 4]))
+        .add(Dense::new(6).use_bias(false))
+        .build(&device())
+        .unwrap()
+        .set_weights(&[flat])
+        .unwrap();
+    let (a, b) = (
+        heads.predict(&x, 8).unwrap(),
+        as_dense.predict(&x, 8).unwrap(),
+    );
+    assert_eq!(a.shape(), &[2, 3, 2, 3]);
+    for (p, q) in a.iter().zip(b.iter()) {
+        assert!((p - q).abs() < 1e-5);
+    }
+}

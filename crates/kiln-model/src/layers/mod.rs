@@ -54,6 +54,7 @@ builtin_layers! {
     discretization::{Discretization => "Discretization"},
     dot::{Dot => "Dot"},
     dropout::{Dropout => "Dropout"},
+    einsum_dense::{EinsumDense => "EinsumDense"},
     elu::{Elu => "ELU"},
     embedding::{Embedding => "Embedding"},
     flatten::{Flatten => "Flatten"},

@@ -338,11 +338,14 @@ impl Layer for MultiHeadAttention {
         let q = q * (1.0 / (kd as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
         let mut attention = match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
-            // Keras's masked softmax: masked pairs get -1e9, then 0 after the softmax.
+            // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
+            // `dot_product_attention`, where a query step with every key masked attends
+            // uniformly; with dropout its masked softmax then zeroes the masked pairs.
             Some(m) => {
                 let m = m.unsqueeze_dim::<4>(1);
                 let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
-                softmax(filled, 3) * m
+                let p = softmax(filled, 3);
+                if self.dropout > 0.0 { p * m } else { p }
             }
             None => softmax(scores, 3),
         };
