@@ -348,3 +348,54 @@ fn einsum_dense_equals_dense_where_its_equation_is_dense() {
         assert!((p - q).abs() < 1e-5);
     }
 }
+
+#[test]
+fn grouped_query_attention_with_as_many_kv_heads_is_multi_head_attention() {
+    use kiln::model::{GroupedQueryAttention, MultiHeadAttention};
+    let build = |gqa: bool| {
+        let (q, v) = (
+            Input::new([4, 6]).tensor().unwrap(),
+            Input::new([5, 6]).tensor().unwrap(),
+        );
+        let y = if gqa {
+            GroupedQueryAttention::new(3, 2, 2).apply([&q, &v]).unwrap()
+        } else {
+            MultiHeadAttention::new(2, 3).apply([&q, &v]).unwrap()
+        };
+        Functional::new([&q, &v], &y)
+            .unwrap()
+            .seed(11)
+            .build(&device())
+            .unwrap()
+    };
+    let mha = build(false);
+    let gqa = build(true)
+        .set_weights(&mha.get_weights().unwrap())
+        .unwrap();
+    let q = Array3::from_shape_fn((2, 4, 6), |(b, t, f)| {
+        ((b + t * 3 + f) % 7) as f32 / 3.0 - 1.0
+    });
+    let v = Array3::from_shape_fn((2, 5, 6), |(b, t, f)| {
+        ((b * 2 + t + f * 5) % 9) as f32 / 4.0 - 1.0
+    });
+    let a = mha.predict_many(&[&q, &v], 8).unwrap().remove(0);
+    let b = gqa.predict_many(&[&q, &v], 8).unwrap().remove(0);
+    for (x, y) in a.iter().zip(b.iter()) {
+        assert!((x - y).abs() < 1e-5, "{a} vs {b}");
+    }
+    // One key/value head shared by 4 query heads: weights [6, 1, 3] for key and value.
+    let (q2, v2) = (
+        Input::new([4, 6]).tensor().unwrap(),
+        Input::new([5, 6]).tensor().unwrap(),
+    );
+    let y = GroupedQueryAttention::new(3, 4, 1)
+        .apply([&q2, &v2])
+        .unwrap();
+    let shared = Functional::new([&q2, &v2], &y)
+        .unwrap()
+        .build(&device())
+        .unwrap();
+    assert_eq!(shared.weight_shapes()[2], vec![6, 1, 3]);
+    let refused = GroupedQueryAttention::new(3, 4, 3).apply([&q2, &v2]);
+    assert!(refused.unwrap_err().to_string().contains("divisible"));
+}

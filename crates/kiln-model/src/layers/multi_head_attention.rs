@@ -181,10 +181,11 @@ setters!(MultiHeadAttention {
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
 #[derive(Debug)]
-struct Projection {
-    kernel: Vec<usize>,
-    bias: Vec<usize>,
-    options: MultiHeadAttention,
+pub(crate) struct Projection {
+    pub(crate) kernel: Vec<usize>,
+    pub(crate) bias: Vec<usize>,
+    /// Whose initializers, regularizers and `use_bias` the projection takes.
+    pub(crate) options: MultiHeadAttention,
 }
 
 impl Layer for Projection {
@@ -218,7 +219,7 @@ impl Layer for Projection {
 }
 
 /// `x [batch, steps, features]` times a kernel flattened to `[features, rest]`, plus the bias.
-fn project(x: Tensor<3>, weights: &Weights<'_>, rows: usize, cols: usize) -> Result<Tensor<3>, String> {
+pub(crate) fn project(x: Tensor<3>, weights: &Weights<'_>, rows: usize, cols: usize) -> Result<Tensor<3>, String> {
     let [b, t, d] = x.dims();
     let kernel = weights.at::<3>(0)?.reshape([rows, cols]);
     let mut y = x.reshape([b * t, d]).matmul(kernel);
@@ -401,7 +402,7 @@ pub(crate) fn causal_option(options: &serde_json::Map<String, serde_json::Value>
 
 /// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks and the
 /// causal mask (Keras's `_compute_attention_mask`), `None` when there is none.
-fn attention_mask(
+pub(crate) fn attention_mask(
     masks: &[Option<Mask>],
     causal: bool,
     b: usize,

@@ -1,0 +1,297 @@
+//! `GroupedQueryAttention`: attention whose query heads share fewer key/value heads (Keras
+//! `GroupedQueryAttention`).
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::multi_head_attention::{
+    MultiHeadAttention, Projection, attention_mask, causal_option, causal_options, project,
+};
+use super::{Layer, Mask, MaskPolicy, WeightBuilder, Weights, config_of, setters};
+use crate::initializer::Initializer;
+use crate::regularizer::Regularizer;
+use crate::shape::Shape;
+use crate::tensor::DynTensor;
+
+/// Grouped-query attention (Keras `layers.GroupedQueryAttention`, Ainslie et al. 2023): like
+/// [`MultiHeadAttention`], but `num_query_heads` query heads share `num_key_value_heads` key and
+/// value heads (each key/value head serves `num_query_heads / num_key_value_heads` consecutive
+/// query heads). Called on `[query, value]` or `[query, value, key]`; the output has the
+/// query's features. Weights as Keras's: `query/kernel` `[features, query heads, head_dim]`,
+/// `key/kernel` and `value/kernel` `[features, kv heads, head_dim]`, `attention_output/kernel`
+/// `[query heads, head_dim, features]`, biases over the head axes. Masks and
+/// `use_causal_mask` as in `MultiHeadAttention`; not yet: `use_gate`, `sliding_window`,
+/// `return_attention_scores`.
+///
+/// # Examples
+/// ```
+/// use kiln_model::{Apply, Functional, GroupedQueryAttention, Input};
+/// let (q, v) = (Input::new([5, 6]).tensor()?, Input::new([7, 6]).tensor()?);
+/// let y = GroupedQueryAttention::new(3, 4, 2).apply([&q, &v])?;
+/// let model = Functional::new([&q, &v], &y)?.build(&burn::tensor::Device::flex())?;
+/// assert_eq!(model.output_shape().to_string(), "(None, 5, 6)");
+/// assert_eq!(model.count_params(), (6 * 4 * 3 + 4 * 3) + 2 * (6 * 2 * 3 + 2 * 3) + 4 * 3 * 6 + 6);
+/// # Ok::<(), kiln_model::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupedQueryAttention {
+    /// Size of each head.
+    pub head_dim: usize,
+    /// Query heads.
+    pub num_query_heads: usize,
+    /// Key and value heads (dividing `num_query_heads`).
+    pub num_key_value_heads: usize,
+    /// Dropout on the attention probabilities in training (default 0).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Whether the projections have biases (default true).
+    #[serde(default = "crate::layers::yes")]
+    pub use_bias: bool,
+    /// Keras's gated attention (`false` only).
+    #[serde(default)]
+    pub use_gate: bool,
+    /// Keras's sliding-window attention (`None` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
+    /// Initializer of the projection kernels (default glorot_uniform).
+    #[serde(default = "crate::layers::glorot")]
+    pub kernel_initializer: Initializer,
+    /// Initializer of the projection biases (default zeros).
+    #[serde(default)]
+    pub bias_initializer: Initializer,
+    /// Penalty on the projection kernels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the projection biases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// Query step `i` attends to key steps `j <= i` only (Keras's call argument).
+    #[serde(skip)]
+    pub use_causal_mask: bool,
+}
+
+impl GroupedQueryAttention {
+    /// `num_query_heads` query heads over `num_key_value_heads` key/value heads of size
+    /// `head_dim`, Keras's defaults otherwise.
+    pub fn new(head_dim: usize, num_query_heads: usize, num_key_value_heads: usize) -> Self {
+        Self {
+            head_dim,
+            num_query_heads,
+            num_key_value_heads,
+            dropout: 0.0,
+            use_bias: true,
+            use_gate: false,
+            sliding_window: None,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            use_causal_mask: false,
+        }
+    }
+
+    /// The projections' options, as a `MultiHeadAttention` holds them.
+    fn projection(&self, kernel: Vec<usize>, bias: Vec<usize>) -> Projection {
+        let mut options = MultiHeadAttention::new(1, 1);
+        options.use_bias = self.use_bias;
+        options.kernel_initializer = self.kernel_initializer;
+        options.bias_initializer = self.bias_initializer;
+        options.kernel_regularizer = self.kernel_regularizer;
+        options.bias_regularizer = self.bias_regularizer;
+        Projection {
+            kernel,
+            bias,
+            options,
+        }
+    }
+
+    /// `(query features, value features, key features)`, checked.
+    fn check(&self, inputs: &[Shape]) -> Result<(usize, usize, usize), String> {
+        let (q, v, k) = match inputs {
+            [q, v] => (q, v, v),
+            [q, v, k] => (q, v, k),
+            other => {
+                return Err(format!(
+                    "GroupedQueryAttention takes [query, value] or [query, value, key], got {} \
+                     inputs",
+                    other.len()
+                ));
+            }
+        };
+        let (&[tq, dq], &[tv, dv], &[tk, dk]) = (q.dims(), v.dims(), k.dims()) else {
+            return Err("GroupedQueryAttention needs sequences (None, steps, features)".into());
+        };
+        if tv != tk {
+            return Err(format!("the value has {tv} steps, the key {tk}"));
+        }
+        if self.head_dim == 0 || self.num_query_heads == 0 || self.num_key_value_heads == 0 {
+            return Err("head_dim and the head counts must be at least 1".into());
+        }
+        if !self.num_query_heads.is_multiple_of(self.num_key_value_heads) {
+            return Err(format!(
+                "num_query_heads {} must be divisible by num_key_value_heads {}",
+                self.num_query_heads, self.num_key_value_heads
+            ));
+        }
+        if self.use_gate || self.sliding_window.is_some() {
+            return Err("use_gate and sliding_window are not supported by Kiln yet".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if tq == 0 || tv == 0 {
+            return Err("the sequences need at least one step".into());
+        }
+        Ok((dq, dv, dk))
+    }
+}
+
+setters!(GroupedQueryAttention {
+    /// Sets the attention dropout.
+    dropout: f64,
+    /// Sets whether the projections have biases.
+    use_bias: bool,
+    /// Sets the kernel initializer.
+    kernel_initializer: Initializer,
+    /// Sets the bias initializer.
+    bias_initializer: Initializer,
+    /// Adds a penalty on the kernels.
+    kernel_regularizer: Option<Regularizer>,
+    /// Adds a penalty on the biases.
+    bias_regularizer: Option<Regularizer>,
+    /// Lets query step `i` attend to key steps up to `i` only (Keras's `use_causal_mask`).
+    use_causal_mask: bool,
+});
+
+impl Layer for GroupedQueryAttention {
+    fn class_name(&self) -> &str {
+        "GroupedQueryAttention"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_of(self)
+    }
+
+    /// Keras calls it as `attention(query, value, key)`.
+    fn inputs_as_list(&self) -> bool {
+        false
+    }
+
+    fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        causal_options(self.use_causal_mask)
+    }
+
+    fn with_call_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<std::sync::Arc<dyn Layer>, String> {
+        let mut layer = self.clone();
+        layer.use_causal_mask = causal_option(options)?;
+        Ok(std::sync::Arc::new(layer))
+    }
+
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+        let (dq, _, _) = self.check(inputs)?;
+        Ok(Shape(vec![inputs[0].dims()[0], dq]))
+    }
+
+    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
+        let (dq, dv, dk) = self.check(inputs)?;
+        let (hq, hkv, d) = (self.num_query_heads, self.num_key_value_heads, self.head_dim);
+        let parts = [
+            ("query", "query_dense", vec![dq, hq, d], vec![hq, d]),
+            ("key", "key_dense", vec![dk, hkv, d], vec![hkv, d]),
+            ("value", "value_dense", vec![dv, hkv, d], vec![hkv, d]),
+            ("attention_output", "output_dense", vec![hq, d, dq], vec![dq]),
+        ];
+        for (name, group, kernel, bias) in parts {
+            weights.add_sublayer(name, &self.projection(kernel, bias), &inputs[..1])?;
+            if let Some((_, sub)) = weights.sublayers.last_mut() {
+                sub.keras_group = Some(group.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Own
+    }
+
+    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        Ok(masked.first() == Some(&true))
+    }
+
+    fn call(
+        &self,
+        inputs: Vec<DynTensor>,
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<DynTensor, String> {
+        Ok(self.call_masked(inputs, &[], weights, training)?.0)
+    }
+
+    fn call_masked(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Option<Mask>), String> {
+        let mut tensors = Vec::with_capacity(3);
+        for t in inputs {
+            let DynTensor::R3(t) = t else {
+                return Err("GroupedQueryAttention needs sequences [batch, steps, features]".into());
+            };
+            tensors.push(t);
+        }
+        let (query, value, key) = match tensors.len() {
+            2 => (tensors[0].clone(), tensors[1].clone(), tensors[1].clone()),
+            3 => (tensors[0].clone(), tensors[1].clone(), tensors[2].clone()),
+            n => return Err(format!("takes 2 or 3 inputs, got {n}")),
+        };
+        let (hq, hkv, d) = (self.num_query_heads, self.num_key_value_heads, self.head_dim);
+        let repeats = hq / hkv;
+        let [b, tq, dq] = query.dims();
+        let [_, tv, dv] = value.dims();
+        let dk = key.dims()[2];
+        let heads = |x: Tensor<3>, steps: usize, h: usize| x.reshape([b, steps, h, d]).swap_dims(1, 2);
+        // Keras's `ops.repeat(.., axis=heads)`: each key/value head serves `repeats` consecutive
+        // query heads.
+        let repeat = |x: Tensor<4>| -> Tensor<4> {
+            x.unsqueeze_dim::<5>(2)
+                .repeat_dim(2, repeats)
+                .reshape([b, hq, tv, d])
+        };
+        let q = heads(project(query, &weights.sublayer(0)?, dq, hq * d)?, tq, hq);
+        let k = repeat(heads(project(key, &weights.sublayer(1)?, dk, hkv * d)?, tv, hkv));
+        let v = repeat(heads(project(value, &weights.sublayer(2)?, dv, hkv * d)?, tv, hkv));
+        let q = q * (1.0 / (d as f32).sqrt());
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let mut attention =
+            match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
+                // As MultiHeadAttention: without dropout Keras's dot_product_attention (a fully
+                // masked row attends uniformly), with dropout its masked softmax (zeroed).
+                Some(m) => {
+                    let m = m.unsqueeze_dim::<4>(1);
+                    let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
+                    let p = softmax(filled, 3);
+                    if self.dropout > 0.0 { p * m } else { p }
+                }
+                None => softmax(scores, 3),
+            };
+        if training && self.dropout > 0.0 {
+            let keep = 1.0 - self.dropout;
+            let drop = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &attention.device());
+            attention = attention * drop * (1.0 / keep) as f32;
+        }
+        let context = attention.matmul(v).swap_dims(1, 2).reshape([b * tq, hq * d]);
+        let output = weights.sublayer(3)?;
+        let kernel = output.at::<3>(0)?.reshape([hq * d, dq]);
+        let mut y = context.matmul(kernel);
+        if let Some(bias) = output.optional::<1>("bias")? {
+            y = y + bias.reshape([1, dq]);
+        }
+        Ok((DynTensor::R3(y.reshape([b, tq, dq])), masks.first().cloned().flatten()))
+    }
+}
