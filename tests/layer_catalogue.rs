@@ -399,3 +399,38 @@ fn grouped_query_attention_with_as_many_kv_heads_is_multi_head_attention() {
     let refused = GroupedQueryAttention::new(3, 4, 3).apply([&q2, &v2]);
     assert!(refused.unwrap_err().to_string().contains("divisible"));
 }
+
+#[test]
+fn batch_normalization_over_another_axis_is_the_last_axis_of_the_transpose() {
+    use kiln::model::{BatchNormalization, Permute};
+    let x = Array3::from_shape_fn((4, 3, 5), |(b, t, f)| {
+        ((b * 7 + t * 3 + f * 2) % 11) as f32 - 5.0
+    });
+    let on_axis1 = Sequential::new()
+        .add(Input::new([3, 5]))
+        .add(BatchNormalization::new().axis(1).momentum(0.5))
+        .build(&device())
+        .unwrap();
+    assert_eq!(on_axis1.weight_shapes()[0], vec![3]);
+    let transposed = Sequential::new()
+        .add(Input::new([3, 5]))
+        .add(Permute::new([2, 1]))
+        .add(BatchNormalization::new().momentum(0.5))
+        .add(Permute::new([2, 1]))
+        .build(&device())
+        .unwrap();
+    for training in [true, false] {
+        let (a, b) = (
+            on_axis1.call(&x, training).unwrap(),
+            transposed.call(&x, training).unwrap(),
+        );
+        for (p, q) in a.iter().zip(b.iter()) {
+            assert!((p - q).abs() < 1e-5, "training {training}");
+        }
+    }
+    let bad = Sequential::new()
+        .add(Input::new([3, 5]))
+        .add(BatchNormalization::new().axis(3))
+        .build(&device());
+    assert!(bad.unwrap_err().to_string().contains("axis 3"));
+}

@@ -27,7 +27,7 @@ fn ones() -> Initializer {
     Initializer::Ones
 }
 
-/// Normalizes the last axis (Keras `BatchNormalization`: momentum 0.99, ε 1e-3, `center` and
+/// Normalizes the feature axis, the last by default (Keras `BatchNormalization`: momentum 0.99, ε 1e-3, `center` and
 /// `scale` on).
 ///
 /// In training (`fit`, or [`Model::call`](crate::Model::call) with `training = true`) the output
@@ -48,7 +48,7 @@ fn ones() -> Initializer {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchNormalization {
-    /// The feature axis; only the last (`-1`, Keras's default) is supported.
+    /// The feature axis (`-1`, the last, Keras's default; the batch axis is 0).
     #[serde(
         default = "minus_one",
         deserialize_with = "super::conv_utils::single_axis"
@@ -104,6 +104,8 @@ impl BatchNormalization {
 }
 
 setters!(BatchNormalization {
+    /// Sets the feature axis (the batch axis is 0; negative from the end).
+    axis: i64,
     /// Sets the momentum of the moving statistics.
     momentum: f32,
     /// Sets epsilon.
@@ -125,13 +127,7 @@ impl Layer for BatchNormalization {
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let input = only(inputs)?;
-        let last = input.rank() as i64;
-        if self.axis != -1 && self.axis != last {
-            return Err(format!(
-                "BatchNormalization normalizes the last axis only (axis -1 or {last}), got axis {}",
-                self.axis
-            ));
-        }
+        self.feature_axis(input.rank() + 1)?;
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(format!("momentum must be in [0, 1], got {}", self.momentum));
         }
@@ -139,7 +135,9 @@ impl Layer for BatchNormalization {
     }
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
-        let c = only(inputs)?.last().unwrap_or(0);
+        let input = only(inputs)?;
+        let axis = self.feature_axis(input.rank() + 1)?;
+        let c = input.dims()[axis - 1];
         if self.scale {
             weights.add_weight(WeightSpec::new("gamma", [c], self.gamma_initializer))?;
         }
@@ -162,7 +160,12 @@ impl Layer for BatchNormalization {
         training: bool,
     ) -> Result<DynTensor, String> {
         let training = training && weights.trainable();
-        Ok(crate::dyn_try_map!(only(inputs)?, t => self.normalize(t, None, weights, training)?))
+        let x = only(inputs)?;
+        let (axis, last) = (self.feature_axis(x.rank())?, x.rank() - 1);
+        // The feature axis last, normalized, and back.
+        Ok(crate::dyn_try_map!(x, t => self
+            .normalize(t.swap_dims(axis, last), None, weights, training)?
+            .swap_dims(axis, last)))
     }
 
     /// The output keeps the input's mask; in training the batch moments are over the unmasked
@@ -182,21 +185,41 @@ impl Layer for BatchNormalization {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let training = training && weights.trainable();
         let mask = masks.first().cloned().flatten();
-        let y = match (only(inputs)?, &mask) {
-            (DynTensor::R3(t), Some(m)) => {
+        let x = only(inputs)?;
+        let last = self.feature_axis(x.rank())? + 1 == x.rank();
+        let y = match (x, &mask) {
+            (DynTensor::R3(t), Some(m)) if last => {
+                let training = training && weights.trainable();
                 let [b, steps, _] = t.dims();
                 let rows = m.clone().reshape([b * steps, 1]);
                 DynTensor::R3(self.normalize(t, Some(rows), weights, training)?)
             }
-            (x, _) => crate::dyn_try_map!(x, t => self.normalize(t, None, weights, training)?),
+            (_, Some(_)) => {
+                return Err("a masked BatchNormalization normalizes the last axis only".into());
+            }
+            (x, None) => self.call(vec![x], weights, training)?,
         };
         Ok((y, mask))
     }
 }
 
 impl BatchNormalization {
+    /// The feature axis of a batch of `rank` axes (batch included), from `axis`.
+    fn feature_axis(&self, rank: usize) -> Result<usize, String> {
+        let r = rank as i64;
+        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        if !(1..r).contains(&axis) {
+            return Err(format!(
+                "axis {} is not a feature axis of inputs of rank {rank} (use 1..{} or a \
+                 negative axis)",
+                self.axis,
+                rank - 1
+            ));
+        }
+        Ok(axis as usize)
+    }
+
     fn normalize<const D: usize>(
         &self,
         x: Tensor<D>,
