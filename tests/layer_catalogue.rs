@@ -434,3 +434,60 @@ fn batch_normalization_over_another_axis_is_the_last_axis_of_the_transpose() {
         .build(&device());
     assert!(bad.unwrap_err().to_string().contains("axis 3"));
 }
+
+#[test]
+fn a_conv_lstm_with_one_by_one_windows_on_one_pixel_is_an_lstm() {
+    use kiln::model::{ConvLstm1d, ConvLstm2d, Lstm};
+    let lstm = Sequential::new()
+        .add(Input::new([5, 3]))
+        .add(Lstm::new(4).return_sequences(true))
+        .seed(2)
+        .build(&device())
+        .unwrap();
+    let weights = lstm.get_weights().unwrap();
+    let x = Array3::from_shape_fn((2, 5, 3), |(b, t, f)| {
+        ((b * 5 + t * 2 + f) % 7) as f32 / 3.0 - 1.0
+    });
+    let want = lstm.predict(&x, 8).unwrap();
+    let reshaped = |dims: &[usize]| -> Vec<ndarray::ArrayD<f32>> {
+        let mut w = weights.to_vec();
+        w[0] = w[0]
+            .clone()
+            .into_shape_with_order([dims, &[3, 16]].concat())
+            .unwrap();
+        w[1] = w[1]
+            .clone()
+            .into_shape_with_order([dims, &[4, 16]].concat())
+            .unwrap();
+        w
+    };
+    let conv2d = Sequential::new()
+        .add(Input::new([5, 1, 1, 3]))
+        .add(ConvLstm2d::new(4, 1).return_sequences(true))
+        .build(&device())
+        .unwrap()
+        .set_weights(&reshaped(&[1, 1]))
+        .unwrap();
+    let got = conv2d
+        .predict(
+            &x.clone().into_shape_with_order((2, 5, 1, 1, 3)).unwrap(),
+            8,
+        )
+        .unwrap();
+    for (a, b) in got.iter().zip(want.iter()) {
+        assert!((a - b).abs() < 1e-5, "ConvLSTM2D {got} vs LSTM {want}");
+    }
+    let conv1d = Sequential::new()
+        .add(Input::new([5, 1, 3]))
+        .add(ConvLstm1d::new(4, 1).return_sequences(true))
+        .build(&device())
+        .unwrap()
+        .set_weights(&reshaped(&[1]))
+        .unwrap();
+    let got = conv1d
+        .predict(&x.clone().into_shape_with_order((2, 5, 1, 3)).unwrap(), 8)
+        .unwrap();
+    for (a, b) in got.iter().zip(want.iter()) {
+        assert!((a - b).abs() < 1e-5, "ConvLSTM1D {got} vs LSTM {want}");
+    }
+}

@@ -17,7 +17,8 @@ const EPSILON: f32 = 1e-7;
 /// ```
 /// use kiln_model::{Constraint, Dense};
 /// let layer = Dense::new(64).kernel_constraint(Constraint::max_norm(3.0));
-/// assert_eq!(layer.kernel.kernel_constraint, Some(Constraint::MaxNorm { max_value: 3.0, axis: vec![0] }));
+/// let want = Constraint::MaxNorm { max_value: 3.0, axis: vec![0] };
+/// assert_eq!(layer.kernel.kernel_constraint, Some(want));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Constraint {

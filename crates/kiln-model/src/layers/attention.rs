@@ -29,7 +29,9 @@ fn check_inputs(inputs: &[Shape], class: &str) -> Result<(usize, usize), String>
     }
     let seq = |s: &Shape| match s.dims() {
         &[t, d] => Ok((t, d)),
-        _ => Err(format!("{class} takes sequences (None, steps, dim), got {s}")),
+        _ => Err(format!(
+            "{class} takes sequences (None, steps, dim), got {s}"
+        )),
     };
     let (tq, dq) = seq(&inputs[0])?;
     let (tv, dv) = seq(&inputs[1])?;
@@ -57,7 +59,9 @@ fn sequences(
     let mut seqs = Vec::with_capacity(3);
     for x in inputs {
         let DynTensor::R3(t) = x else {
-            return Err(format!("{class} takes batches of sequences [batch, steps, dim]"));
+            return Err(format!(
+                "{class} takes batches of sequences [batch, steps, dim]"
+            ));
         };
         seqs.push(t);
     }
@@ -68,7 +72,9 @@ fn sequences(
             let k = key.unwrap_or_else(|| v.clone());
             Ok((q, v, k))
         }
-        _ => Err(format!("{class} takes [query, value] or [query, value, key]")),
+        _ => Err(format!(
+            "{class} takes [query, value] or [query, value, key]"
+        )),
     }
 }
 
@@ -86,7 +92,11 @@ fn apply_scores(
     // Keras's `_calculate_score_mask`: the value mask and the causal mask together, then
     // `score - 1e9` where either masks.
     let [_, tq, tv] = scores.dims();
-    let v_mask = masks.get(1).cloned().flatten().map(|m| m.unsqueeze_dim::<3>(1));
+    let v_mask = masks
+        .get(1)
+        .cloned()
+        .flatten()
+        .map(|m| m.unsqueeze_dim::<3>(1));
     let c_mask = causal.then(|| {
         super::multi_head_attention::causal_mask(tq, tv, &scores.device()).unsqueeze_dim::<3>(0)
     });
@@ -101,7 +111,11 @@ fn apply_scores(
     let mut weights = softmax(scores, 2);
     if training && dropout > 0.0 {
         let keep = 1.0 - dropout;
-        let mask = Tensor::random(weights.shape(), Distribution::Bernoulli(keep), &weights.device());
+        let mask = Tensor::random(
+            weights.shape(),
+            Distribution::Bernoulli(keep),
+            &weights.device(),
+        );
         weights = weights * mask / keep as f32;
     }
     let out = weights.matmul(value);
@@ -240,7 +254,11 @@ impl Layer for Attention {
 
     fn build(&self, _inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         if self.use_scale {
-            weights.add_weight(WeightSpec::new("scale", Vec::<usize>::new(), Initializer::Ones))?;
+            weights.add_weight(WeightSpec::new(
+                "scale",
+                Vec::<usize>::new(),
+                Initializer::Ones,
+            ))?;
         }
         if self.score_mode == "concat" {
             weights.add_weight(WeightSpec::new(
@@ -298,7 +316,14 @@ impl Layer for Attention {
             }
             scores
         };
-        let y = apply_scores(scores, v, masks, self.use_causal_mask, self.dropout, training);
+        let y = apply_scores(
+            scores,
+            v,
+            masks,
+            self.use_causal_mask,
+            self.dropout,
+            training,
+        );
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }
@@ -425,7 +450,14 @@ impl Layer for AdditiveAttention {
             None
         };
         let scores = additive_scores(q, k, scale);
-        let y = apply_scores(scores, v, masks, self.use_causal_mask, self.dropout, training);
+        let y = apply_scores(
+            scores,
+            v,
+            masks,
+            self.use_causal_mask,
+            self.dropout,
+            training,
+        );
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

@@ -208,7 +208,11 @@ impl BatchNormalization {
     /// The feature axis of a batch of `rank` axes (batch included), from `axis`.
     fn feature_axis(&self, rank: usize) -> Result<usize, String> {
         let r = rank as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
         if !(1..r).contains(&axis) {
             return Err(format!(
                 "axis {} is not a feature axis of inputs of rank {rank} (use 1..{} or a \

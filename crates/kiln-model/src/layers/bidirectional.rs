@@ -245,10 +245,12 @@ impl Layer for Bidirectional {
             &weights.sublayer(0)?,
             training,
         )?;
-        let (mut backward, _) =
-            self.backward
-                .layer()
-                .call_masked(vec![x], &in_masks, &weights.sublayer(1)?, training)?;
+        let (mut backward, _) = self.backward.layer().call_masked(
+            vec![x],
+            &in_masks,
+            &weights.sublayer(1)?,
+            training,
+        )?;
         let out_mask = if flag(&self.forward, "return_sequences") {
             mask
         } else {

@@ -118,66 +118,71 @@ impl Layer for CategoryEncoding {
 
 /// The output shape of ids `input` encoded with `mode` over `n` values (CategoryEncoding's and
 /// Discretization's rule).
-pub(crate) fn encoded_shape(class: &str, input: &Shape, n: usize, mode: &str) -> Result<Shape, String> {
-        let dims = input.dims();
-        match (mode, dims) {
-            ("one_hot", [1]) => Ok(Shape(vec![n])),
-            ("one_hot", [k]) => Ok(Shape(vec![*k, n])),
-            ("one_hot", [a, 1]) => Ok(Shape(vec![*a, n])),
-            ("one_hot", [a, b]) => Ok(Shape(vec![*a, *b, n])),
-            ("multi_hot" | "count", [_]) => Ok(Shape(vec![n])),
-            ("multi_hot" | "count", [_, b]) => Ok(Shape(vec![*b, n])),
-            ("one_hot" | "multi_hot" | "count", _) => Err(format!(
-                "{class} takes (None, k) or (None, a, b), got {input}"
-            )),
-            (other, _) => Err(format!(
-                "output_mode `{other}` is not supported; use one_hot, multi_hot or count"
-            )),
-        }
+pub(crate) fn encoded_shape(
+    class: &str,
+    input: &Shape,
+    n: usize,
+    mode: &str,
+) -> Result<Shape, String> {
+    let dims = input.dims();
+    match (mode, dims) {
+        ("one_hot", [1]) => Ok(Shape(vec![n])),
+        ("one_hot", [k]) => Ok(Shape(vec![*k, n])),
+        ("one_hot", [a, 1]) => Ok(Shape(vec![*a, n])),
+        ("one_hot", [a, b]) => Ok(Shape(vec![*a, *b, n])),
+        ("multi_hot" | "count", [_]) => Ok(Shape(vec![n])),
+        ("multi_hot" | "count", [_, b]) => Ok(Shape(vec![*b, n])),
+        ("one_hot" | "multi_hot" | "count", _) => Err(format!(
+            "{class} takes (None, k) or (None, a, b), got {input}"
+        )),
+        (other, _) => Err(format!(
+            "output_mode `{other}` is not supported; use one_hot, multi_hot or count"
+        )),
+    }
 }
 
 /// Ids `x` encoded as `mode` (`one_hot`, `multi_hot`, `count`) over `n` values.
 pub(crate) fn encode(x: DynTensor, n: usize, mode: &str) -> Result<DynTensor, String> {
-        let count = mode == "count";
-        Ok(match (mode, x) {
-            ("one_hot", DynTensor::R2(x)) => {
-                let [b, k] = x.dims();
-                let hot = one_hot(x.reshape([b, k, 1]), n);
-                if k == 1 {
-                    DynTensor::R2(hot.reshape([b, n]))
-                } else {
-                    DynTensor::R3(hot)
-                }
+    let count = mode == "count";
+    Ok(match (mode, x) {
+        ("one_hot", DynTensor::R2(x)) => {
+            let [b, k] = x.dims();
+            let hot = one_hot(x.reshape([b, k, 1]), n);
+            if k == 1 {
+                DynTensor::R2(hot.reshape([b, n]))
+            } else {
+                DynTensor::R3(hot)
             }
-            ("one_hot", DynTensor::R3(x)) => {
-                let [b, a, k] = x.dims();
-                let hot = one_hot(x.reshape([b, a, k, 1]), n);
-                if k == 1 {
-                    DynTensor::R3(hot.reshape([b, a, n]))
-                } else {
-                    DynTensor::R4(hot)
-                }
+        }
+        ("one_hot", DynTensor::R3(x)) => {
+            let [b, a, k] = x.dims();
+            let hot = one_hot(x.reshape([b, a, k, 1]), n);
+            if k == 1 {
+                DynTensor::R3(hot.reshape([b, a, n]))
+            } else {
+                DynTensor::R4(hot)
             }
-            (_, DynTensor::R2(x)) => {
-                let [b, k] = x.dims();
-                let hot = one_hot(x.reshape([b, k, 1]), n);
-                let reduced = if count {
-                    hot.sum_dim(1)
-                } else {
-                    hot.max_dim(1)
-                };
-                DynTensor::R2(reduced.reshape([b, n]))
-            }
-            (_, DynTensor::R3(x)) => {
-                let [b, a, k] = x.dims();
-                let hot = one_hot(x.reshape([b, a, k, 1]), n);
-                let reduced = if count {
-                    hot.sum_dim(1)
-                } else {
-                    hot.max_dim(1)
-                };
-                DynTensor::R3(reduced.reshape([b, k, n]))
-            }
-            _ => return Err("ids must be [batch, k] or [batch, a, b]".into()),
-        })
+        }
+        (_, DynTensor::R2(x)) => {
+            let [b, k] = x.dims();
+            let hot = one_hot(x.reshape([b, k, 1]), n);
+            let reduced = if count {
+                hot.sum_dim(1)
+            } else {
+                hot.max_dim(1)
+            };
+            DynTensor::R2(reduced.reshape([b, n]))
+        }
+        (_, DynTensor::R3(x)) => {
+            let [b, a, k] = x.dims();
+            let hot = one_hot(x.reshape([b, a, k, 1]), n);
+            let reduced = if count {
+                hot.sum_dim(1)
+            } else {
+                hot.max_dim(1)
+            };
+            DynTensor::R3(reduced.reshape([b, k, n]))
+        }
+        _ => return Err("ids must be [batch, k] or [batch, a, b]".into()),
+    })
 }

@@ -128,8 +128,11 @@ impl Layer for Conv1dTranspose {
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let c = only(inputs)?.last().unwrap_or(0);
-        self.kernel
-            .declare_units(weights, vec![self.kernel_size, self.filters, c], self.filters)
+        self.kernel.declare_units(
+            weights,
+            vec![self.kernel_size, self.filters, c],
+            self.filters,
+        )
     }
 
     fn call(

@@ -73,7 +73,10 @@ pub(crate) fn axis(
     output_padding: Option<usize>,
 ) -> Option<(usize, usize)> {
     // Checked throughout: the sizes may come from a file (None when they overflow).
-    let dk = kernel.checked_sub(1)?.checked_mul(dilation)?.checked_add(1)?;
+    let dk = kernel
+        .checked_sub(1)?
+        .checked_mul(dilation)?
+        .checked_add(1)?;
     let (left, right) = match padding {
         Padding::Valid => {
             let op = output_padding.unwrap_or(dk.max(stride) - dk);

@@ -125,7 +125,11 @@ impl Layer for Cropping2d {
             ));
         };
         let [rows, cols] = self.cropping;
-        Ok(Shape(vec![keep(h, rows, "rows")?, keep(w, cols, "columns")?, c]))
+        Ok(Shape(vec![
+            keep(h, rows, "rows")?,
+            keep(w, cols, "columns")?,
+            c,
+        ]))
     }
 
     fn call(

@@ -382,4 +382,3 @@ impl DepthwiseConv1d {
         Ok(DynTensor::R3(y.reshape([b, out, channels])))
     }
 }
-

@@ -128,7 +128,10 @@ fn compress(summary: Summary, epsilon: f64) -> Summary {
         .iter()
         .map(|&p| interp(p, &cum_pct, &fp_values) as f32)
         .collect();
-    let new_cum: Vec<f64> = percents.iter().map(|&p| interp(p, &cum_pct, &fp_cum)).collect();
+    let new_cum: Vec<f64> = percents
+        .iter()
+        .map(|&p| interp(p, &cum_pct, &fp_cum))
+        .collect();
     let new_weights: Vec<f32> = new_cum
         .iter()
         .enumerate()
@@ -215,7 +218,9 @@ impl Discretization {
     fn adapt_batches(mut self, batches: impl Iterator<Item = Result<HostArray>>) -> Result<Self> {
         let bins = match self.num_bins {
             Some(b) if (1..=1 << 20).contains(&b) => b,
-            Some(b) => return Err(self.invalid(format!("num_bins must be in 1..=1048576, got {b}"))),
+            Some(b) => {
+                return Err(self.invalid(format!("num_bins must be in 1..=1048576, got {b}")));
+            }
             None => return Err(self.invalid("adapt needs num_bins".into())),
         };
         if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
@@ -242,10 +247,13 @@ impl Discretization {
 
     fn boundaries(&self) -> std::result::Result<&[f32], String> {
         let b = self.bin_boundaries.as_deref().ok_or_else(|| {
-            "no bin_boundaries: give them, or set num_bins and call adapt before building".to_string()
+            "no bin_boundaries: give them, or set num_bins and call adapt before building"
+                .to_string()
         })?;
         if b.iter().any(|v| !v.is_finite()) || b.windows(2).any(|w| w[0] > w[1]) {
-            return Err(format!("bin_boundaries must be finite and increasing, got {b:?}"));
+            return Err(format!(
+                "bin_boundaries must be finite and increasing, got {b:?}"
+            ));
         }
         Ok(b)
     }

@@ -70,21 +70,23 @@ pub struct EinsumDense {
 /// Keras writes `output_shape` as one int or a list with `null`s.
 fn sizes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<usize>>, D::Error> {
     match Value::deserialize(d)? {
-        Value::Array(list) => list
-            .into_iter()
-            .map(|v| match v {
-                Value::Null => Ok(None),
-                v => v
-                    .as_u64()
-                    .map(|n| Some(n as usize))
-                    .ok_or_else(|| serde::de::Error::custom("output_shape holds sizes or null")),
-            })
-            .collect(),
+        Value::Array(list) => {
+            list.into_iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    v => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                        serde::de::Error::custom("output_shape holds sizes or null")
+                    }),
+                })
+                .collect()
+        }
         Value::Number(n) => n
             .as_u64()
             .map(|n| vec![Some(n as usize)])
             .ok_or_else(|| serde::de::Error::custom("output_shape must be a size")),
-        _ => Err(serde::de::Error::custom("output_shape must be a size or a list")),
+        _ => Err(serde::de::Error::custom(
+            "output_shape must be a size or a list",
+        )),
     }
 }
 
@@ -151,11 +153,15 @@ impl EinsumDense {
         if self.lora_rank.is_some() {
             return Err("lora_rank is not supported by Kiln yet".into());
         }
-        let eq: String = self.equation.chars().filter(|c| !c.is_whitespace()).collect();
+        let eq: String = self
+            .equation
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let bad = || {
             format!(
-                "equation `{}`: use `<input>,<kernel>-><output>` with one letter per axis and `...` \
-                 at the start or the end of the input and output",
+                "equation `{}`: use `<input>,<kernel>-><output>`, one letter per axis, `...` at \
+                 the start or the end of the input and output",
                 self.equation
             )
         };
@@ -189,7 +195,12 @@ impl EinsumDense {
             ));
         }
         let elided = rank - input.len();
-        let used: Vec<char> = input.iter().chain(&kernel).chain(&output).copied().collect();
+        let used: Vec<char> = input
+            .iter()
+            .chain(&kernel)
+            .chain(&output)
+            .copied()
+            .collect();
         let fresh: Vec<char> = ('A'..='Z')
             .chain('a'..='z')
             .filter(|c| !used.contains(c))
@@ -238,25 +249,35 @@ impl EinsumDense {
                 (Some(d), _) => d,
                 (None, Some(s)) => s,
                 (None, None) => {
-                    return Err(format!("output axis `{c}` has no size: give it in output_shape"));
+                    return Err(format!(
+                        "output axis `{c}` has no size: give it in output_shape"
+                    ));
                 }
             };
             if !input.contains(&c) && !kernel.contains(&c) {
-                return Err(format!("output axis `{c}` is in neither the input nor the kernel"));
+                return Err(format!(
+                    "output axis `{c}` is in neither the input nor the kernel"
+                ));
             }
             output_shape.push(size);
         }
         let kernel_shape = kernel
             .iter()
-            .map(|&c| match (in_size(c), output.iter().position(|&o| o == c)) {
-                (Some(d), _) => Ok(d),
-                (None, Some(i)) => Ok(output_shape[i]),
-                (None, None) => Err(format!("kernel axis `{c}` is in neither the input nor the output")),
-            })
+            .map(
+                |&c| match (in_size(c), output.iter().position(|&o| o == c)) {
+                    (Some(d), _) => Ok(d),
+                    (None, Some(i)) => Ok(output_shape[i]),
+                    (None, None) => Err(format!(
+                        "kernel axis `{c}` is in neither the input nor the output"
+                    )),
+                },
+            )
             .collect::<Result<Vec<_>, _>>()?;
         for &c in &input {
             if !kernel.contains(&c) && !output.contains(&c) {
-                return Err(format!("input axis `{c}` is in neither the kernel nor the output"));
+                return Err(format!(
+                    "input axis `{c}` is in neither the kernel nor the output"
+                ));
             }
         }
         let bias_shape = match &self.bias_axes {
@@ -284,7 +305,9 @@ impl EinsumDense {
             }
         };
         if input.len() > MAX_RANK || kernel.len() > MAX_RANK || output.len() > MAX_RANK {
-            return Err(format!("Kiln's einsum takes up to {MAX_RANK} axes per operand"));
+            return Err(format!(
+                "Kiln's einsum takes up to {MAX_RANK} axes per operand"
+            ));
         }
         Ok(Plan {
             input,
@@ -317,8 +340,16 @@ fn padded(t: Tensor<5>, dims: &[usize]) -> Tensor<5> {
 /// summed, the rest stay.
 fn einsum(plan: &Plan, x: Tensor<5>, x_dims: &[usize], k: Tensor<5>) -> Tensor<5> {
     let (inp, ker, out) = (&plan.input, &plan.kernel, &plan.output);
-    let shared: Vec<char> = inp.iter().filter(|c| ker.contains(c) && out.contains(c)).copied().collect();
-    let summed: Vec<char> = inp.iter().filter(|c| ker.contains(c) && !out.contains(c)).copied().collect();
+    let shared: Vec<char> = inp
+        .iter()
+        .filter(|c| ker.contains(c) && out.contains(c))
+        .copied()
+        .collect();
+    let summed: Vec<char> = inp
+        .iter()
+        .filter(|c| ker.contains(c) && !out.contains(c))
+        .copied()
+        .collect();
     let free_x: Vec<char> = inp.iter().filter(|c| !ker.contains(c)).copied().collect();
     let free_k: Vec<char> = ker.iter().filter(|c| !inp.contains(c)).copied().collect();
     let pos = |spec: &[char], c: &char| spec.iter().position(|x| x == c).unwrap_or(0);
@@ -327,21 +358,39 @@ fn einsum(plan: &Plan, x: Tensor<5>, x_dims: &[usize], k: Tensor<5>) -> Tensor<5
     let product = |cs: &[char], f: &dyn Fn(&char) -> usize| cs.iter().map(f).product::<usize>();
     let (s, c) = (product(&shared, &size_x), product(&summed, &size_x));
     let (nx, nk) = (product(&free_x, &size_x), product(&free_k, &size_k));
-    let x_order: Vec<usize> = shared.iter().chain(&summed).chain(&free_x).map(|c| pos(inp, c)).collect();
-    let k_order: Vec<usize> = shared.iter().chain(&summed).chain(&free_k).map(|c| pos(ker, c)).collect();
+    let x_order: Vec<usize> = shared
+        .iter()
+        .chain(&summed)
+        .chain(&free_x)
+        .map(|c| pos(inp, c))
+        .collect();
+    let k_order: Vec<usize> = shared
+        .iter()
+        .chain(&summed)
+        .chain(&free_k)
+        .map(|c| pos(ker, c))
+        .collect();
     // [s, nx, c] · [s, c, nk] → [s, nx, nk]
     let xm: Tensor<3> = permuted(x, &x_order).reshape([s, c, nx]).swap_dims(1, 2);
     let km: Tensor<3> = permuted(k, &k_order).reshape([s, c, nk]);
     let y = xm.matmul(km);
     // Axes of y: shared, free_x, free_k; then into the output's order.
-    let y_letters: Vec<char> = shared.iter().chain(&free_x).chain(&free_k).copied().collect();
+    let y_letters: Vec<char> = shared
+        .iter()
+        .chain(&free_x)
+        .chain(&free_k)
+        .copied()
+        .collect();
     let y_dims: Vec<usize> = shared
         .iter()
         .chain(&free_x)
         .map(size_x)
         .chain(free_k.iter().map(size_k))
         .collect();
-    let y = padded(y.reshape([s * nx * nk]).reshape([s * nx * nk, 1, 1, 1, 1]), &y_dims);
+    let y = padded(
+        y.reshape([s * nx * nk]).reshape([s * nx * nk, 1, 1, 1, 1]),
+        &y_dims,
+    );
     let order: Vec<usize> = out.iter().map(|c| pos(&y_letters, c)).collect();
     permuted(y, &order)
 }

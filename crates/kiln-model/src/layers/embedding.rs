@@ -3,7 +3,9 @@
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters};
+use super::{
+    Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters,
+};
 use crate::initializer::Initializer;
 use crate::regularizer::Regularizer;
 use crate::shape::Shape;

@@ -75,7 +75,11 @@ macro_rules! global_spec {
 
             /// `GlobalAveragePooling1D` averages the unmasked steps only; the others drop masks.
             fn mask_policy(&self) -> MaskPolicy {
-                if $masks { MaskPolicy::Own } else { MaskPolicy::Drop }
+                if $masks {
+                    MaskPolicy::Own
+                } else {
+                    MaskPolicy::Drop
+                }
             }
 
             fn call_masked(
@@ -87,7 +91,9 @@ macro_rules! global_spec {
             ) -> Result<(DynTensor, Option<Mask>), String> {
                 let x = only(inputs)?;
                 match (x, masks.first().cloned().flatten()) {
-                    (DynTensor::R3(x), Some(mask)) => Ok((masked_mean(x, mask, self.keepdims), None)),
+                    (DynTensor::R3(x), Some(mask)) => {
+                        Ok((masked_mean(x, mask, self.keepdims), None))
+                    }
                     (x, _) => Ok((global_pool(x, $max, self.keepdims)?, None)),
                 }
             }

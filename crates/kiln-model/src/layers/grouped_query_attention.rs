@@ -128,7 +128,10 @@ impl GroupedQueryAttention {
         if self.head_dim == 0 || self.num_query_heads == 0 || self.num_key_value_heads == 0 {
             return Err("head_dim and the head counts must be at least 1".into());
         }
-        if !self.num_query_heads.is_multiple_of(self.num_key_value_heads) {
+        if !self
+            .num_query_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(format!(
                 "num_query_heads {} must be divisible by num_key_value_heads {}",
                 self.num_query_heads, self.num_key_value_heads
@@ -198,12 +201,21 @@ impl Layer for GroupedQueryAttention {
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
         let (dq, dv, dk) = self.check(inputs)?;
-        let (hq, hkv, d) = (self.num_query_heads, self.num_key_value_heads, self.head_dim);
+        let (hq, hkv, d) = (
+            self.num_query_heads,
+            self.num_key_value_heads,
+            self.head_dim,
+        );
         let parts = [
             ("query", "query_dense", vec![dq, hq, d], vec![hq, d]),
             ("key", "key_dense", vec![dk, hkv, d], vec![hkv, d]),
             ("value", "value_dense", vec![dv, hkv, d], vec![hkv, d]),
-            ("attention_output", "output_dense", vec![hq, d, dq], vec![dq]),
+            (
+                "attention_output",
+                "output_dense",
+                vec![hq, d, dq],
+                vec![dq],
+            ),
         ];
         for (name, group, kernel, bias) in parts {
             weights.add_sublayer(name, &self.projection(kernel, bias), &inputs[..1])?;
@@ -241,7 +253,9 @@ impl Layer for GroupedQueryAttention {
         let mut tensors = Vec::with_capacity(3);
         for t in inputs {
             let DynTensor::R3(t) = t else {
-                return Err("GroupedQueryAttention needs sequences [batch, steps, features]".into());
+                return Err(
+                    "GroupedQueryAttention needs sequences [batch, steps, features]".into(),
+                );
             };
             tensors.push(t);
         }
@@ -250,12 +264,17 @@ impl Layer for GroupedQueryAttention {
             3 => (tensors[0].clone(), tensors[1].clone(), tensors[2].clone()),
             n => return Err(format!("takes 2 or 3 inputs, got {n}")),
         };
-        let (hq, hkv, d) = (self.num_query_heads, self.num_key_value_heads, self.head_dim);
+        let (hq, hkv, d) = (
+            self.num_query_heads,
+            self.num_key_value_heads,
+            self.head_dim,
+        );
         let repeats = hq / hkv;
         let [b, tq, dq] = query.dims();
         let [_, tv, dv] = value.dims();
         let dk = key.dims()[2];
-        let heads = |x: Tensor<3>, steps: usize, h: usize| x.reshape([b, steps, h, d]).swap_dims(1, 2);
+        let heads =
+            |x: Tensor<3>, steps: usize, h: usize| x.reshape([b, steps, h, d]).swap_dims(1, 2);
         // Keras's `ops.repeat(.., axis=heads)`: each key/value head serves `repeats` consecutive
         // query heads.
         let repeat = |x: Tensor<4>| -> Tensor<4> {
@@ -264,8 +283,16 @@ impl Layer for GroupedQueryAttention {
                 .reshape([b, hq, tv, d])
         };
         let q = heads(project(query, &weights.sublayer(0)?, dq, hq * d)?, tq, hq);
-        let k = repeat(heads(project(key, &weights.sublayer(1)?, dk, hkv * d)?, tv, hkv));
-        let v = repeat(heads(project(value, &weights.sublayer(2)?, dv, hkv * d)?, tv, hkv));
+        let k = repeat(heads(
+            project(key, &weights.sublayer(1)?, dk, hkv * d)?,
+            tv,
+            hkv,
+        ));
+        let v = repeat(heads(
+            project(value, &weights.sublayer(2)?, dv, hkv * d)?,
+            tv,
+            hkv,
+        ));
         let q = q * (1.0 / (d as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
         let mut attention =
@@ -282,16 +309,26 @@ impl Layer for GroupedQueryAttention {
             };
         if training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
-            let drop = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &attention.device());
+            let drop = Tensor::random(
+                attention.shape(),
+                Distribution::Bernoulli(keep),
+                &attention.device(),
+            );
             attention = attention * drop * (1.0 / keep) as f32;
         }
-        let context = attention.matmul(v).swap_dims(1, 2).reshape([b * tq, hq * d]);
+        let context = attention
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b * tq, hq * d]);
         let output = weights.sublayer(3)?;
         let kernel = output.at::<3>(0)?.reshape([hq * d, dq]);
         let mut y = context.matmul(kernel);
         if let Some(bias) = output.optional::<1>("bias")? {
             y = y + bias.reshape([1, dq]);
         }
-        Ok((DynTensor::R3(y.reshape([b, tq, dq])), masks.first().cloned().flatten()))
+        Ok((
+            DynTensor::R3(y.reshape([b, tq, dq])),
+            masks.first().cloned().flatten(),
+        ))
     }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use kiln_datasets::{HashInput, HostArray};
 pub use kiln_datasets::Hashing;
+use kiln_datasets::{HashInput, HostArray};
 
 use super::index_lookup::{encoded_shape, integers, not_on_device};
 use super::{Layer, Weights, only};

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use kiln_datasets::{HostArray, IndexLookup, LookupMode, LookupToken};
-use ndarray::ArrayD;
 pub use kiln_datasets::{IntegerLookup, StringLookup};
+use ndarray::ArrayD;
 
 use super::{Layer, Weights, only};
 use crate::shape::Shape;
@@ -74,7 +74,11 @@ pub(crate) fn integers(input: &HostArray) -> Option<ArrayD<i64>> {
 /// (the lookups' and `Hashing`'s rule in a model): `int` keeps the shape; `one_hot` adds an
 /// axis (replacing a last axis of 1); the counting modes take a sample of at least one axis
 /// and reduce its first (`(k,)` → `(depth,)`, `(a, b)` → `(b, depth)`).
-pub(crate) fn encoded_shape(mode: LookupMode, input: &Shape, depth: usize) -> Result<Shape, String> {
+pub(crate) fn encoded_shape(
+    mode: LookupMode,
+    input: &Shape,
+    depth: usize,
+) -> Result<Shape, String> {
     let dims = input.dims();
     match mode {
         LookupMode::Int => Ok(input.clone()),

@@ -67,7 +67,11 @@ pub(crate) fn mean_over<const D: usize>(x: Tensor<D>, axes: &[usize]) -> Tensor<
 }
 
 /// A weight of shape `x[axes]` reshaped to broadcast against `x` (`dims`).
-pub(crate) fn broadcast<const D: usize>(w: Tensor<1>, dims: [usize; D], axes: &[usize]) -> Tensor<D> {
+pub(crate) fn broadcast<const D: usize>(
+    w: Tensor<1>,
+    dims: [usize; D],
+    axes: &[usize],
+) -> Tensor<D> {
     let mut shape = [1usize; D];
     for &a in axes {
         shape[a] = dims[a];
@@ -183,7 +187,11 @@ impl Layer for LayerNormalization {
         let input = only(inputs)?;
         let shape = weight_shape(&resolve_axes(&self.axis, input)?, input);
         if self.scale || self.rms_scaling {
-            weights.add_weight(WeightSpec::new("gamma", shape.clone(), self.gamma_initializer))?;
+            weights.add_weight(WeightSpec::new(
+                "gamma",
+                shape.clone(),
+                self.gamma_initializer,
+            ))?;
         }
         if self.center && !self.rms_scaling {
             weights.add_weight(WeightSpec::new("beta", shape, self.beta_initializer))?;

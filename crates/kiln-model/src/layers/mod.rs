@@ -43,6 +43,7 @@ builtin_layers! {
     center_crop::{CenterCrop => "CenterCrop"},
     concatenate::{Concatenate => "Concatenate"},
     conv1d::{Conv1d => "Conv1D"},
+    conv_lstm::{ConvLstm1d => "ConvLSTM1D", ConvLstm2d => "ConvLSTM2D"},
     conv1d_transpose::{Conv1dTranspose => "Conv1DTranspose"},
     conv2d::{Conv2d => "Conv2D"},
     conv2d_transpose::{Conv2dTranspose => "Conv2DTranspose"},
@@ -132,6 +133,7 @@ builtin_layers! {
 }
 
 pub use bidirectional::MergeMode;
+pub use conv_lstm::ConvLstmOptions;
 pub use conv_utils::Padding;
 pub use custom::CustomObjects;
 pub use image_transform::Factor;

@@ -142,7 +142,10 @@ impl MultiHeadAttention {
         if self.sliding_window.is_some() {
             return Err("sliding_window is not supported yet".into());
         }
-        if !matches!(self.attention_axes.as_deref(), None | Some([1]) | Some([-2])) {
+        if !matches!(
+            self.attention_axes.as_deref(),
+            None | Some([1]) | Some([-2])
+        ) {
             return Err(format!(
                 "attention over axes {:?} is not supported yet; only the steps axis",
                 self.attention_axes
@@ -219,7 +222,12 @@ impl Layer for Projection {
 }
 
 /// `x [batch, steps, features]` times a kernel flattened to `[features, rest]`, plus the bias.
-pub(crate) fn project(x: Tensor<3>, weights: &Weights<'_>, rows: usize, cols: usize) -> Result<Tensor<3>, String> {
+pub(crate) fn project(
+    x: Tensor<3>,
+    weights: &Weights<'_>,
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor<3>, String> {
     let [b, t, d] = x.dims();
     let kernel = weights.at::<3>(0)?.reshape([rows, cols]);
     let mut y = x.reshape([b * t, d]).matmul(kernel);
@@ -275,7 +283,12 @@ impl Layer for MultiHeadAttention {
             ("query", "query_dense", vec![dq, h, kd], vec![h, kd]),
             ("key", "key_dense", vec![dk, h, kd], vec![h, kd]),
             ("value", "value_dense", vec![dv, h, vd], vec![h, vd]),
-            ("attention_output", "output_dense", vec![h, vd, out], vec![out]),
+            (
+                "attention_output",
+                "output_dense",
+                vec![h, vd, out],
+                vec![out],
+            ),
         ];
         for (name, group, kernel, bias) in parts {
             weights.add_sublayer(name, &projection(kernel, bias), &inputs[..1])?;
@@ -338,21 +351,26 @@ impl Layer for MultiHeadAttention {
         let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
         let q = q * (1.0 / (kd as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
-        let mut attention = match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
-            // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
-            // `dot_product_attention`, where a query step with every key masked attends
-            // uniformly; with dropout its masked softmax then zeroes the masked pairs.
-            Some(m) => {
-                let m = m.unsqueeze_dim::<4>(1);
-                let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
-                let p = softmax(filled, 3);
-                if self.dropout > 0.0 { p * m } else { p }
-            }
-            None => softmax(scores, 3),
-        };
+        let mut attention =
+            match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
+                // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
+                // `dot_product_attention`, where a query step with every key masked attends
+                // uniformly; with dropout its masked softmax then zeroes the masked pairs.
+                Some(m) => {
+                    let m = m.unsqueeze_dim::<4>(1);
+                    let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
+                    let p = softmax(filled, 3);
+                    if self.dropout > 0.0 { p * m } else { p }
+                }
+                None => softmax(scores, 3),
+            };
         if training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
-            let mask = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &attention.device());
+            let mask = Tensor::random(
+                attention.shape(),
+                Distribution::Bernoulli(keep),
+                &attention.device(),
+            );
             attention = attention * mask * (1.0 / keep) as f32;
         }
         let context = attention.matmul(v).swap_dims(1, 2).reshape([b, tq, h * vd]);
@@ -384,7 +402,9 @@ pub(crate) fn causal_options(on: bool) -> serde_json::Map<String, serde_json::Va
 }
 
 /// Reads `use_causal_mask` from a config's call arguments, refusing any other.
-pub(crate) fn causal_option(options: &serde_json::Map<String, serde_json::Value>) -> Result<bool, String> {
+pub(crate) fn causal_option(
+    options: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, String> {
     let mut causal = false;
     for (key, value) in options {
         match (key.as_str(), value.as_bool()) {

@@ -111,14 +111,22 @@ fn flatten_value(v: &Value) -> std::result::Result<(Vec<f32>, Vec<usize>), Strin
 }
 
 /// `values` of `shape` broadcast (NumPy rules, aligned from the right) to `target`.
-fn broadcast(values: &[f32], shape: &[usize], target: &[usize]) -> std::result::Result<Vec<f32>, String> {
+fn broadcast(
+    values: &[f32],
+    shape: &[usize],
+    target: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
     if shape.len() > target.len() {
-        return Err(format!("shape {shape:?} has more axes than the kept axes {target:?}"));
+        return Err(format!(
+            "shape {shape:?} has more axes than the kept axes {target:?}"
+        ));
     }
     let lead = target.len() - shape.len();
     for (i, &d) in shape.iter().enumerate() {
         if d != 1 && d != target[lead + i] {
-            return Err(format!("shape {shape:?} does not broadcast to the kept axes {target:?}"));
+            return Err(format!(
+                "shape {shape:?} does not broadcast to the kept axes {target:?}"
+            ));
         }
     }
     let total: usize = target.iter().product();
@@ -222,7 +230,9 @@ impl Normalization {
     /// As [`Normalization::adapt`]; the data set's own error for a batch it cannot give.
     pub fn adapt_dataset(self, data: &dyn Dataset) -> Result<Self> {
         let batches = (0..data.len()).map(|i| {
-            let batch = data.get(i).map_err(|e| self.invalid(format!("batch {i}: {e}")))?;
+            let batch = data
+                .get(i)
+                .map_err(|e| self.invalid(format!("batch {i}: {e}")))?;
             batch
                 .x
                 .into_iter()
@@ -294,8 +304,8 @@ impl Normalization {
             for s in 0..slots {
                 let m = run.mean[s];
                 let m_new = m * (1.0 - w) + m_b[s] * w;
-                run.var[s] =
-                    (run.var[s] + (m - m_new).powi(2)) * (1.0 - w) + (v_b[s] + (m_b[s] - m_new).powi(2)) * w;
+                run.var[s] = (run.var[s] + (m - m_new).powi(2)) * (1.0 - w)
+                    + (v_b[s] + (m_b[s] - m_new).powi(2)) * w;
                 run.mean[s] = m_new;
             }
             kept_dims = Some(dims);
@@ -320,7 +330,10 @@ impl Normalization {
             (Some(m), Some(v)) => {
                 let (mv, ms) = flatten_value(m)?;
                 let (vv, vs) = flatten_value(v)?;
-                Ok(Some((broadcast(&mv, &ms, dims)?, broadcast(&vv, &vs, dims)?)))
+                Ok(Some((
+                    broadcast(&mv, &ms, dims)?,
+                    broadcast(&vv, &vs, dims)?,
+                )))
             }
             _ => Err("give both mean and variance, or neither (and adapt)".into()),
         }
@@ -343,7 +356,11 @@ fn apply<const D: usize>(
     }
     let mean = mean.reshape(shape).expand(full);
     let std = var.sqrt().clamp_min(EPSILON).reshape(shape).expand(full);
-    if invert { mean + x * std } else { (x - mean) / std }
+    if invert {
+        mean + x * std
+    } else {
+        (x - mean) / std
+    }
 }
 
 impl Layer for Normalization {
@@ -376,7 +393,11 @@ impl Layer for Normalization {
         Ok(input.clone())
     }
 
-    fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> std::result::Result<(), String> {
+    fn build(
+        &self,
+        inputs: &[Shape],
+        weights: &mut WeightBuilder,
+    ) -> std::result::Result<(), String> {
         if self.mean.is_some() {
             return Ok(());
         }
@@ -396,7 +417,9 @@ impl Layer for Normalization {
         weights.add_weight(mean.non_trainable())?;
         weights.add_weight(var.non_trainable())?;
         // Keras keeps an int32 `count`, always 0 (for old saved models).
-        weights.add_weight(WeightSpec::new("count", Vec::<usize>::new(), Initializer::Zeros).non_trainable())?;
+        weights.add_weight(
+            WeightSpec::new("count", Vec::<usize>::new(), Initializer::Zeros).non_trainable(),
+        )?;
         Ok(())
     }
 

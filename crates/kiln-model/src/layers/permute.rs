@@ -55,7 +55,9 @@ impl Layer for Permute {
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let shape = only(inputs)?;
         self.check(shape.rank())?;
-        Ok(Shape(self.dims.iter().map(|&d| shape.dims()[d - 1]).collect()))
+        Ok(Shape(
+            self.dims.iter().map(|&d| shape.dims()[d - 1]).collect(),
+        ))
     }
 
     fn call(
@@ -72,9 +74,7 @@ impl Layer for Permute {
             DynTensor::R2(t) => DynTensor::R2(t),
             DynTensor::R3(t) => DynTensor::R3(t.permute([0, axis(0), axis(1)])),
             DynTensor::R4(t) => DynTensor::R4(t.permute([0, axis(0), axis(1), axis(2)])),
-            DynTensor::R5(t) => {
-                DynTensor::R5(t.permute([0, axis(0), axis(1), axis(2), axis(3)]))
-            }
+            DynTensor::R5(t) => DynTensor::R5(t.permute([0, axis(0), axis(1), axis(2), axis(3)])),
         })
     }
 }

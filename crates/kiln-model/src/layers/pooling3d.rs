@@ -66,8 +66,10 @@ impl Pool3dOptions {
         let mut out = [0; 3];
         let mut pads = [(0, 0); 3];
         for (i, size) in [d1, d2, d3].into_iter().enumerate() {
-            let (o, p) = axis(size, self.pool_size[i], strides[i], 1, self.padding)
-                .ok_or_else(|| format!("the {:?} window does not fit in {input}", self.pool_size))?;
+            let (o, p) =
+                axis(size, self.pool_size[i], strides[i], 1, self.padding).ok_or_else(|| {
+                    format!("the {:?} window does not fit in {input}", self.pool_size)
+                })?;
             out[i] = o;
             pads[i] = p;
         }
@@ -77,7 +79,12 @@ impl Pool3dOptions {
     /// Pools `x` `[b, d1, d2, d3, c]`: a box window is separable, so over the last two spatial
     /// axes first (burn's 2-D pooling), then over the first. Both max and the mean over real
     /// cells factor this way (the real cells of a window are a product of per-axis ranges).
-    fn pool(&self, x: burn::tensor::Tensor<5>, max: bool, class: &str) -> Result<DynTensor, String> {
+    fn pool(
+        &self,
+        x: burn::tensor::Tensor<5>,
+        max: bool,
+        class: &str,
+    ) -> Result<DynTensor, String> {
         let [b, d1, d2, d3, c] = x.dims();
         let ([o1, o2, o3], [p1, p2, p3]) = self.geometry(&Shape(vec![d1, d2, d3, c]), class)?;
         let [k1, k2, k3] = self.pool_size;

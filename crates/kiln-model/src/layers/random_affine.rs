@@ -5,9 +5,9 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::conv_utils::{channels_last, default_format};
 use super::image_transform::{Factor, Fill, affine, check_interpolation, transforms, uniform};
 use super::resizing::image_dims;
-use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -58,7 +58,10 @@ impl Default for AffineOptions {
 
 impl AffineOptions {
     fn check(&self) -> Result<(Fill, bool), String> {
-        Ok((Fill::parse(&self.fill_mode)?, check_interpolation(&self.interpolation)?))
+        Ok((
+            Fill::parse(&self.fill_mode)?,
+            check_interpolation(&self.interpolation)?,
+        ))
     }
 
     fn apply(&self, x: Tensor<4>, m: Tensor<2>) -> Result<Tensor<4>, String> {
@@ -160,11 +163,20 @@ impl Layer for RandomTranslation {
         }
         let [b, h, w, _] = x.dims();
         let device = x.device();
-        let dy = uniform(b, self.height_factor.bounds("height_factor", (-1.0, 1.0))?, &device)
-            * h as f32;
-        let dx = uniform(b, self.width_factor.bounds("width_factor", (-1.0, 1.0))?, &device)
-            * w as f32;
-        let (one, zero) = (Tensor::<1>::ones([b], &device), Tensor::<1>::zeros([b], &device));
+        let dy = uniform(
+            b,
+            self.height_factor.bounds("height_factor", (-1.0, 1.0))?,
+            &device,
+        ) * h as f32;
+        let dx = uniform(
+            b,
+            self.width_factor.bounds("width_factor", (-1.0, 1.0))?,
+            &device,
+        ) * w as f32;
+        let (one, zero) = (
+            Tensor::<1>::ones([b], &device),
+            Tensor::<1>::zeros([b], &device),
+        );
         let m = transforms([one.clone(), zero.clone(), dx.neg(), zero, one, dy.neg()]);
         Ok(DynTensor::R4(self.options.apply(x, m)?))
     }

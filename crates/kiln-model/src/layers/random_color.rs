@@ -4,9 +4,9 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::conv_utils::{channels_last, default_format};
 use super::image_transform::{Factor, uniform};
 use super::resizing::image_dims;
-use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -19,7 +19,9 @@ fn check_range([lo, hi]: [f32; 2]) -> Result<(), String> {
     if lo.is_finite() && hi.is_finite() && lo < hi {
         Ok(())
     } else {
-        Err(format!("value_range must be [low, high] with low < high, got [{lo}, {hi}]"))
+        Err(format!(
+            "value_range must be [low, high] with low < high, got [{lo}, {hi}]"
+        ))
     }
 }
 
@@ -80,9 +82,14 @@ impl RandomContrast {
         let (lower, upper) = match self.factor.0.as_slice() {
             [f] => (*f, *f),
             [lo, hi] => (*lo, *hi),
-            other => return Err(format!("factor must be a number or [lower, upper], got {other:?}")),
+            other => {
+                return Err(format!(
+                    "factor must be a number or [lower, upper], got {other:?}"
+                ));
+            }
         };
-        if !(lower.is_finite() && upper.is_finite() && (0.0..=1.0).contains(&lower) && upper >= 0.0) {
+        if !(lower.is_finite() && upper.is_finite() && (0.0..=1.0).contains(&lower) && upper >= 0.0)
+        {
             return Err(format!(
                 "factor must be >= 0 (and its lower bound <= 1), got [{lower}, {upper}]"
             ));
@@ -121,7 +128,9 @@ impl Layer for RandomContrast {
             .expand(dims);
         let mean = x.clone().mean_dim(1).mean_dim(2).expand(dims);
         let [lo, hi] = self.value_range;
-        Ok(DynTensor::R4(((x - mean.clone()) * factor + mean).clamp(lo, hi)))
+        Ok(DynTensor::R4(
+            ((x - mean.clone()) * factor + mean).clamp(lo, hi),
+        ))
     }
 }
 
@@ -197,10 +206,14 @@ impl Layer for RandomBrightness {
         }
         let dims = x.dims();
         let [lo, hi] = self.value_range;
-        let delta = uniform(dims[0], self.factor.bounds("factor", (-1.0, 1.0))?, &x.device())
-            .mul_scalar(hi - lo)
-            .reshape([dims[0], 1, 1, 1])
-            .expand(dims);
+        let delta = uniform(
+            dims[0],
+            self.factor.bounds("factor", (-1.0, 1.0))?,
+            &x.device(),
+        )
+        .mul_scalar(hi - lo)
+        .reshape([dims[0], 1, 1, 1])
+        .expand(dims);
         Ok(DynTensor::R4((x + delta).clamp(lo, hi)))
     }
 }

@@ -4,9 +4,9 @@
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::conv_utils::{channels_last, default_format};
 use super::image_resize::{Method, aspect_crop, resize};
 use super::resizing::image_dims;
-use super::conv_utils::{channels_last, default_format};
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
@@ -78,7 +78,10 @@ impl Layer for RandomCrop {
                 .try_to_vec::<f32>()
                 .map_err(|e| format!("reading the crop offset: {e:?}"))?;
             let pick = |u: f32, room: usize| ((u * (room + 1) as f32) as usize).min(room);
-            let (top, left) = (pick(draws[0], h - self.height), pick(draws[1], w - self.width));
+            let (top, left) = (
+                pick(draws[0], h - self.height),
+                pick(draws[1], w - self.width),
+            );
             return Ok(DynTensor::R4(
                 x.narrow(1, top, self.height).narrow(2, left, self.width),
             ));

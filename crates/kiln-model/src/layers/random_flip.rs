@@ -4,8 +4,8 @@
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::resizing::image_dims;
 use super::conv_utils::{channels_last, default_format};
+use super::resizing::image_dims;
 use super::{Layer, Weights, config_of, only};
 use crate::shape::Shape;
 use crate::tensor::DynTensor;

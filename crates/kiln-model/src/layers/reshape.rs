@@ -109,9 +109,7 @@ impl Layer for Reshape {
         let x = only(inputs)?;
         let batch = x.dims()[0];
         let size = x.dims()[1..].iter().product();
-        let dims: Vec<usize> = std::iter::once(batch)
-            .chain(self.resolve(size)?)
-            .collect();
+        let dims: Vec<usize> = std::iter::once(batch).chain(self.resolve(size)?).collect();
         x.reshape(&dims).map_err(|e| e.to_string())
     }
 }

@@ -118,7 +118,11 @@ pub(crate) fn image_dims(
             "height and width must be at least 1, got {height} and {width}"
         ));
     }
-    if height.checked_mul(width).and_then(|p| p.checked_mul(c)).is_none_or(|n| n > 1 << 31) {
+    if height
+        .checked_mul(width)
+        .and_then(|p| p.checked_mul(c))
+        .is_none_or(|n| n > 1 << 31)
+    {
         return Err(format!("{height} x {width} x {c} is too large an image"));
     }
     Ok([h, w, c])
@@ -167,6 +171,11 @@ impl Layer for Resizing {
         } else {
             x
         };
-        Ok(DynTensor::R4(resize(x, size, self.method()?, self.antialias)))
+        Ok(DynTensor::R4(resize(
+            x,
+            size,
+            self.method()?,
+            self.antialias,
+        )))
     }
 }

@@ -275,7 +275,13 @@ impl SeparableConv2d {
         input: &Shape,
     ) -> Result<([usize; 2], [usize; 2], [usize; 2], [usize; 2], usize), String> {
         match *input.dims() {
-            [h, w, c] => Ok(([h, w], self.kernel_size, self.strides, self.dilation_rate, c)),
+            [h, w, c] => Ok((
+                [h, w],
+                self.kernel_size,
+                self.strides,
+                self.dilation_rate,
+                c,
+            )),
             _ => Err(format!(
                 "SeparableConv2D needs images (None, height, width, channels), got {input}"
             )),

@@ -23,7 +23,10 @@ use crate::tensor::DynTensor;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Softmax {
     /// The axis (default -1, the last), counting the batch axis as 0.
-    #[serde(default = "last_axis", deserialize_with = "super::conv_utils::single_axis")]
+    #[serde(
+        default = "last_axis",
+        deserialize_with = "super::conv_utils::single_axis"
+    )]
     pub axis: i64,
 }
 
@@ -59,10 +62,12 @@ impl Layer for Softmax {
 
     fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
         if masked.first() == Some(&true) {
-            return Err("its input carries a step mask (from Masking or Embedding(mask_zero)), \
+            return Err(
+                "its input carries a step mask (from Masking or Embedding(mask_zero)), \
                         which Keras's Softmax would broadcast against the wrong axes; use the \
                         previous layer's `activation=\"softmax\"` instead"
-                .into());
+                    .into(),
+            );
         }
         Ok(false)
     }

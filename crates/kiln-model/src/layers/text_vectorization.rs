@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use kiln_datasets::{HostArray, OutputMode};
 pub use kiln_datasets::TextVectorization;
+use kiln_datasets::{HostArray, OutputMode};
 
 use super::index_lookup::not_on_device;
 use super::{Layer, Weights, only};
@@ -32,9 +32,7 @@ impl Layer for TextVectorization {
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let input = only(inputs)?;
         if self.vocabulary().is_empty() {
-            return Err(
-                "no vocabulary: give one or call adapt before building the model".into(),
-            );
+            return Err("no vocabulary: give one or call adapt before building the model".into());
         }
         let depth = match (self.pad_to_max_tokens, self.max_tokens) {
             (true, Some(max)) => max,

@@ -22,7 +22,10 @@ use crate::tensor::DynTensor;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitNormalization {
     /// The axis (default -1), counting the batch axis as 0.
-    #[serde(default = "last_axis", deserialize_with = "super::conv_utils::single_axis")]
+    #[serde(
+        default = "last_axis",
+        deserialize_with = "super::conv_utils::single_axis"
+    )]
     pub axis: i64,
 }
 

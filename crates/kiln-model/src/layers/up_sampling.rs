@@ -204,11 +204,9 @@ impl Layer for UpSampling2d {
         };
         let [sh, sw] = self.size;
         match Method::parse(&self.interpolation) {
-            Some(Method::Nearest) | None => Ok(DynTensor::R4(repeat_axis(
-                repeat_axis(x, 1, sh),
-                2,
-                sw,
-            ))),
+            Some(Method::Nearest) | None => {
+                Ok(DynTensor::R4(repeat_axis(repeat_axis(x, 1, sh), 2, sw)))
+            }
             Some(method) => {
                 let [_, h, w, _] = x.dims();
                 Ok(DynTensor::R4(resize(x, [h * sh, w * sw], method, false)))

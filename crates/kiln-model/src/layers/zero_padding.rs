@@ -155,7 +155,9 @@ impl Layer for ZeroPadding1d {
             return Err("ZeroPadding1D needs a batch of sequences [batch, steps, features]".into());
         };
         let [a, b] = self.padding;
-        Ok(DynTensor::R3(x.pad([(0, 0), (a, b), (0, 0)], PadMode::Constant(0.0))))
+        Ok(DynTensor::R3(
+            x.pad([(0, 0), (a, b), (0, 0)], PadMode::Constant(0.0)),
+        ))
     }
 }
 
