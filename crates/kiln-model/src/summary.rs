@@ -47,7 +47,7 @@ fn layer_row(plan: &Plan, layer: usize, connected_to: Vec<String>) -> LayerInfo 
     let (trainable, non_trainable) = plan.weights[layer].counts(spec.trainable);
     LayerInfo {
         name: g.layer_name(layer).to_string(),
-        class_name: spec.class_name().to_string(),
+        class_name: spec.layer().summary_class_name().to_string(),
         output_shape: plan.shapes.get(node).cloned().unwrap_or_default(),
         trainable,
         non_trainable,

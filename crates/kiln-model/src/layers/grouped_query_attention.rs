@@ -14,7 +14,7 @@ use crate::regularizer::Regularizer;
 use crate::shape::Shape;
 use crate::tensor::DynTensor;
 
-/// Grouped-query attention (Keras `layers.GroupedQueryAttention`, Ainslie et al. 2023): like
+/// Grouped-query attention (Keras `layers.GroupQueryAttention`, Ainslie et al. 2023): like
 /// [`MultiHeadAttention`], but `num_query_heads` query heads share `num_key_value_heads` key and
 /// value heads (each key/value head serves `num_query_heads / num_key_value_heads` consecutive
 /// query heads). Called on `[query, value]` or `[query, value, key]`; the output has the
@@ -34,6 +34,7 @@ use crate::tensor::DynTensor;
 /// assert_eq!(model.count_params(), (6 * 4 * 3 + 4 * 3) + 2 * (6 * 2 * 3 + 2 * 3) + 4 * 3 * 6 + 6);
 /// # Ok::<(), kiln_model::Error>(())
 /// ```
+#[doc(alias = "GroupQueryAttention")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupedQueryAttention {
     /// Size of each head.
@@ -168,7 +169,12 @@ setters!(GroupedQueryAttention {
 });
 
 impl Layer for GroupedQueryAttention {
+    /// Keras's config name (its Python class is `GroupedQueryAttention`).
     fn class_name(&self) -> &str {
+        "GroupQueryAttention"
+    }
+
+    fn summary_class_name(&self) -> &str {
         "GroupedQueryAttention"
     }
 

@@ -92,6 +92,12 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
     /// are its snake case (`dense`, `dense_1`, ...).
     fn class_name(&self) -> &str;
 
+    /// The class name `summary` shows: Keras's Python class, which for a few layers differs
+    /// from the name in configs (`GroupedQueryAttention`, saved as `GroupQueryAttention`).
+    fn summary_class_name(&self) -> &str {
+        self.class_name()
+    }
+
     /// The layer's options, written into the architecture JSON (Keras `get_config`, without
     /// `name` and `trainable`, which Kiln adds); the constructor registered for the class reads
     /// them back.

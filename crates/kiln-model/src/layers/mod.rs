@@ -62,7 +62,7 @@ builtin_layers! {
     gaussian_dropout::{GaussianDropout => "GaussianDropout"},
     gaussian_noise::{GaussianNoise => "GaussianNoise"},
     group_normalization::{GroupNormalization => "GroupNormalization"},
-    grouped_query_attention::{GroupedQueryAttention => "GroupedQueryAttention"},
+    grouped_query_attention::{GroupedQueryAttention => "GroupQueryAttention"},
     hashing::{Hashing => "Hashing" by hashing::read},
     identity::{Identity => "Identity"},
     index_lookup::{

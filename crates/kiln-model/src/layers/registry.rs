@@ -44,7 +44,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("GlobalMaxPool1D", "GlobalMaxPooling1D"),
     ("GlobalMaxPool2D", "GlobalMaxPooling2D"),
     ("GlobalMaxPool3D", "GlobalMaxPooling3D"),
-    ("GroupQueryAttention", "GroupedQueryAttention"),
+    ("GroupedQueryAttention", "GroupQueryAttention"),
     ("MaxPool1D", "MaxPooling1D"),
     ("MaxPool2D", "MaxPooling2D"),
     ("MaxPool3D", "MaxPooling3D"),
@@ -102,7 +102,7 @@ mod tests {
             }
             "Conv2DTranspose" => serde_json::json!({"filters": 2, "kernel_size": 3}),
             "MultiHeadAttention" => serde_json::json!({"num_heads": 2, "key_dim": 4}),
-            "GroupedQueryAttention" => serde_json::json!({
+            "GroupQueryAttention" => serde_json::json!({
                 "head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2
             }),
             "EinsumDense" => serde_json::json!({"equation": "ab,bc->ac", "output_shape": 3}),
