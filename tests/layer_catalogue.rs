@@ -491,3 +491,55 @@ fn a_conv_lstm_with_one_by_one_windows_on_one_pixel_is_an_lstm() {
         assert!((a - b).abs() < 1e-5, "ConvLSTM1D {got} vs LSTM {want}");
     }
 }
+
+#[test]
+fn recurrent_layers_take_initial_states_as_keras_initial_state() {
+    use kiln::model::{Gru, Lstm};
+    let x = Input::new([5, 3]).tensor().unwrap();
+    let (h, c) = (
+        Input::new([4]).tensor().unwrap(),
+        Input::new([4]).tensor().unwrap(),
+    );
+    let y = Lstm::new(4).apply([&x, &h, &c]).unwrap();
+    let spec = Functional::new([&x, &h, &c], &y).unwrap().seed(4);
+    // Written as Keras writes it: the states in the node's `initial_state` keyword.
+    let json = spec.to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let node = &value["config"]["layers"][3]["inbound_nodes"][0];
+    assert_eq!(node["args"].as_array().unwrap().len(), 1, "{node}");
+    assert_eq!(
+        node["kwargs"]["initial_state"].as_array().unwrap().len(),
+        2,
+        "{node}"
+    );
+    let back = Functional::from_config(&json).unwrap();
+    assert_eq!(back.to_json().unwrap(), json);
+    let model = spec.build(&device()).unwrap();
+    let xs = Array3::from_shape_fn((2, 5, 3), |(b, t, f)| ((b + t + f) % 4) as f32 / 2.0 - 0.7);
+    let zeros = Array2::<f32>::zeros((2, 4));
+    let ones = Array2::<f32>::from_elem((2, 4), 0.5);
+    // Zero states are the default; other states change the result.
+    let plain = Sequential::new()
+        .add(Input::new([5, 3]))
+        .add(Lstm::new(4))
+        .build(&device())
+        .unwrap()
+        .set_weights(&model.get_weights().unwrap())
+        .unwrap();
+    let a = model
+        .predict_many(&[&xs, &zeros, &zeros], 8)
+        .unwrap()
+        .remove(0);
+    assert_eq!(a, plain.predict(&xs, 8).unwrap());
+    let b = model
+        .predict_many(&[&xs, &ones, &zeros], 8)
+        .unwrap()
+        .remove(0);
+    assert!(a.iter().zip(b.iter()).any(|(p, q)| (p - q).abs() > 1e-4));
+    // A GRU takes one state; the wrong count or size is a build error naming the rule.
+    let wrong = Gru::new(4).apply([&x, &h, &c]).unwrap_err().to_string();
+    assert!(wrong.contains("1 initial state"), "{wrong}");
+    let small = Input::new([3]).tensor().unwrap();
+    let wrong = Gru::new(4).apply([&x, &small]).unwrap_err().to_string();
+    assert!(wrong.contains("(4,)"), "{wrong}");
+}

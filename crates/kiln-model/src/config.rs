@@ -136,14 +136,30 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                 .iter()
                 .filter(|n| n.layer == i && !n.inputs.is_empty())
                 .map(|n| {
-                    let args = match n.inputs.as_slice() {
+                    // Inputs Keras takes by keyword (`initial_state=[..]`) go to the kwargs.
+                    let (positional, keyword) = match spec.layer().keyword_inputs() {
+                        Some((first, key)) if n.inputs.len() > first => {
+                            (&n.inputs[..first], Some((key, &n.inputs[first..])))
+                        }
+                        _ => (&n.inputs[..], None),
+                    };
+                    let args = match positional {
                         [one] => vec![tensor(*one)],
                         many if spec.layer().inputs_as_list() => {
                             vec![Value::Array(many.iter().map(|&j| tensor(j)).collect())]
                         }
                         many => many.iter().map(|&j| tensor(j)).collect(),
                     };
-                    json!({"args": args, "kwargs": spec.layer().call_options()})
+                    let mut kwargs = spec.layer().call_options();
+                    if let Some((key, rest)) = keyword {
+                        // `initial_state` is a list; other keywords (`key=`) one tensor.
+                        let value = match rest {
+                            [one] if key != "initial_state" => tensor(*one),
+                            many => Value::Array(many.iter().map(|&j| tensor(j)).collect()),
+                        };
+                        kwargs.insert(key.to_string(), value);
+                    }
+                    json!({"args": args, "kwargs": kwargs})
                 })
                 .collect();
             // Where Keras finds the class (a nested model is not in `keras.layers`).
@@ -181,7 +197,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
 /// The `(layer name, node index)` pairs a Keras inbound node refers to, in argument order:
 /// Keras 3's `{"args": [tensor | [tensors]], "kwargs": {}}` or Keras 2's
 /// `[[name, node, tensor, kwargs], ...]`.
-fn inbound_refs(node: &Value) -> Result<(Vec<(String, usize)>, CallOptions)> {
+fn inbound_refs(node: &Value) -> Result<Call> {
     fn history(t: &Value) -> Option<(String, usize)> {
         let h = t.get("config")?.get("keras_history")?.as_array()?;
         Some((
@@ -195,14 +211,35 @@ fn inbound_refs(node: &Value) -> Result<(Vec<(String, usize)>, CallOptions)> {
     // null and false defaults; the rest go to the layer (`with_call_options`), which refuses
     // what it does not take (a tensor passed by keyword such as `attention_mask=`).
     let mut options = CallOptions::new();
+    // Tensors passed by keyword (`initial_state=[h, c]`): the layer says whether it takes them.
+    let mut keyword: Option<(String, Vec<(String, usize)>)> = None;
     if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
         for (key, value) in kwargs {
             let dropped = match key.as_str() {
                 "training" | "mask" => true,
                 _ => value.is_null() || *value == Value::Bool(false),
             };
-            if !dropped {
-                options.insert(key.clone(), value.clone());
+            if dropped {
+                continue;
+            }
+            let tensors: Vec<&Value> = match value {
+                Value::Array(list) => list.iter().collect(),
+                one => vec![one],
+            };
+            let refs: Option<Vec<(String, usize)>> = tensors.iter().map(|t| history(t)).collect();
+            match refs {
+                Some(refs) if !refs.is_empty() => {
+                    if keyword.is_some() {
+                        return Err(Error::InvalidModel(format!(
+                            "a layer call passes tensors by two keywords; Kiln takes one \
+                             ({node})"
+                        )));
+                    }
+                    keyword = Some((key.clone(), refs));
+                }
+                _ => {
+                    options.insert(key.clone(), value.clone());
+                }
             }
         }
     }
@@ -219,7 +256,16 @@ fn inbound_refs(node: &Value) -> Result<(Vec<(String, usize)>, CallOptions)> {
                 _ => {}
             }
         }
-        return Ok((out, options));
+        let first = out.len();
+        let keyword = keyword.map(|(key, refs)| {
+            out.extend(refs);
+            (first, key)
+        });
+        return Ok(Call {
+            refs: out,
+            options,
+            keyword,
+        });
     }
     let list = node.as_array().ok_or_else(bad)?;
     let refs = list
@@ -231,11 +277,23 @@ fn inbound_refs(node: &Value) -> Result<(Vec<(String, usize)>, CallOptions)> {
             Ok((name.to_string(), index as usize))
         })
         .collect::<Result<_>>()?;
-    Ok((refs, options))
+    Ok(Call {
+        refs,
+        options,
+        keyword: None,
+    })
 }
 
 /// The keyword arguments of one layer call that Kiln keeps (`use_causal_mask`).
 type CallOptions = serde_json::Map<String, Value>;
+
+/// One call of a layer read from a config: the tensors it takes (positional, then any passed
+/// by keyword), its options, and where the keyword tensors start and their keyword.
+struct Call {
+    refs: Vec<(String, usize)>,
+    options: CallOptions,
+    keyword: Option<(usize, String)>,
+}
 
 /// The layer names of a tensor argument: a tensor, or a list of tensors.
 fn tensor_names(arg: &Value, out: &mut Vec<String>) {
@@ -405,12 +463,26 @@ impl Functional {
                 .or_else(|| spec.name.clone())
                 .ok_or_else(|| Error::InvalidModel("a layer of the config has no name".into()))?;
             let mut spec = spec.name(name.clone());
-            let calls: Vec<(Inbound, CallOptions)> =
-                match entry.get("inbound_nodes").and_then(Value::as_array) {
-                    Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
-                    None => Vec::new(),
-                };
-            let (nodes, options): (Vec<Inbound>, Vec<CallOptions>) = calls.into_iter().unzip();
+            let calls: Vec<Call> = match entry.get("inbound_nodes").and_then(Value::as_array) {
+                Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
+                None => Vec::new(),
+            };
+            for call in &calls {
+                if let Some((first, key)) = &call.keyword
+                    && spec.layer().keyword_inputs() != Some((*first, key.as_str()))
+                {
+                    return Err(Error::LayerConfig {
+                        class_name: spec.class_name().to_string(),
+                        name: name.clone(),
+                        reason: format!(
+                            "a call passes tensors as `{key}=`, which Kiln does not support \
+                             for this layer yet"
+                        ),
+                    });
+                }
+            }
+            let (nodes, options): (Vec<Inbound>, Vec<CallOptions>) =
+                calls.into_iter().map(|c| (c.refs, c.options)).unzip();
             if let Some(first) = options.first().filter(|o| !o.is_empty()) {
                 let fail = |reason: String| Error::LayerConfig {
                     class_name: spec.class_name().to_string(),

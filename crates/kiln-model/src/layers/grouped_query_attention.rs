@@ -187,6 +187,11 @@ impl Layer for GroupedQueryAttention {
         false
     }
 
+    /// A key passed as `key=k` in a Keras config is the third input.
+    fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
+        Some((2, "key"))
+    }
+
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
         causal_options(self.use_causal_mask)
     }

@@ -226,6 +226,13 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         Ok((self.call(inputs, weights, training)?, None))
     }
 
+    /// For a layer whose later inputs Keras passes by keyword (`LSTM(..)(x, initial_state=[h,
+    /// c])`, `MultiHeadAttention(..)(q, v, key=k)`): how many come first by position, and the
+    /// keyword the rest are (read from and written to configs).
+    fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
+        None
+    }
+
     /// Keyword arguments Keras passes when it calls the layer (`use_causal_mask=True`), which
     /// Kiln keeps as layer options: written to each of the layer's nodes in a config
     /// (`"kwargs"`), not to the layer's own config.

@@ -77,6 +77,7 @@ impl Recurrence {
     pub(crate) fn run(
         &self,
         x: DynTensor,
+        initial: &[Tensor<2>],
         mask: Option<&Mask>,
         weights: &Weights<'_>,
         training: bool,
@@ -158,8 +159,15 @@ impl Recurrence {
                 1,
             )
         };
-        let mut h = Tensor::<2>::zeros([b, u], &device);
-        let mut c = Tensor::<2>::zeros([b, u], &device);
+        // Keras's `initial_state` (h, then c for an LSTM), zeros by default.
+        let mut h = initial
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Tensor::<2>::zeros([b, u], &device));
+        let mut c = initial
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| Tensor::<2>::zeros([b, u], &device));
         let (act, gate) = (self.activation, self.recurrent_activation);
         let order: Vec<usize> = if self.go_backwards {
             (0..steps).rev().collect()

@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::recurrent::{Cell, Recurrence};
-use super::{
-    Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, only, setters,
-};
+use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, setters};
 use crate::activation::Activation;
 use crate::constraint::Constraint;
 use crate::initializer::Initializer;
@@ -117,6 +115,37 @@ impl RnnOptions {
         }
     }
 
+    /// Checks the inputs: a sequence, then optionally the initial states (Keras's
+    /// `initial_state`, each `(units,)`: h, and c for an LSTM).
+    fn sequence<'a>(
+        &self,
+        inputs: &'a [Shape],
+        cell: Cell,
+        class: &str,
+    ) -> Result<&'a Shape, String> {
+        let states = if cell == Cell::Lstm { 2 } else { 1 };
+        let Some((input, initial)) = inputs.split_first() else {
+            return Err(format!("{class} takes a sequence"));
+        };
+        if !initial.is_empty() {
+            if initial.len() != states {
+                return Err(format!(
+                    "{class} takes a sequence and {states} initial state{} (`initial_state`), got \
+                     {} inputs",
+                    if states == 1 { "" } else { "s" },
+                    inputs.len()
+                ));
+            }
+            if let Some(bad) = initial.iter().find(|s| s.dims() != [self.units]) {
+                return Err(format!(
+                    "an initial state must be ({},), one value per unit, got {bad}",
+                    self.units
+                ));
+            }
+        }
+        Ok(input)
+    }
+
     fn output_shape(&self, input: &Shape, class: &str) -> Result<Shape, String> {
         let &[steps, _features] = input.dims() else {
             return Err(format!(
@@ -206,6 +235,21 @@ impl RnnOptions {
     }
 }
 
+/// The sequence and the initial states (`[batch, units]` each) among a layer's inputs.
+fn split_states(
+    inputs: Vec<DynTensor>,
+) -> Result<(DynTensor, Vec<burn::tensor::Tensor<2>>), String> {
+    let mut it = inputs.into_iter();
+    let x = it.next().ok_or("a recurrent layer takes a sequence")?;
+    let states = it
+        .map(|s| match s {
+            DynTensor::R2(t) => Ok(t),
+            _ => Err("an initial state must be [batch, units]".to_string()),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((x, states))
+}
+
 /// The builder methods the three recurrent layers share (options in `self.options`).
 macro_rules! rnn_layer {
     ($name:ident, $keras:literal) => {
@@ -250,13 +294,21 @@ macro_rules! rnn_layer {
             }
 
             fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
-                self.options.output_shape(only(inputs)?, $keras)
+                let (cell, _, _) = self.parts();
+                let input = self.options.sequence(inputs, cell, $keras)?;
+                self.options.output_shape(input, $keras)
             }
 
             fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
                 let (cell, _, unit_forget_bias) = self.parts();
-                self.options
-                    .declare(only(inputs)?, cell, unit_forget_bias, weights)
+                let input = self.options.sequence(inputs, cell, $keras)?;
+                self.options.declare(input, cell, unit_forget_bias, weights)
+            }
+
+            /// Initial states follow the sequence as inputs; Keras passes them as
+            /// `initial_state=[..]`.
+            fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
+                Some((1, "initial_state"))
             }
 
             /// Keras keeps a recurrent layer's weights in its cell: `layers/lstm/cell/vars`.
@@ -271,9 +323,10 @@ macro_rules! rnn_layer {
                 training: bool,
             ) -> Result<DynTensor, String> {
                 let (cell, recurrent_activation, _) = self.parts();
+                let (x, initial) = split_states(inputs)?;
                 self.options
                     .recurrence(cell, recurrent_activation)
-                    .run(only(inputs)?, None, weights, training)
+                    .run(x, &initial, None, weights, training)
             }
 
             /// Masked steps are skipped (states carried); with `return_sequences` the output
@@ -295,10 +348,11 @@ macro_rules! rnn_layer {
             ) -> Result<(DynTensor, Option<Mask>), String> {
                 let (cell, recurrent_activation, _) = self.parts();
                 let mask = masks.first().cloned().flatten();
+                let (x, initial) = split_states(inputs)?;
                 let y = self
                     .options
                     .recurrence(cell, recurrent_activation)
-                    .run(only(inputs)?, mask.as_ref(), weights, training)?;
+                    .run(x, &initial, mask.as_ref(), weights, training)?;
                 let out = if self.options.return_sequences { mask } else { None };
                 Ok((y, out))
             }
