@@ -1,12 +1,12 @@
 //! `GroupedQueryAttention`: attention whose query heads share fewer key/value heads (Keras
 //! `GroupedQueryAttention`).
 
-use burn::tensor::activation::softmax;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::multi_head_attention::{
-    MultiHeadAttention, Projection, attention_mask, causal_option, causal_options, project,
+    Attend, MultiHeadAttention, Projection, causal_option, causal_options, declare_projections,
+    project,
 };
 use super::{Layer, Mask, MaskPolicy, WeightBuilder, Weights, config_of, setters};
 use crate::initializer::Initializer;
@@ -228,13 +228,7 @@ impl Layer for GroupedQueryAttention {
                 vec![dq],
             ),
         ];
-        for (name, group, kernel, bias) in parts {
-            weights.add_sublayer(name, &self.projection(kernel, bias), &inputs[..1])?;
-            if let Some((_, sub)) = weights.sublayers.last_mut() {
-                sub.keras_group = Some(group.to_string());
-            }
-        }
-        Ok(())
+        declare_projections(parts, |k, b| self.projection(k, b), inputs, weights)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -304,42 +298,13 @@ impl Layer for GroupedQueryAttention {
             tv,
             hkv,
         ));
-        let q = q * (1.0 / (d as f32).sqrt());
-        let scores = q.matmul(k.swap_dims(2, 3));
-        let mut attention =
-            match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
-                // As MultiHeadAttention: without dropout Keras's dot_product_attention (a fully
-                // masked row attends uniformly), with dropout its masked softmax (zeroed).
-                Some(m) => {
-                    let m = m.unsqueeze_dim::<4>(1);
-                    let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
-                    let p = softmax(filled, 3);
-                    if self.dropout > 0.0 { p * m } else { p }
-                }
-                None => softmax(scores, 3),
-            };
-        if training && self.dropout > 0.0 {
-            let keep = 1.0 - self.dropout;
-            let drop = Tensor::random(
-                attention.shape(),
-                Distribution::Bernoulli(keep),
-                &attention.device(),
-            );
-            attention = attention * drop * (1.0 / keep) as f32;
-        }
-        let context = attention
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b * tq, hq * d]);
-        let output = weights.sublayer(3)?;
-        let kernel = output.at::<3>(0)?.reshape([hq * d, dq]);
-        let mut y = context.matmul(kernel);
-        if let Some(bias) = output.optional::<1>("bias")? {
-            y = y + bias.reshape([1, dq]);
-        }
-        Ok((
-            DynTensor::R3(y.reshape([b, tq, dq])),
-            masks.first().cloned().flatten(),
-        ))
+        let attend = Attend {
+            masks,
+            causal: self.use_causal_mask,
+            dropout: self.dropout,
+            training,
+        };
+        let y = attend.heads(q, k, v, &weights.sublayer(3)?, dq)?;
+        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

@@ -295,13 +295,7 @@ impl Layer for MultiHeadAttention {
                 vec![out],
             ),
         ];
-        for (name, group, kernel, bias) in parts {
-            weights.add_sublayer(name, &projection(kernel, bias), &inputs[..1])?;
-            if let Some((_, sub)) = weights.sublayers.last_mut() {
-                sub.keras_group = Some(group.to_string());
-            }
-        }
-        Ok(())
+        declare_projections(parts, projection, inputs, weights)
     }
 
     fn call(
@@ -354,10 +348,45 @@ impl Layer for MultiHeadAttention {
         let q = heads(project(query, &weights.sublayer(0)?, dq, h * kd)?, tq, kd);
         let k = heads(project(key, &weights.sublayer(1)?, dk, h * kd)?, tv, kd);
         let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
-        let q = q * (1.0 / (kd as f32).sqrt());
+        let attend = Attend {
+            masks,
+            causal: self.use_causal_mask,
+            dropout: self.dropout,
+            training,
+        };
+        let y = attend.heads(q, k, v, &weights.sublayer(3)?, out)?;
+        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
+    }
+}
+
+/// The attention core MultiHeadAttention and GroupedQueryAttention share: scaled dot products
+/// of query heads with key heads, Keras's masks, softmax, dropout, the weighted values and the
+/// output projection.
+pub(crate) struct Attend<'m> {
+    pub(crate) masks: &'m [Option<Mask>],
+    pub(crate) causal: bool,
+    pub(crate) dropout: f64,
+    pub(crate) training: bool,
+}
+
+impl Attend<'_> {
+    /// `q` `[b, heads, tq, d]`, `k` `[b, heads, tv, d]`, `v` `[b, heads, tv, dv]` → the output
+    /// projection (`output`: kernel `[heads, dv, out]`, bias `[out]`) of the attended values,
+    /// `[b, tq, out]`.
+    pub(crate) fn heads(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        output: &Weights<'_>,
+        out: usize,
+    ) -> Result<Tensor<3>, String> {
+        let [b, h, tq, d] = q.dims();
+        let [_, _, tv, vd] = v.dims();
+        let q = q * (1.0 / (d as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
         let mut attention =
-            match attention_mask(masks, self.use_causal_mask, b, tq, tv, &scores.device()) {
+            match attention_mask(self.masks, self.causal, b, tq, tv, &scores.device()) {
                 // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
                 // `dot_product_attention`, where a query step with every key masked attends
                 // uniformly; with dropout its masked softmax then zeroes the masked pairs.
@@ -369,25 +398,40 @@ impl Layer for MultiHeadAttention {
                 }
                 None => softmax(scores, 3),
             };
-        if training && self.dropout > 0.0 {
+        if self.training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
-            let mask = Tensor::random(
-                attention.shape(),
-                Distribution::Bernoulli(keep),
-                &attention.device(),
-            );
-            attention = attention * mask * (1.0 / keep) as f32;
+            let device = attention.device();
+            let drop = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &device);
+            attention = attention * drop * (1.0 / keep) as f32;
         }
-        let context = attention.matmul(v).swap_dims(1, 2).reshape([b, tq, h * vd]);
-        let output = weights.sublayer(3)?;
+        let context = attention
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b * tq, h * vd]);
         let kernel = output.at::<3>(0)?.reshape([h * vd, out]);
-        let mut y = context.reshape([b * tq, h * vd]).matmul(kernel);
+        let mut y = context.matmul(kernel);
         if let Some(bias) = output.optional::<1>("bias")? {
             y = y + bias.reshape([1, out]);
         }
-        let query_mask = masks.first().cloned().flatten();
-        Ok((DynTensor::R3(y.reshape([b, tq, out])), query_mask))
+        Ok(y.reshape([b, tq, out]))
     }
+}
+
+/// Declares the four projections (`query`, `key`, `value`, `attention_output`: `(name, group
+/// in Keras's weights file, kernel shape, bias shape)`) as sublayers.
+pub(crate) fn declare_projections(
+    parts: [(&str, &str, Vec<usize>, Vec<usize>); 4],
+    make: impl Fn(Vec<usize>, Vec<usize>) -> Projection,
+    inputs: &[Shape],
+    weights: &mut WeightBuilder,
+) -> Result<(), String> {
+    for (name, group, kernel, bias) in parts {
+        weights.add_sublayer(name, &make(kernel, bias), &inputs[..1])?;
+        if let Some((_, sub)) = weights.sublayers.last_mut() {
+            sub.keras_group = Some(group.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Keras's causal mask `[tq, tv]`: 1 where key step `j <= i`, the query step.
