@@ -543,3 +543,66 @@ fn recurrent_layers_take_initial_states_as_keras_initial_state() {
     let wrong = Gru::new(4).apply([&x, &small]).unwrap_err().to_string();
     assert!(wrong.contains("(4,)"), "{wrong}");
 }
+
+#[test]
+fn multi_head_attention_takes_keras_attention_mask_as_an_input() {
+    use kiln::model::MultiHeadAttention;
+    let (q, v) = (
+        Input::new([3, 4]).tensor().unwrap(),
+        Input::new([5, 4]).tensor().unwrap(),
+    );
+    let m = Input::new([3, 5]).tensor().unwrap();
+    let y = MultiHeadAttention::new(2, 3)
+        .attention_mask(true)
+        .apply([&q, &v, &m])
+        .unwrap();
+    let spec = Functional::new([&q, &v, &m], &y).unwrap().seed(6);
+    let json = spec.to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let node = &value["config"]["layers"][3]["inbound_nodes"][0];
+    assert_eq!(node["args"].as_array().unwrap().len(), 2, "{node}");
+    assert!(node["kwargs"]["attention_mask"].is_object(), "{node}");
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
+    let model = spec.build(&device()).unwrap();
+    // Masking the last two value steps is attending over the first three only.
+    let short = {
+        let (q, v) = (
+            Input::new([3, 4]).tensor().unwrap(),
+            Input::new([3, 4]).tensor().unwrap(),
+        );
+        let y = MultiHeadAttention::new(2, 3).apply([&q, &v]).unwrap();
+        Functional::new([&q, &v], &y)
+            .unwrap()
+            .build(&device())
+            .unwrap()
+            .set_weights(&model.get_weights().unwrap())
+            .unwrap()
+    };
+    let qs = Array3::from_shape_fn((2, 3, 4), |(b, t, f)| {
+        ((b + 2 * t + f) % 5) as f32 / 2.0 - 1.0
+    });
+    let vs = Array3::from_shape_fn((2, 5, 4), |(b, t, f)| {
+        ((3 * b + t + 2 * f) % 7) as f32 / 3.0 - 1.0
+    });
+    let mask = Array3::from_shape_fn((2, 3, 5), |(_, _, j)| if j < 3 { 1.0f32 } else { 0.0 });
+    let a = model.predict_many(&[&qs, &vs, &mask], 8).unwrap().remove(0);
+    let first3 = vs
+        .slice_axis(ndarray::Axis(1), ndarray::Slice::from(0..3))
+        .to_owned();
+    let b = short.predict_many(&[&qs, &first3], 8).unwrap().remove(0);
+    for (p, r) in a.iter().zip(b.iter()) {
+        assert!((p - r).abs() < 1e-5, "{a} vs {b}");
+    }
+    let wrong = Input::new([3, 4]).tensor().unwrap();
+    let err = MultiHeadAttention::new(2, 3)
+        .attention_mask(true)
+        .apply([&q, &v, &wrong]);
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("(query steps, value steps)")
+    );
+}

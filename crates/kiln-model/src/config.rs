@@ -137,9 +137,9 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                 .filter(|n| n.layer == i && !n.inputs.is_empty())
                 .map(|n| {
                     // Inputs Keras takes by keyword (`initial_state=[..]`) go to the kwargs.
-                    let (positional, keyword) = match spec.layer().keyword_inputs() {
-                        Some((first, key)) if n.inputs.len() > first => {
-                            (&n.inputs[..first], Some((key, &n.inputs[first..])))
+                    let (positional, keyword) = match spec.layer().keyword_inputs(n.inputs.len()) {
+                        Some((first, keys)) if n.inputs.len() > first => {
+                            (&n.inputs[..first], Some((keys, &n.inputs[first..])))
                         }
                         _ => (&n.inputs[..], None),
                     };
@@ -151,13 +151,23 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
                         many => many.iter().map(|&j| tensor(j)).collect(),
                     };
                     let mut kwargs = spec.layer().call_options();
-                    if let Some((key, rest)) = keyword {
-                        // `initial_state` is a list; other keywords (`key=`) one tensor.
-                        let value = match rest {
-                            [one] if key != "initial_state" => tensor(*one),
-                            many => Value::Array(many.iter().map(|&j| tensor(j)).collect()),
-                        };
-                        kwargs.insert(key.to_string(), value);
+                    if let Some((keys, rest)) = keyword {
+                        // A keyword named once is one tensor (`key=`), more often a list
+                        // (`initial_state=[h, c]`).
+                        for key in keys.iter().copied() {
+                            let tensors: Vec<Value> = keys
+                                .iter()
+                                .zip(rest)
+                                .filter(|(k, _)| **k == key)
+                                .map(|(_, &j)| tensor(j))
+                                .collect();
+                            let value = match <[Value; 1]>::try_from(tensors) {
+                                Ok([one]) if key != "initial_state" => one,
+                                Ok([one]) => Value::Array(vec![one]),
+                                Err(many) => Value::Array(many),
+                            };
+                            kwargs.insert(key.to_string(), value);
+                        }
                     }
                     json!({"args": args, "kwargs": kwargs})
                 })
@@ -212,7 +222,7 @@ fn inbound_refs(node: &Value) -> Result<Call> {
     // what it does not take (a tensor passed by keyword such as `attention_mask=`).
     let mut options = CallOptions::new();
     // Tensors passed by keyword (`initial_state=[h, c]`): the layer says whether it takes them.
-    let mut keyword: Option<(String, Vec<(String, usize)>)> = None;
+    let mut keywords: Vec<(String, Vec<(String, usize)>)> = Vec::new();
     if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
         for (key, value) in kwargs {
             let dropped = match key.as_str() {
@@ -228,15 +238,7 @@ fn inbound_refs(node: &Value) -> Result<Call> {
             };
             let refs: Option<Vec<(String, usize)>> = tensors.iter().map(|t| history(t)).collect();
             match refs {
-                Some(refs) if !refs.is_empty() => {
-                    if keyword.is_some() {
-                        return Err(Error::InvalidModel(format!(
-                            "a layer call passes tensors by two keywords; Kiln takes one \
-                             ({node})"
-                        )));
-                    }
-                    keyword = Some((key.clone(), refs));
-                }
+                Some(refs) if !refs.is_empty() => keywords.push((key.clone(), refs)),
                 _ => {
                     options.insert(key.clone(), value.clone());
                 }
@@ -256,15 +258,10 @@ fn inbound_refs(node: &Value) -> Result<Call> {
                 _ => {}
             }
         }
-        let first = out.len();
-        let keyword = keyword.map(|(key, refs)| {
-            out.extend(refs);
-            (first, key)
-        });
         return Ok(Call {
             refs: out,
             options,
-            keyword,
+            keywords,
         });
     }
     let list = node.as_array().ok_or_else(bad)?;
@@ -280,19 +277,19 @@ fn inbound_refs(node: &Value) -> Result<Call> {
     Ok(Call {
         refs,
         options,
-        keyword: None,
+        keywords: Vec::new(),
     })
 }
 
 /// The keyword arguments of one layer call that Kiln keeps (`use_causal_mask`).
 type CallOptions = serde_json::Map<String, Value>;
 
-/// One call of a layer read from a config: the tensors it takes (positional, then any passed
-/// by keyword), its options, and where the keyword tensors start and their keyword.
+/// One call of a layer read from a config: the tensors it takes by position, its options, and
+/// the tensors it takes by keyword.
 struct Call {
     refs: Vec<(String, usize)>,
     options: CallOptions,
-    keyword: Option<(usize, String)>,
+    keywords: Vec<(String, Vec<(String, usize)>)>,
 }
 
 /// The layer names of a tensor argument: a tensor, or a list of tensors.
@@ -467,22 +464,47 @@ impl Functional {
                 Some(nodes) => nodes.iter().map(inbound_refs).collect::<Result<_>>()?,
                 None => Vec::new(),
             };
-            for call in &calls {
-                if let Some((first, key)) = &call.keyword
-                    && spec.layer().keyword_inputs() != Some((*first, key.as_str()))
-                {
-                    return Err(Error::LayerConfig {
-                        class_name: spec.class_name().to_string(),
-                        name: name.clone(),
-                        reason: format!(
-                            "a call passes tensors as `{key}=`, which Kiln does not support \
-                             for this layer yet"
-                        ),
-                    });
-                }
+            // Tensors by keyword: one set of keywords per layer (Kiln keeps them as the layer's
+            // inputs after the positional ones, in the layer's order).
+            let keys = |c: &Call| {
+                let mut k: Vec<String> = c.keywords.iter().map(|(key, _)| key.clone()).collect();
+                k.sort();
+                k
+            };
+            let first_keys = calls.first().map(keys).unwrap_or_default();
+            let config_error = |reason: String| Error::LayerConfig {
+                class_name: spec.class_name().to_string(),
+                name: name.clone(),
+                reason,
+            };
+            if calls.iter().any(|c| keys(c) != first_keys) {
+                return Err(config_error(
+                    "its calls pass tensors by different keywords; Kiln takes one set per layer"
+                        .into(),
+                ));
             }
-            let (nodes, options): (Vec<Inbound>, Vec<CallOptions>) =
-                calls.into_iter().map(|c| (c.refs, c.options)).unzip();
+            let order = if first_keys.is_empty() {
+                Vec::new()
+            } else {
+                let (layer, order) = spec
+                    .layer
+                    .with_keyword_inputs(&first_keys)
+                    .map_err(config_error)?;
+                spec.layer = layer;
+                order
+            };
+            let (nodes, options): (Vec<Inbound>, Vec<CallOptions>) = calls
+                .into_iter()
+                .map(|c| {
+                    let mut refs = c.refs;
+                    for key in &order {
+                        if let Some((_, more)) = c.keywords.iter().find(|(k, _)| k == key) {
+                            refs.extend(more.iter().cloned());
+                        }
+                    }
+                    (refs, c.options)
+                })
+                .unzip();
             if let Some(first) = options.first().filter(|o| !o.is_empty()) {
                 let fail = |reason: String| Error::LayerConfig {
                     class_name: spec.class_name().to_string(),

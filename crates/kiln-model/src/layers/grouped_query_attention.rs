@@ -188,8 +188,21 @@ impl Layer for GroupedQueryAttention {
     }
 
     /// A key passed as `key=k` in a Keras config is the third input.
-    fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
-        Some((2, "key"))
+    fn keyword_inputs(&self, inputs: usize) -> Option<(usize, Vec<&'static str>)> {
+        Some((2, vec!["key"; inputs.saturating_sub(2)]))
+    }
+
+    fn with_keyword_inputs(
+        &self,
+        keywords: &[String],
+    ) -> Result<(std::sync::Arc<dyn Layer>, Vec<String>), String> {
+        match keywords {
+            [k] if k == "key" => Ok((std::sync::Arc::new(self.clone()), keywords.to_vec())),
+            _ => Err(format!(
+                "GroupQueryAttention takes a tensor by keyword as `key=` only (not yet \
+                 `attention_mask=`), got {keywords:?}"
+            )),
+        }
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -300,6 +313,7 @@ impl Layer for GroupedQueryAttention {
         ));
         let attend = Attend {
             masks,
+            explicit: None,
             causal: self.use_causal_mask,
             dropout: self.dropout,
             training,

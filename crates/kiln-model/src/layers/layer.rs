@@ -227,10 +227,26 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
     }
 
     /// For a layer whose later inputs Keras passes by keyword (`LSTM(..)(x, initial_state=[h,
-    /// c])`, `MultiHeadAttention(..)(q, v, key=k)`): how many come first by position, and the
-    /// keyword the rest are (read from and written to configs).
-    fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
+    /// c])`, `MultiHeadAttention(..)(q, v, key=k, attention_mask=m)`), called on `inputs`
+    /// tensors: how many come first by position, and the keyword of each of the rest (a
+    /// keyword named more than once is a list), for the config Kiln writes.
+    fn keyword_inputs(&self, _inputs: usize) -> Option<(usize, Vec<&'static str>)> {
         None
+    }
+
+    /// The layer for calls in a Keras config that pass tensors by these keywords, and the
+    /// order in which those tensors follow the positional inputs. The default takes none.
+    ///
+    /// # Errors
+    /// A keyword the layer does not take.
+    fn with_keyword_inputs(
+        &self,
+        keywords: &[String],
+    ) -> Result<(Arc<dyn Layer>, Vec<String>), String> {
+        Err(format!(
+            "a call passes tensors as `{}=`, which Kiln does not support for this layer yet",
+            keywords.join("=`, `")
+        ))
     }
 
     /// Keyword arguments Keras passes when it calls the layer (`use_causal_mask=True`), which

@@ -80,6 +80,10 @@ pub struct MultiHeadAttention {
     /// `use_causal_mask=True`, for decoders; written to the layer's nodes in a config).
     #[serde(skip)]
     pub use_causal_mask: bool,
+    /// The last input is Keras's `attention_mask`: `(query steps, value steps)`, 1 where a
+    /// query step may attend to a value step (a call argument in Keras).
+    #[serde(skip)]
+    pub attention_mask: bool,
 }
 
 impl MultiHeadAttention {
@@ -100,6 +104,7 @@ impl MultiHeadAttention {
             kernel_regularizer: None,
             bias_regularizer: None,
             use_causal_mask: false,
+            attention_mask: false,
         }
     }
 
@@ -107,8 +112,21 @@ impl MultiHeadAttention {
         self.value_dim.unwrap_or(self.key_dim)
     }
 
-    /// `(query, value, key)` features, checked.
+    /// `(query, value, key)` features, checked (and the attention mask's shape).
     fn check(&self, inputs: &[Shape]) -> Result<(usize, usize, usize, usize), String> {
+        let (inputs, mask) = match (self.attention_mask, inputs.split_last()) {
+            (true, Some((mask, rest))) => (rest, Some(mask)),
+            _ => (inputs, None),
+        };
+        if let (Some(mask), [q, v, ..]) = (mask, inputs)
+            && mask.dims() != [q.dims()[0], v.dims()[0]]
+        {
+            return Err(format!(
+                "the attention mask must be (query steps, value steps) = ({}, {}), got {mask}",
+                q.dims()[0],
+                v.dims()[0]
+            ));
+        }
         let (q, v, k) = match inputs {
             [q, v] => (q, v, v),
             [q, v, k] => (q, v, k),
@@ -180,6 +198,8 @@ setters!(MultiHeadAttention {
     bias_regularizer: Option<Regularizer>,
     /// Lets query step `i` attend to key steps up to `i` only (Keras's `use_causal_mask=True`).
     use_causal_mask: bool,
+    /// Takes Keras's `attention_mask` as the last input: `apply([&q, &v, &mask])`.
+    attention_mask: bool,
 });
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
@@ -251,9 +271,34 @@ impl Layer for MultiHeadAttention {
         false
     }
 
-    /// A key passed as `key=k` in a Keras config is the third input.
-    fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
-        Some((2, "key"))
+    /// Keras's `key=k` and `attention_mask=m` are the third and last inputs.
+    fn keyword_inputs(&self, inputs: usize) -> Option<(usize, Vec<&'static str>)> {
+        let mut keys = vec!["key"; inputs.saturating_sub(2 + usize::from(self.attention_mask))];
+        if self.attention_mask {
+            keys.push("attention_mask");
+        }
+        Some((2, keys))
+    }
+
+    fn with_keyword_inputs(
+        &self,
+        keywords: &[String],
+    ) -> Result<(std::sync::Arc<dyn Layer>, Vec<String>), String> {
+        let mut layer = self.clone();
+        let mut order = Vec::new();
+        for key in ["key", "attention_mask"] {
+            if keywords.iter().any(|k| k == key) {
+                order.push(key.to_string());
+            }
+        }
+        if order.len() != keywords.len() {
+            return Err(format!(
+                "MultiHeadAttention takes tensors by keyword as `key=` and `attention_mask=` \
+                 only, got {keywords:?}"
+            ));
+        }
+        layer.attention_mask = keywords.iter().any(|k| k == "attention_mask");
+        Ok((std::sync::Arc::new(layer), order))
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -325,13 +370,19 @@ impl Layer for MultiHeadAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let mut tensors = Vec::with_capacity(3);
+        let mut tensors = Vec::with_capacity(4);
         for t in inputs {
             let DynTensor::R3(t) = t else {
                 return Err("MultiHeadAttention needs sequences [batch, steps, features]".into());
             };
             tensors.push(t);
         }
+        let explicit = if self.attention_mask {
+            tensors.pop()
+        } else {
+            None
+        };
+        let masks = &masks[..masks.len().min(tensors.len())];
         let (query, value, key) = match tensors.len() {
             2 => (tensors[0].clone(), tensors[1].clone(), tensors[1].clone()),
             3 => (tensors[0].clone(), tensors[1].clone(), tensors[2].clone()),
@@ -350,6 +401,7 @@ impl Layer for MultiHeadAttention {
         let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
         let attend = Attend {
             masks,
+            explicit,
             causal: self.use_causal_mask,
             dropout: self.dropout,
             training,
@@ -364,6 +416,8 @@ impl Layer for MultiHeadAttention {
 /// output projection.
 pub(crate) struct Attend<'m> {
     pub(crate) masks: &'m [Option<Mask>],
+    /// Keras's `attention_mask` argument, `[b, tq, tv]`.
+    pub(crate) explicit: Option<Tensor<3>>,
     pub(crate) causal: bool,
     pub(crate) dropout: f64,
     pub(crate) training: bool,
@@ -385,19 +439,26 @@ impl Attend<'_> {
         let [_, _, tv, vd] = v.dims();
         let q = q * (1.0 / (d as f32).sqrt());
         let scores = q.matmul(k.swap_dims(2, 3));
-        let mut attention =
-            match attention_mask(self.masks, self.causal, b, tq, tv, &scores.device()) {
-                // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
-                // `dot_product_attention`, where a query step with every key masked attends
-                // uniformly; with dropout its masked softmax then zeroes the masked pairs.
-                Some(m) => {
-                    let m = m.unsqueeze_dim::<4>(1);
-                    let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
-                    let p = softmax(filled, 3);
-                    if self.dropout > 0.0 { p * m } else { p }
-                }
-                None => softmax(scores, 3),
-            };
+        let mut attention = match attention_mask(
+            self.masks,
+            self.explicit.clone(),
+            self.causal,
+            b,
+            tq,
+            tv,
+            &scores.device(),
+        ) {
+            // Keras 3.15.1: masked pairs get a large negative score. Without dropout it runs
+            // `dot_product_attention`, where a query step with every key masked attends
+            // uniformly; with dropout its masked softmax then zeroes the masked pairs.
+            Some(m) => {
+                let m = m.unsqueeze_dim::<4>(1);
+                let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
+                let p = softmax(filled, 3);
+                if self.dropout > 0.0 { p * m } else { p }
+            }
+            None => softmax(scores, 3),
+        };
         if self.training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
             let device = attention.device();
@@ -471,18 +532,24 @@ pub(crate) fn causal_option(
 
 /// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks and the
 /// causal mask (Keras's `_compute_attention_mask`), `None` when there is none.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn attention_mask(
     masks: &[Option<Mask>],
+    explicit: Option<Tensor<3>>,
     causal: bool,
     b: usize,
     tq: usize,
     tv: usize,
     device: &burn::tensor::Device,
 ) -> Option<Tensor<3>> {
-    if masks.iter().all(Option::is_none) && !causal {
+    if masks.iter().all(Option::is_none) && !causal && explicit.is_none() {
         return None;
     }
-    let mut m = Tensor::<3>::ones([b, tq, tv], device);
+    // Keras's `attention_mask` is boolean: any non-zero value attends.
+    let mut m = match explicit {
+        Some(e) => e.not_equal_elem(0.0).float(),
+        None => Tensor::<3>::ones([b, tq, tv], device),
+    };
     if causal {
         m = m * causal_mask(tq, tv, device).unsqueeze_dim::<3>(0);
     }

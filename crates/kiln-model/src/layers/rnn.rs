@@ -307,8 +307,23 @@ macro_rules! rnn_layer {
 
             /// Initial states follow the sequence as inputs; Keras passes them as
             /// `initial_state=[..]`.
-            fn keyword_inputs(&self) -> Option<(usize, &'static str)> {
-                Some((1, "initial_state"))
+            fn keyword_inputs(&self, inputs: usize) -> Option<(usize, Vec<&'static str>)> {
+                Some((1, vec!["initial_state"; inputs.saturating_sub(1)]))
+            }
+
+            fn with_keyword_inputs(
+                &self,
+                keywords: &[String],
+            ) -> Result<(std::sync::Arc<dyn Layer>, Vec<String>), String> {
+                match keywords {
+                    [k] if k == "initial_state" => {
+                        Ok((std::sync::Arc::new(self.clone()), keywords.to_vec()))
+                    }
+                    _ => Err(format!(
+                        "{} takes tensors by keyword as `initial_state=` only",
+                        $keras
+                    )),
+                }
             }
 
             /// Keras keeps a recurrent layer's weights in its cell: `layers/lstm/cell/vars`.
