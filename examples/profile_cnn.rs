@@ -1,6 +1,6 @@
 //! Where a training step of the Keras MNIST convnet goes: each layer's forward and backward
 //! timed alone at batch 128 (the shapes of `examples/mnist_cnn.rs`), medians of `--reps` runs,
-//! beside burn's own `conv2d` on NCHW data (no layout permutes) for the two convolutions.
+//! beside burn's own `conv2d` and `max_pool2d` on NCHW data (no layout permutes).
 //!
 //! ```sh
 //! cargo run --release --example profile_cnn             # flex, 20 repetitions
@@ -12,8 +12,8 @@
 
 use std::time::Instant;
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use kiln::model::{Conv2d, Dense, Dropout, DynTensor, Flatten, LayerSpec, MaxPooling2d};
@@ -86,6 +86,26 @@ fn layer_times(
         Ok((forward, start.elapsed().as_secs_f64() * 1e3))
     })?;
     Ok((fw, bw, shape))
+}
+
+/// burn's `max_pool2d` (2x2) on NCHW data: no permutes.
+fn raw_pool(
+    batch: usize,
+    [h, w, c]: [usize; 3],
+    device: &Device,
+    reps: usize,
+) -> kiln::Result<(f64, f64)> {
+    time(reps, || {
+        let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, device).require_grad();
+        let start = Instant::now();
+        let y = max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+        let sum = y.sum();
+        let _ = sum.clone().into_data();
+        let forward = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        drop(sum.backward());
+        Ok((forward, start.elapsed().as_secs_f64() * 1e3))
+    })
 }
 
 /// burn's `conv2d` on NCHW data with an `[out, in, k, k]` kernel: no permutes.
@@ -187,6 +207,37 @@ fn run(args: Args) -> kiln::Result<()> {
     println!("burn's conv2d + relu on NCHW (no permutes), the same convolutions:");
     for (name, input, filters) in [("conv2d", [28, 28, 1], 32), ("conv2d_1", [13, 13, 32], 64)] {
         let (fw, bw) = raw_conv(batch, input, filters, &device, reps)?;
+        println!("  {name}: forward {fw:.2} ms, backward {bw:.2} ms");
+    }
+    println!("burn's max_pool2d (2x2) on NHWC data permuted around it, as Kiln's layer:");
+    for variant in ["permutes", "permutes + copies"] {
+        let (fw, bw) = time(reps, || {
+            let x = Tensor::<4>::random([batch, 26, 26, 32], Distribution::Default, &device).require_grad();
+            let start = Instant::now();
+            let mut nchw = x.permute([0, 3, 1, 2]);
+            if variant != "permutes" {
+                nchw = nchw * 1.0;
+            }
+            let y = max_pool2d(nchw, MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+            let mut y = y.permute([0, 2, 3, 1]);
+            if variant != "permutes" {
+                y = y * 1.0;
+            }
+            let sum = y.sum();
+            let _ = sum.clone().into_data();
+            let forward = start.elapsed().as_secs_f64() * 1e3;
+            let start = Instant::now();
+            drop(sum.backward());
+            Ok((forward, start.elapsed().as_secs_f64() * 1e3))
+        })?;
+        println!("  {variant}: forward {fw:.2} ms, backward {bw:.2} ms");
+    }
+    println!("burn's max_pool2d (2x2) on NCHW (no permutes), the same poolings:");
+    for (name, input) in [
+        ("max_pooling2d", [26, 26, 32]),
+        ("max_pooling2d_1", [11, 11, 64]),
+    ] {
+        let (fw, bw) = raw_pool(batch, input, &device, reps)?;
         println!("  {name}: forward {fw:.2} ms, backward {bw:.2} ms");
     }
     Ok(())
