@@ -110,7 +110,7 @@ fn real_keras_files_reproduce_keras_predictions() {
 }
 
 /// A real Keras file with one layer's class swapped for one Kiln lacks (Keras's
-/// `GroupQueryAttention`), written to `dir`.
+/// `SpectralNormalization`), written to `dir`.
 fn with_unknown_layer(dir: &Path) -> PathBuf {
     let real = std::fs::read(fixtures().join("multi_io/model.keras")).unwrap();
     let mut parts = entries(&real);
@@ -118,7 +118,7 @@ fn with_unknown_layer(dir: &Path) -> PathBuf {
         if name == "config.json" {
             let text = String::from_utf8(data.clone()).unwrap();
             *data = text
-                .replace("\"Concatenate\"", "\"GroupQueryAttention\"")
+                .replace("\"Concatenate\"", "\"SpectralNormalization\"")
                 .into_bytes();
         }
     }
@@ -139,9 +139,9 @@ fn keras_files_with_layers_kiln_lacks_name_the_class_and_the_layer() {
     };
     assert_eq!(
         (class_name.as_str(), layer.as_str()),
-        ("GroupQueryAttention", "concatenate")
+        ("SpectralNormalization", "concatenate")
     );
-    assert!(err.to_string().contains("GroupQueryAttention"), "{err}");
+    assert!(err.to_string().contains("SpectralNormalization"), "{err}");
 }
 
 #[test]
@@ -461,7 +461,7 @@ fn the_command_line_reports_bad_input_without_panicking() {
     let run = kiln(&["summary", &unknown]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
-        !run.status.success() && err.contains("GroupQueryAttention"),
+        !run.status.success() && err.contains("SpectralNormalization"),
         "{err}"
     );
     assert!(err.contains("layer `concatenate`"), "{err}");

@@ -106,6 +106,7 @@ mod tests {
                 "head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2
             }),
             "EinsumDense" => serde_json::json!({"equation": "ab,bc->ac", "output_shape": 3}),
+            "ConvLSTM1D" | "ConvLSTM2D" => serde_json::json!({"filters": 2, "kernel_size": 3}),
             "RepeatVector" => serde_json::json!({"n": 3}),
             "GroupNormalization" => serde_json::json!({"groups": 2}),
             "Permute" => serde_json::json!({"dims": [1]}),
