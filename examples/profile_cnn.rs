@@ -212,7 +212,8 @@ fn run(args: Args) -> kiln::Result<()> {
     println!("burn's max_pool2d (2x2) on NHWC data permuted around it, as Kiln's layer:");
     for variant in ["permutes", "permutes + copies"] {
         let (fw, bw) = time(reps, || {
-            let x = Tensor::<4>::random([batch, 26, 26, 32], Distribution::Default, &device).require_grad();
+            let x = Tensor::<4>::random([batch, 26, 26, 32], Distribution::Default, &device)
+                .require_grad();
             let start = Instant::now();
             let mut nchw = x.permute([0, 3, 1, 2]);
             if variant != "permutes" {
