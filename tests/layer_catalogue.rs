@@ -606,3 +606,124 @@ fn multi_head_attention_takes_keras_attention_mask_as_an_input() {
             .contains("(query steps, value steps)")
     );
 }
+
+#[test]
+fn return_state_gives_the_final_states_as_further_outputs() {
+    use kiln::model::{Gru, LayerSpec, Lstm};
+    let x = Input::new([5, 3]).tensor().unwrap();
+    let outs = LayerSpec::new(Lstm::new(4).return_sequences(true).return_state(true))
+        .apply_outputs(&x)
+        .unwrap();
+    assert_eq!(outs.len(), 3);
+    let spec = Functional::new(&x, &outs).unwrap().seed(8);
+    // Keras's config: the further outputs are tensor indices 1 and 2 of the call.
+    let json = spec.to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        value["config"]["output_layers"],
+        serde_json::json!([["lstm", 0, 0], ["lstm", 0, 1], ["lstm", 0, 2]])
+    );
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
+    let summary = spec.summary();
+    assert_eq!(
+        summary.layers[1].shape_text(),
+        "[(None, 5, 4), (None, 4), (None, 4)]"
+    );
+    let model = spec.build(&device()).unwrap();
+    let xs = Array3::from_shape_fn((2, 5, 3), |(b, t, f)| {
+        ((b * 3 + t + 2 * f) % 5) as f32 / 2.0 - 1.0
+    });
+    let ys = model.predict_many(&[&xs], 8).unwrap();
+    // h is the last step of the sequence; c is the cell state, another tensor.
+    for b in 0..2 {
+        for u in 0..4 {
+            assert_eq!(ys[1][[b, u]], ys[0][[b, 4, u]]);
+        }
+    }
+    assert!(
+        ys[2]
+            .iter()
+            .zip(ys[1].iter())
+            .any(|(c, h)| (c - h).abs() > 1e-4)
+    );
+    // Encoder states into a decoder (seq2seq).
+    let enc = LayerSpec::new(Gru::new(4).return_state(true))
+        .apply_outputs(&x)
+        .unwrap();
+    let dec_in = Input::new([3, 2]).tensor().unwrap();
+    let dec = Gru::new(4).apply([&dec_in, &enc[1]]).unwrap();
+    let seq2seq = Functional::new([&x, &dec_in], &dec).unwrap();
+    let json = seq2seq.to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let decoder = &value["config"]["layers"][3];
+    assert_eq!(
+        decoder["inbound_nodes"][0]["kwargs"]["initial_state"][0]["config"]["keras_history"],
+        serde_json::json!(["gru", 0, 1]),
+        "{decoder}"
+    );
+    let back = Functional::from_config(&json).unwrap();
+    assert_eq!(back.to_json().unwrap(), json);
+    // `apply` refuses a layer of several outputs, and so does a Sequential.
+    let err = Lstm::new(2)
+        .return_state(true)
+        .apply(&x)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("apply_outputs"), "{err}");
+    let err = Sequential::new()
+        .add(Input::new([5, 3]))
+        .add(Lstm::new(2).return_state(true))
+        .build(&device())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("several outputs"), "{err}");
+}
+
+#[test]
+fn attention_layers_return_their_scores_as_a_further_output() {
+    use kiln::model::{Attention, LayerSpec, MultiHeadAttention};
+    let (q, v) = (
+        Input::new([3, 4]).tensor().unwrap(),
+        Input::new([5, 4]).tensor().unwrap(),
+    );
+    let mha = LayerSpec::new(MultiHeadAttention::new(2, 3).return_attention_scores(true))
+        .apply_outputs([&q, &v])
+        .unwrap();
+    assert_eq!(mha[1].shape().dims(), &[2, 3, 5]);
+    let luong = LayerSpec::new(Attention::new().return_attention_scores(true))
+        .apply_outputs([&q, &v])
+        .unwrap();
+    assert_eq!(luong[1].shape().dims(), &[3, 5]);
+    let outputs: Vec<_> = mha.iter().chain(&luong).cloned().collect();
+    let spec = Functional::new([&q, &v], &outputs).unwrap().seed(3);
+    let json = spec.to_json().unwrap();
+    assert!(json.contains("\"return_attention_scores\": true"), "{json}");
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
+    let model = spec.build(&device()).unwrap();
+    let qs = Array3::from_shape_fn((2, 3, 4), |(b, t, f)| {
+        ((b + 2 * t + f) % 5) as f32 / 2.0 - 1.0
+    });
+    let vs = Array3::from_shape_fn((2, 5, 4), |(b, t, f)| {
+        ((3 * b + t + 2 * f) % 7) as f32 / 3.0 - 1.0
+    });
+    let ys = model.predict_many(&[&qs, &vs], 8).unwrap();
+    // Probabilities: each query step's row sums to 1.
+    for row in ys[1].lanes(ndarray::Axis(3)) {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+    // Attention's output is its weights times the values.
+    for b in 0..2 {
+        for i in 0..3 {
+            for d in 0..4 {
+                let want: f32 = (0..5).map(|j| ys[3][[b, i, j]] * vs[[b, j, d]]).sum();
+                assert!((ys[2][[b, i, d]] - want).abs() < 1e-5);
+            }
+        }
+    }
+}

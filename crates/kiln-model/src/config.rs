@@ -88,24 +88,31 @@ pub(crate) fn take_seed(config: &Value) -> Result<Option<u64>> {
     }
 }
 
-/// For every node, its index among its layer's nodes (Keras's `node_index`).
+/// For every node, its index among its layer's calls (Keras's `node_index`; a further output
+/// of a call has its call's).
 fn node_indices(plan: &Plan) -> Vec<usize> {
     let mut seen: HashMap<usize, usize> = HashMap::new();
-    plan.graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let k = seen.entry(n.layer).or_insert(0);
-            *k += 1;
-            *k - 1
-        })
-        .collect()
+    let nodes = &plan.graph.nodes;
+    let mut out = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let index = match n.inputs.first() {
+            Some(&call) if n.part > 0 => out.get(call).copied().unwrap_or(0),
+            _ => {
+                let k = seen.entry(n.layer).or_insert(0);
+                *k += 1;
+                *k - 1
+            }
+        };
+        out.push(index);
+    }
+    out
 }
 
-/// `[layer name, node index, tensor index]` of a node's output (Keras's `keras_history`).
-pub(crate) fn history(plan: &Plan, node: usize) -> (String, usize) {
+/// `(layer name, node index, tensor index)` of a node's output (Keras's `keras_history`).
+pub(crate) fn history(plan: &Plan, node: usize) -> (String, usize, usize) {
     let index = node_indices(plan)[node];
-    (plan.graph.node_name(node).to_string(), index)
+    let part = plan.graph.nodes[node].part;
+    (plan.graph.node_name(node).to_string(), index, part)
 }
 
 /// Keras 3's `Functional.get_config()`.
@@ -121,7 +128,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
             "config": {
                 "shape": shape,
                 "dtype": "float32",
-                "keras_history": [g.node_name(node), indices[node], 0],
+                "keras_history": [g.node_name(node), indices[node], g.nodes[node].part],
             }
         })
     };
@@ -134,7 +141,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
             let inbound: Vec<Value> = g
                 .nodes
                 .iter()
-                .filter(|n| n.layer == i && !n.inputs.is_empty())
+                .filter(|n| n.layer == i && !n.inputs.is_empty() && n.part == 0)
                 .map(|n| {
                     // Inputs Keras takes by keyword (`initial_state=[..]`) go to the kwargs.
                     let (positional, keyword) = match spec.layer().keyword_inputs(n.inputs.len()) {
@@ -188,7 +195,7 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
     let ends = |nodes: &[usize]| -> Vec<Value> {
         nodes
             .iter()
-            .map(|&n| json!([g.node_name(n), indices[n], 0]))
+            .map(|&n| json!([g.node_name(n), indices[n], g.nodes[n].part]))
             .collect()
     };
     let mut config = json!({
@@ -208,11 +215,12 @@ pub(crate) fn functional_config(model: &Functional) -> Value {
 /// Keras 3's `{"args": [tensor | [tensors]], "kwargs": {}}` or Keras 2's
 /// `[[name, node, tensor, kwargs], ...]`.
 fn inbound_refs(node: &Value) -> Result<Call> {
-    fn history(t: &Value) -> Option<(String, usize)> {
+    fn history(t: &Value) -> Option<(String, usize, usize)> {
         let h = t.get("config")?.get("keras_history")?.as_array()?;
         Some((
             h.first()?.as_str()?.to_string(),
             h.get(1)?.as_u64()? as usize,
+            h.get(2).and_then(Value::as_u64).unwrap_or(0) as usize,
         ))
     }
     let bad = || Error::InvalidModel(format!("cannot read the inbound node {node}"));
@@ -222,7 +230,7 @@ fn inbound_refs(node: &Value) -> Result<Call> {
     // what it does not take (a tensor passed by keyword such as `attention_mask=`).
     let mut options = CallOptions::new();
     // Tensors passed by keyword (`initial_state=[h, c]`): the layer says whether it takes them.
-    let mut keywords: Vec<(String, Vec<(String, usize)>)> = Vec::new();
+    let mut keywords: Vec<(String, Vec<Ref>)> = Vec::new();
     if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
         for (key, value) in kwargs {
             let dropped = match key.as_str() {
@@ -236,7 +244,7 @@ fn inbound_refs(node: &Value) -> Result<Call> {
                 Value::Array(list) => list.iter().collect(),
                 one => vec![one],
             };
-            let refs: Option<Vec<(String, usize)>> = tensors.iter().map(|t| history(t)).collect();
+            let refs: Option<Vec<Ref>> = tensors.iter().map(|t| history(t)).collect();
             match refs {
                 Some(refs) if !refs.is_empty() => keywords.push((key.clone(), refs)),
                 _ => {
@@ -271,7 +279,8 @@ fn inbound_refs(node: &Value) -> Result<Call> {
             let r = r.as_array().ok_or_else(bad)?;
             let name = r.first().and_then(Value::as_str).ok_or_else(bad)?;
             let index = r.get(1).and_then(Value::as_u64).ok_or_else(bad)?;
-            Ok((name.to_string(), index as usize))
+            let tensor = r.get(2).and_then(Value::as_u64).unwrap_or(0);
+            Ok((name.to_string(), index as usize, tensor as usize))
         })
         .collect::<Result<_>>()?;
     Ok(Call {
@@ -287,10 +296,13 @@ type CallOptions = serde_json::Map<String, Value>;
 /// One call of a layer read from a config: the tensors it takes by position, its options, and
 /// the tensors it takes by keyword.
 struct Call {
-    refs: Vec<(String, usize)>,
+    refs: Vec<Ref>,
     options: CallOptions,
-    keywords: Vec<(String, Vec<(String, usize)>)>,
+    keywords: Vec<(String, Vec<Ref>)>,
 }
+
+/// A tensor of the config: `(layer name, node index, tensor index)` (Keras's `keras_history`).
+type Ref = (String, usize, usize);
 
 /// The layer names of a tensor argument: a tensor, or a list of tensors.
 fn tensor_names(arg: &Value, out: &mut Vec<String>) {
@@ -378,18 +390,19 @@ fn mask_ops(entries: &[Value]) -> Result<std::collections::HashSet<String>> {
     Ok(derived)
 }
 
-/// The tensors one call of a layer takes: `(layer name, node index)` each.
-type Inbound = Vec<(String, usize)>;
+/// The tensors one call of a layer takes.
+type Inbound = Vec<Ref>;
 
 /// `[[name, node, tensor], ...]` of `input_layers`/`output_layers` (or a single such triple).
-fn ends(value: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> {
+fn ends(value: Option<&Value>, what: &str) -> Result<Vec<Ref>> {
     let bad = || Error::InvalidModel(format!("cannot read `{what}` of the config"));
     let list = value.and_then(Value::as_array).ok_or_else(bad)?;
-    let one = |v: &Value| -> Result<(String, usize)> {
+    let one = |v: &Value| -> Result<Ref> {
         let r = v.as_array().ok_or_else(bad)?;
         let name = r.first().and_then(Value::as_str).ok_or_else(bad)?;
         let index = r.get(1).and_then(Value::as_u64).ok_or_else(bad)?;
-        Ok((name.to_string(), index as usize))
+        let tensor = r.get(2).and_then(Value::as_u64).unwrap_or(0);
+        Ok((name.to_string(), index as usize, tensor as usize))
     };
     if list.first().is_some_and(Value::is_string) {
         return Ok(vec![one(&Value::Array(list.clone()))?]);
@@ -529,11 +542,11 @@ impl Functional {
             layers.push((name, spec, nodes));
         }
         // Make the nodes in dependency order, as Keras's `process_node` does.
-        let mut made: HashMap<(String, usize), SymbolicTensor> = HashMap::new();
+        let mut made: HashMap<Ref, SymbolicTensor> = HashMap::new();
         let mut next = vec![0usize; layers.len()];
         for (name, spec, nodes) in &layers {
             if nodes.is_empty() && spec.class_name() == "InputLayer" {
-                made.insert((name.clone(), 0), SymbolicTensor::input(spec.clone())?);
+                made.insert((name.clone(), 0, 0), SymbolicTensor::input(spec.clone())?);
             }
         }
         loop {
@@ -547,8 +560,10 @@ impl Functional {
                     else {
                         break;
                     };
-                    let out = spec.apply(args)?;
-                    made.insert((name.clone(), next[i]), out);
+                    // Every output of the call (one, or Keras's list: `return_state`).
+                    for (k, out) in spec.apply_outputs(args)?.into_iter().enumerate() {
+                        made.insert((name.clone(), next[i], k), out);
+                    }
                     next[i] += 1;
                     progress = true;
                 }
@@ -567,10 +582,14 @@ impl Functional {
                 nodes[next[i]]
             )));
         }
-        let find = |(name, index): (String, usize)| {
-            made.get(&(name.clone(), index)).cloned().ok_or_else(|| {
-                Error::InvalidModel(format!("the config has no tensor `{name}`[{index}]"))
-            })
+        let find = |(name, index, tensor): Ref| {
+            made.get(&(name.clone(), index, tensor))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::InvalidModel(format!(
+                        "the config has no tensor `{name}`[{index}][{tensor}]"
+                    ))
+                })
         };
         let inputs = ends(config.get("input_layers"), "input_layers")?
             .into_iter()

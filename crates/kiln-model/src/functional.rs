@@ -24,6 +24,8 @@ struct SymbolicNode {
     layer: LayerSpec,
     inputs: Vec<SymbolicTensor>,
     shape: Shape,
+    /// Which output of the layer's call: 0, or k > 0 for output k (then `inputs` is the call).
+    part: usize,
     /// Creation order (every node is made after its inputs).
     id: usize,
 }
@@ -61,12 +63,17 @@ impl SymbolicTensor {
     }
 
     fn new(layer: LayerSpec, inputs: Vec<SymbolicTensor>, shape: Shape) -> Self {
+        Self::part_of(layer, inputs, shape, 0)
+    }
+
+    fn part_of(layer: LayerSpec, inputs: Vec<SymbolicTensor>, shape: Shape, part: usize) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         SymbolicTensor(Arc::new(SymbolicNode {
             layer,
             inputs,
             shape,
+            part,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
         }))
     }
@@ -147,6 +154,38 @@ impl LayerSpec {
     /// # Ok::<(), kiln_model::Error>(())
     /// ```
     pub fn apply(&self, inputs: impl Into<Tensors>) -> Result<SymbolicTensor> {
+        let mut outputs = self.apply_outputs(inputs)?;
+        if outputs.len() > 1 {
+            return Err(Error::InvalidModel(format!(
+                "`{}` gives {} outputs (Keras returns a list): use `apply_outputs`",
+                self.name.as_deref().unwrap_or(self.class_name()),
+                outputs.len()
+            )));
+        }
+        outputs
+            .pop()
+            .ok_or_else(|| Error::InvalidModel("a layer gave no output".into()))
+    }
+
+    /// Applies a layer that gives several outputs (Keras's list result:
+    /// `LSTM(return_state=True)(x)` is `[output, h, c]`), giving one tensor per output; for a
+    /// layer of one output, that one.
+    ///
+    /// # Errors
+    /// As [`apply`](LayerSpec::apply).
+    ///
+    /// # Examples
+    /// ```
+    /// use kiln_model::{Functional, Input, LayerSpec, Lstm};
+    /// let x = Input::new([5, 3]).tensor()?;
+    /// let outs = LayerSpec::new(Lstm::new(4).return_state(true)).apply_outputs(&x)?;
+    /// let [out, h, c] = outs.as_slice() else { unreachable!() };
+    /// assert_eq!(h.shape().dims(), &[4]);
+    /// let model = Functional::new(&x, [out, h, c])?;
+    /// assert_eq!(model.output_names(), ["lstm", "lstm", "lstm"]);
+    /// # Ok::<(), kiln_model::Error>(())
+    /// ```
+    pub fn apply_outputs(&self, inputs: impl Into<Tensors>) -> Result<Vec<SymbolicTensor>> {
         let inputs = inputs.into().0;
         let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape().clone()).collect();
         let name = self
@@ -173,7 +212,21 @@ impl LayerSpec {
                     reason,
                 },
             })?;
-        Ok(SymbolicTensor::new(self.clone(), inputs, shape))
+        let all = self
+            .layer
+            .output_shapes(&shapes)
+            .map_err(Error::InvalidModel)?;
+        let call = SymbolicTensor::new(self.clone(), inputs, shape);
+        let mut outputs = vec![call.clone()];
+        for (k, extra) in all.into_iter().flatten().enumerate().skip(1) {
+            outputs.push(SymbolicTensor::part_of(
+                self.clone(),
+                vec![call.clone()],
+                extra,
+                k,
+            ));
+        }
+        Ok(outputs)
     }
 }
 
@@ -313,6 +366,7 @@ impl Functional {
                 } else {
                     t.0.inputs.iter().map(|i| position[&i.0.id]).collect()
                 },
+                part: t.0.part,
             })
             .collect();
         let graph = Graph {
@@ -433,6 +487,15 @@ impl Names {
 /// Orders the layers as Keras's `model.layers` (`functional.map_graph`): by depth from the
 /// outputs, deepest (the inputs) first; within a depth, by when a walk from the outputs first
 /// met them. Weights (`get_weights`) follow this order.
+/// The call a node belongs to: itself, or for a further output of a call, that call (Keras
+/// has one node per call, its outputs tensors of it).
+fn call_of(g: &Graph, node: usize) -> usize {
+    match &g.nodes[node] {
+        n if n.part > 0 => n.inputs.first().copied().unwrap_or(node),
+        _ => node,
+    }
+}
+
 fn keras_layer_order(mut g: Graph) -> Graph {
     let n = g.nodes.len();
     // Keras's `_build_map`: depth-first from each output; layers numbered when first met,
@@ -454,13 +517,19 @@ fn keras_layer_order(mut g: Graph) -> Graph {
         let next = layer_index.len();
         layer_index.entry(layer).or_insert(next);
         for &i in &g.nodes[node].inputs {
-            visit(g, i, finished, post_order, layer_index);
+            visit(g, call_of(g, i), finished, post_order, layer_index);
         }
         finished[node] = true;
         post_order.push(node);
     }
     for &o in &g.outputs {
-        visit(&g, o, &mut finished, &mut post_order, &mut layer_index);
+        visit(
+            &g,
+            call_of(&g, o),
+            &mut finished,
+            &mut post_order,
+            &mut layer_index,
+        );
     }
     let mut node_depth: HashMap<usize, usize> = HashMap::new();
     let mut layer_depth: HashMap<usize, usize> = HashMap::new();
@@ -471,7 +540,7 @@ fn keras_layer_order(mut g: Graph) -> Graph {
         layer_depth.insert(layer, depth);
         node_depth.insert(node, depth);
         for &parent in &g.nodes[node].inputs {
-            let d = node_depth.entry(parent).or_insert(0);
+            let d = node_depth.entry(call_of(&g, parent)).or_insert(0);
             *d = (*d).max(depth + 1);
         }
     }

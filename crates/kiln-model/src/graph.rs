@@ -18,6 +18,21 @@ pub(crate) struct Node {
     pub(crate) layer: usize,
     /// Indices of the nodes whose outputs it takes, in order; empty for an input.
     pub(crate) inputs: Vec<usize>,
+    /// Which output of its layer's call it is: 0 for the call itself; k > 0 for output k of a
+    /// layer that gives several (Keras's list outputs: `return_state`), a node whose one input
+    /// is the call (node `inputs[0]`).
+    pub(crate) part: usize,
+}
+
+impl Node {
+    /// A call of `layer` on `inputs` (its first output).
+    pub(crate) fn call(layer: usize, inputs: Vec<usize>) -> Self {
+        Self {
+            layer,
+            inputs,
+            part: 0,
+        }
+    }
 }
 
 /// Layers (in Keras's `model.layers` order, each named) and their nodes in an order where every
@@ -45,6 +60,8 @@ pub(crate) struct Plan {
     pub(crate) feeds: Vec<usize>,
     /// Whether each node's output carries a mask (Keras's `_keras_mask`), `[batch, steps]`.
     pub(crate) masked: Vec<bool>,
+    /// Whether each node is a call of a layer that gives several outputs.
+    pub(crate) multi: Vec<bool>,
 }
 
 impl Graph {
@@ -71,15 +88,41 @@ impl Graph {
     pub(crate) fn plan(self) -> Result<Plan> {
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
         let mut masked: Vec<bool> = Vec::with_capacity(self.nodes.len());
+        // Every output's shape of the calls of layers that give several.
+        let mut all_outputs: Vec<Option<Vec<Shape>>> = Vec::with_capacity(self.nodes.len());
         let mut weights: Vec<Option<WeightBuilder>> = vec![None; self.layers.len()];
         let limit = crate::limits::max_model_values();
         let mut total = 0usize;
         for node in &self.nodes {
             let spec = &self.layers[node.layer];
             let name = self.layer_name(node.layer).to_string();
+            if node.part > 0 {
+                let shape = node
+                    .inputs
+                    .first()
+                    .and_then(|&call| all_outputs[call].as_ref())
+                    .and_then(|all| all.get(node.part))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::InvalidModel(format!("`{name}` has no output {}", node.part))
+                    })?;
+                shapes.push(shape);
+                masked.push(false);
+                all_outputs.push(None);
+                continue;
+            }
             let inputs: Vec<Shape> = node.inputs.iter().map(|&i| shapes[i].clone()).collect();
             let fail = |reason: String| incompatible(&name, &inputs, reason);
             let out = spec.layer.output_shape(&inputs).map_err(fail)?;
+            let all = spec.layer.output_shapes(&inputs).map_err(fail)?;
+            if let Some(all) = &all {
+                for extra in all.iter().skip(1) {
+                    if extra.rank() + 1 > crate::tensor::MAX_RANK || extra.size() > limit {
+                        return Err(fail(format!("its output {extra} is too large")));
+                    }
+                }
+            }
+            all_outputs.push(all);
             if out.rank() + 1 > crate::tensor::MAX_RANK {
                 return Err(fail(format!(
                     "its output {out} has rank {}; Kiln passes ranks 2 to {} between layers",
@@ -149,12 +192,14 @@ impl Graph {
         }
         let weights = weights.into_iter().map(Option::unwrap_or_default).collect();
         let feeds = self.host_feeds(&shapes)?;
+        let multi = all_outputs.iter().map(Option::is_some).collect();
         Ok(Plan {
             graph: self,
             shapes,
             weights,
             feeds,
             masked,
+            multi,
         })
     }
 
@@ -307,6 +352,8 @@ impl Plan {
         // Masks flow only where the plan found one.
         let any_mask = self.masked.iter().any(|&m| m);
         let mut masks: Vec<Option<Mask>> = vec![None; g.nodes.len()];
+        // The further outputs of calls of layers that give several.
+        let mut extras: Vec<Vec<DynTensor>> = vec![Vec::new(); g.nodes.len()];
         // Data enters at each input's feed node: the input itself, or the host layer whose
         // output (computed on the host) it is.
         for (&n, x) in self.feeds.iter().zip(inputs) {
@@ -315,6 +362,21 @@ impl Plan {
         let mut activations = vec![Activation::Linear; g.outputs.len()];
         for (i, node) in g.nodes.iter().enumerate() {
             if node.inputs.is_empty() || self.feeds.contains(&i) {
+                continue;
+            }
+            if node.part > 0 {
+                let value = node
+                    .inputs
+                    .first()
+                    .and_then(|&call| extras[call].get(node.part - 1))
+                    .cloned();
+                values[i] = Some(value.ok_or_else(|| {
+                    Error::InvalidModel(format!(
+                        "output {} of `{}` was not computed",
+                        node.part,
+                        g.node_name(i)
+                    ))
+                })?);
                 continue;
             }
             let mut args = Vec::with_capacity(node.inputs.len());
@@ -356,7 +418,19 @@ impl Plan {
             let own_masks = any_mask
                 && policy == MaskPolicy::Own
                 && (self.masked[i] || in_masks.iter().any(Option::is_some));
-            let y = if own_masks {
+            let y = if self.multi[i] {
+                let (mut ys, mask) = spec
+                    .layer
+                    .call_outputs(args, &in_masks, &weights, training)
+                    .map_err(call_error)?;
+                masks[i] = if self.masked[i] { mask } else { None };
+                if ys.is_empty() {
+                    return Err(call_error("it gave no output".into()));
+                }
+                let first = ys.remove(0);
+                extras[i] = ys;
+                first
+            } else if own_masks {
                 let (y, mask) = spec
                     .layer
                     .call_masked(args, &in_masks, &weights, training)

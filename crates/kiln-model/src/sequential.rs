@@ -174,10 +174,7 @@ impl Sequential {
             }
         }
         let _ = first;
-        let mut nodes = vec![Node {
-            layer: 0,
-            inputs: Vec::new(),
-        }];
+        let mut nodes = vec![Node::call(0, Vec::new())];
         for (i, layer) in self.layers.iter().enumerate().skip(1) {
             if layer.class_name() == "InputLayer" {
                 return Err(Error::InvalidModel(format!(
@@ -185,10 +182,7 @@ impl Sequential {
                     layer.name.as_deref().unwrap_or("input_layer")
                 )));
             }
-            nodes.push(Node {
-                layer: i,
-                inputs: vec![i - 1],
-            });
+            nodes.push(Node::call(i, vec![i - 1]));
         }
         Ok(Graph {
             layers: self.layers.clone(),
@@ -204,7 +198,16 @@ impl Sequential {
     /// [`Error::InvalidModel`] when the first layer is not an `Input` (or a later one is);
     /// [`Error::IncompatibleShape`] naming the first layer that cannot take its input.
     pub(crate) fn plan(&self) -> Result<Plan> {
-        self.graph()?.plan()
+        let plan = self.graph()?.plan()?;
+        // Keras: "All layers in a Sequential model should have a single output tensor".
+        if let Some(i) = plan.multi.iter().position(|&m| m) {
+            return Err(Error::InvalidModel(format!(
+                "`{}` gives several outputs (e.g. return_state); a Sequential's layers give one, \
+                 as in Keras: use a Functional model and `apply_outputs`",
+                plan.graph.node_name(i)
+            )));
+        }
+        Ok(plan)
     }
 
     /// Infers every layer's output shape: `(input shape, rows for the summary)`.

@@ -12,8 +12,10 @@ pub struct LayerInfo {
     pub name: String,
     /// Keras's class name (`Dense`).
     pub class_name: String,
-    /// Its output shape.
+    /// Its output shape (the first, for a layer that gives several).
     pub output_shape: Shape,
+    /// The shapes of its further outputs (`return_state`), empty for a layer of one output.
+    pub other_outputs: Vec<Shape>,
     /// Trainable parameters.
     pub trainable: usize,
     /// Non-trainable parameters (e.g. moving statistics, frozen layers).
@@ -43,12 +45,24 @@ const LINE_LENGTH: usize = 76;
 fn layer_row(plan: &Plan, layer: usize, connected_to: Vec<String>) -> LayerInfo {
     let g = &plan.graph;
     let spec = &g.layers[layer];
-    let node = g.nodes.iter().position(|n| n.layer == layer).unwrap_or(0);
+    let node = g
+        .nodes
+        .iter()
+        .position(|n| n.layer == layer && n.part == 0)
+        .unwrap_or(0);
+    let other_outputs = g
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.layer == layer && n.part > 0 && n.inputs.first() == Some(&node))
+        .map(|(i, _)| plan.shapes[i].clone())
+        .collect();
     let (trainable, non_trainable) = plan.weights[layer].counts(spec.trainable);
     LayerInfo {
         name: g.layer_name(layer).to_string(),
         class_name: spec.layer().summary_class_name().to_string(),
         output_shape: plan.shapes.get(node).cloned().unwrap_or_default(),
+        other_outputs,
         trainable,
         non_trainable,
         connected_to,
@@ -99,11 +113,11 @@ pub(crate) fn functional_summary(name: &str, plan: &Plan) -> Summary {
             let connected = g
                 .nodes
                 .iter()
-                .filter(|n| n.layer == i)
+                .filter(|n| n.layer == i && n.part == 0)
                 .flat_map(|n| n.inputs.iter())
                 .map(|&j| {
-                    let (layer, index) = crate::config::history(plan, j);
-                    format!("{layer}[{index}][0]")
+                    let (layer, index, tensor) = crate::config::history(plan, j);
+                    format!("{layer}[{index}][{tensor}]")
                 })
                 .collect();
             layer_row(plan, i, connected)
@@ -115,6 +129,21 @@ pub(crate) fn functional_summary(name: &str, plan: &Plan) -> Summary {
         functional: true,
         sequential_like: sequential_like(plan),
         line_length: LINE_LENGTH,
+    }
+}
+
+impl LayerInfo {
+    /// What the "Output Shape" column shows: the shape, or Keras's list of them for a layer
+    /// that gives several (`[(None, 4), (None, 4)]`).
+    pub fn shape_text(&self) -> String {
+        if self.other_outputs.is_empty() {
+            return self.output_shape.to_string();
+        }
+        let all: Vec<String> = std::iter::once(&self.output_shape)
+            .chain(&self.other_outputs)
+            .map(ToString::to_string)
+            .collect();
+        format!("[{}]", all.join(", "))
     }
 }
 
@@ -304,7 +333,7 @@ impl fmt::Display for Summary {
             // rich wraps every cell at spaces (a word too long for its column ends in `…`).
             let mut cells = vec![
                 wrap(&format!("{} ({})", layer.name, layer.class_name), inner(0)),
-                wrap(&layer.output_shape.to_string(), inner(1)),
+                wrap(&layer.shape_text(), inner(1)),
                 vec![thousands(layer.trainable + layer.non_trainable)],
             ];
             if connected {

@@ -87,7 +87,7 @@ fn apply_scores(
     causal: bool,
     dropout: f64,
     training: bool,
-) -> Tensor<3> {
+) -> (Tensor<3>, Tensor<3>) {
     let mut scores = scores;
     // Keras's `_calculate_score_mask`: the value mask and the causal mask together, then
     // `score - 1e9` where either masks.
@@ -118,11 +118,13 @@ fn apply_scores(
         );
         weights = weights * mask / keep as f32;
     }
-    let out = weights.matmul(value);
-    match masks.first() {
+    let out = weights.clone().matmul(value);
+    let out = match masks.first() {
         Some(Some(q_mask)) => out * q_mask.clone().unsqueeze_dim::<3>(2),
         _ => out,
-    }
+    };
+    // Keras returns the weights as the output used them (after dropout in training).
+    (out, weights)
 }
 
 /// Both attention layers: the output keeps the query's mask.
@@ -180,6 +182,10 @@ pub struct Attention {
     /// `use_causal_mask=True`; written to the layer's nodes in a config).
     #[serde(skip)]
     pub use_causal_mask: bool,
+    /// Also give the attention weights `(query steps, value steps)` (Keras's call argument
+    /// `return_attention_scores=True`; applied with `apply_outputs`).
+    #[serde(skip)]
+    pub return_attention_scores: bool,
 }
 
 impl Default for Attention {
@@ -197,6 +203,7 @@ impl Attention {
             dropout: 0.0,
             seed: None,
             use_causal_mask: false,
+            return_attention_scores: false,
         }
     }
 }
@@ -210,6 +217,8 @@ super::setters!(Attention {
     dropout: f64,
     /// Lets query step `i` attend to value steps up to `i` only (Keras's `use_causal_mask`).
     use_causal_mask: bool,
+    /// Also gives the attention weights (Keras's `return_attention_scores=True`).
+    return_attention_scores: bool,
 });
 
 impl Layer for Attention {
@@ -226,7 +235,10 @@ impl Layer for Attention {
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
-        super::multi_head_attention::causal_options(self.use_causal_mask)
+        super::multi_head_attention::attention_call_options(
+            self.use_causal_mask,
+            self.return_attention_scores,
+        )
     }
 
     fn with_call_options(
@@ -234,7 +246,8 @@ impl Layer for Attention {
         options: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<std::sync::Arc<dyn Layer>, String> {
         let mut layer = self.clone();
-        layer.use_causal_mask = super::multi_head_attention::causal_option(options)?;
+        (layer.use_causal_mask, layer.return_attention_scores) =
+            super::multi_head_attention::attention_call_option(options)?;
         Ok(std::sync::Arc::new(layer))
     }
 
@@ -294,6 +307,30 @@ impl Layer for Attention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
+        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
+        let y = outputs.into_iter().next().ok_or("no output")?;
+        Ok((y, mask))
+    }
+
+    /// With `return_attention_scores`: `[output, weights]`, weights `(tq, tv)`.
+    fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        if !self.return_attention_scores {
+            return Ok(None);
+        }
+        let out = self.output_shape(inputs)?;
+        let (tq, tv) = (inputs[0].dims()[0], inputs[1].dims()[0]);
+        Ok(Some(vec![out, Shape(vec![tq, tv])]))
+    }
+
+    /// The output and the attention weights (the second only used with
+    /// `return_attention_scores`).
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
         let (q, v, k) = sequences(inputs, "Attention")?;
         let scale = if self.use_scale {
             Some(weights.flat("scale")?)
@@ -316,7 +353,7 @@ impl Layer for Attention {
             }
             scores
         };
-        let y = apply_scores(
+        let (y, w) = apply_scores(
             scores,
             v,
             masks,
@@ -324,7 +361,10 @@ impl Layer for Attention {
             self.dropout,
             training,
         );
-        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
+        Ok((
+            vec![DynTensor::R3(y), DynTensor::R3(w)],
+            masks.first().cloned().flatten(),
+        ))
     }
 }
 
@@ -353,6 +393,9 @@ pub struct AdditiveAttention {
     /// `use_causal_mask=True`).
     #[serde(skip)]
     pub use_causal_mask: bool,
+    /// Also give the attention weights (Keras's `return_attention_scores=True`).
+    #[serde(skip)]
+    pub return_attention_scores: bool,
 }
 
 impl Default for AdditiveAttention {
@@ -368,6 +411,7 @@ impl AdditiveAttention {
             use_scale: true,
             dropout: 0.0,
             use_causal_mask: false,
+            return_attention_scores: false,
         }
     }
 }
@@ -379,6 +423,8 @@ super::setters!(AdditiveAttention {
     dropout: f64,
     /// Lets query step `i` attend to value steps up to `i` only (Keras's `use_causal_mask`).
     use_causal_mask: bool,
+    /// Also gives the attention weights (Keras's `return_attention_scores=True`).
+    return_attention_scores: bool,
 });
 
 impl Layer for AdditiveAttention {
@@ -387,7 +433,10 @@ impl Layer for AdditiveAttention {
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
-        super::multi_head_attention::causal_options(self.use_causal_mask)
+        super::multi_head_attention::attention_call_options(
+            self.use_causal_mask,
+            self.return_attention_scores,
+        )
     }
 
     fn with_call_options(
@@ -395,7 +444,8 @@ impl Layer for AdditiveAttention {
         options: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<std::sync::Arc<dyn Layer>, String> {
         let mut layer = self.clone();
-        layer.use_causal_mask = super::multi_head_attention::causal_option(options)?;
+        (layer.use_causal_mask, layer.return_attention_scores) =
+            super::multi_head_attention::attention_call_option(options)?;
         Ok(std::sync::Arc::new(layer))
     }
 
@@ -443,6 +493,30 @@ impl Layer for AdditiveAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
+        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
+        let y = outputs.into_iter().next().ok_or("no output")?;
+        Ok((y, mask))
+    }
+
+    /// With `return_attention_scores`: `[output, weights]`, weights `(tq, tv)`.
+    fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        if !self.return_attention_scores {
+            return Ok(None);
+        }
+        let out = self.output_shape(inputs)?;
+        let (tq, tv) = (inputs[0].dims()[0], inputs[1].dims()[0]);
+        Ok(Some(vec![out, Shape(vec![tq, tv])]))
+    }
+
+    /// The output and the attention weights (the second only used with
+    /// `return_attention_scores`).
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
         let (q, v, k) = sequences(inputs, "AdditiveAttention")?;
         let scale = if self.use_scale {
             Some(weights.get::<1>("scale")?)
@@ -450,7 +524,7 @@ impl Layer for AdditiveAttention {
             None
         };
         let scores = additive_scores(q, k, scale);
-        let y = apply_scores(
+        let (y, w) = apply_scores(
             scores,
             v,
             masks,
@@ -458,6 +532,9 @@ impl Layer for AdditiveAttention {
             self.dropout,
             training,
         );
-        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
+        Ok((
+            vec![DynTensor::R3(y), DynTensor::R3(w)],
+            masks.first().cloned().flatten(),
+        ))
     }
 }

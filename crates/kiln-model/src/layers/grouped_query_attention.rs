@@ -316,9 +316,10 @@ impl Layer for GroupedQueryAttention {
             explicit: None,
             causal: self.use_causal_mask,
             dropout: self.dropout,
+            scores: false,
             training,
         };
-        let y = attend.heads(q, k, v, &weights.sublayer(3)?, dq)?;
+        let (y, _) = attend.heads(q, k, v, &weights.sublayer(3)?, dq)?;
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

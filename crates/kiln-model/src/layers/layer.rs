@@ -272,6 +272,37 @@ pub trait Layer: fmt::Debug + Send + Sync + 'static {
         ))
     }
 
+    /// The shape of every output of a layer that gives several (Keras's list outputs:
+    /// `LSTM(return_state=True)`, `MultiHeadAttention(..)(.., return_attention_scores=True)`),
+    /// the first being [`output_shape`](Layer::output_shape)'s; `None` (the default) for one
+    /// output. Such a layer is applied with `apply_outputs`.
+    ///
+    /// # Errors
+    /// As [`output_shape`](Layer::output_shape).
+    fn output_shapes(&self, _inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        Ok(None)
+    }
+
+    /// The outputs of a layer that gives several, in order, and the first one's mask. The
+    /// default gives [`call_masked`](Layer::call_masked)'s (or [`call`](Layer::call)'s) one.
+    ///
+    /// # Errors
+    /// As [`call`](Layer::call).
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
+        let (y, mask) = if self.mask_policy() == MaskPolicy::Own {
+            self.call_masked(inputs, masks, weights, training)?
+        } else {
+            (self.call(inputs, weights, training)?, None)
+        };
+        Ok((vec![y], mask))
+    }
+
     /// Whether the layer can be written to a config (Keras's `get_config`); `Lambda`'s closure
     /// cannot. Models check every layer, nested ones included, before saving.
     ///

@@ -84,6 +84,10 @@ pub struct MultiHeadAttention {
     /// query step may attend to a value step (a call argument in Keras).
     #[serde(skip)]
     pub attention_mask: bool,
+    /// Also give the attention probabilities `(heads, query steps, value steps)` (Keras's call
+    /// argument `return_attention_scores=True`; applied with `apply_outputs`).
+    #[serde(skip)]
+    pub return_attention_scores: bool,
 }
 
 impl MultiHeadAttention {
@@ -105,6 +109,7 @@ impl MultiHeadAttention {
             bias_regularizer: None,
             use_causal_mask: false,
             attention_mask: false,
+            return_attention_scores: false,
         }
     }
 
@@ -200,6 +205,8 @@ setters!(MultiHeadAttention {
     use_causal_mask: bool,
     /// Takes Keras's `attention_mask` as the last input: `apply([&q, &v, &mask])`.
     attention_mask: bool,
+    /// Also gives the attention probabilities (Keras's `return_attention_scores=True`).
+    return_attention_scores: bool,
 });
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
@@ -302,7 +309,7 @@ impl Layer for MultiHeadAttention {
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
-        causal_options(self.use_causal_mask)
+        attention_call_options(self.use_causal_mask, self.return_attention_scores)
     }
 
     fn with_call_options(
@@ -310,8 +317,29 @@ impl Layer for MultiHeadAttention {
         options: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<std::sync::Arc<dyn Layer>, String> {
         let mut layer = self.clone();
-        layer.use_causal_mask = causal_option(options)?;
+        (layer.use_causal_mask, layer.return_attention_scores) = attention_call_option(options)?;
         Ok(std::sync::Arc::new(layer))
+    }
+
+    /// With `return_attention_scores`: `[output, scores]`, scores `(heads, tq, tv)`.
+    fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        if !self.return_attention_scores {
+            return Ok(None);
+        }
+        let out = self.output_shape(inputs)?;
+        let (tq, tv) = (inputs[0].dims()[0], inputs[1].dims()[0]);
+        Ok(Some(vec![out, Shape(vec![self.num_heads, tq, tv])]))
+    }
+
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
+        let (y, scores, mask) = self.attend(inputs, masks, weights, training)?;
+        Ok((vec![y, DynTensor::R4(scores)], mask))
     }
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
@@ -370,6 +398,20 @@ impl Layer for MultiHeadAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
+        let (y, _, mask) = self.attend(inputs, masks, weights, training)?;
+        Ok((y, mask))
+    }
+}
+
+impl MultiHeadAttention {
+    /// The output, the attention probabilities `[b, heads, tq, tv]` and the output's mask.
+    fn attend(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(DynTensor, Tensor<4>, Option<Mask>), String> {
         let mut tensors = Vec::with_capacity(4);
         for t in inputs {
             let DynTensor::R3(t) = t else {
@@ -404,10 +446,11 @@ impl Layer for MultiHeadAttention {
             explicit,
             causal: self.use_causal_mask,
             dropout: self.dropout,
+            scores: self.return_attention_scores,
             training,
         };
-        let y = attend.heads(q, k, v, &weights.sublayer(3)?, out)?;
-        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
+        let (y, scores) = attend.heads(q, k, v, &weights.sublayer(3)?, out)?;
+        Ok((DynTensor::R3(y), scores, masks.first().cloned().flatten()))
     }
 }
 
@@ -420,13 +463,15 @@ pub(crate) struct Attend<'m> {
     pub(crate) explicit: Option<Tensor<3>>,
     pub(crate) causal: bool,
     pub(crate) dropout: f64,
+    /// Whether the probabilities are returned (Keras then takes its masked-softmax path).
+    pub(crate) scores: bool,
     pub(crate) training: bool,
 }
 
 impl Attend<'_> {
     /// `q` `[b, heads, tq, d]`, `k` `[b, heads, tv, d]`, `v` `[b, heads, tv, dv]` → the output
     /// projection (`output`: kernel `[heads, dv, out]`, bias `[out]`) of the attended values,
-    /// `[b, tq, out]`.
+    /// `[b, tq, out]`, and the attention probabilities `[b, heads, tq, tv]` (before dropout).
     pub(crate) fn heads(
         &self,
         q: Tensor<4>,
@@ -434,7 +479,7 @@ impl Attend<'_> {
         v: Tensor<4>,
         output: &Weights<'_>,
         out: usize,
-    ) -> Result<Tensor<3>, String> {
+    ) -> Result<(Tensor<3>, Tensor<4>), String> {
         let [b, h, tq, d] = q.dims();
         let [_, _, tv, vd] = v.dims();
         let q = q * (1.0 / (d as f32).sqrt());
@@ -455,10 +500,15 @@ impl Attend<'_> {
                 let m = m.unsqueeze_dim::<4>(1);
                 let filled = scores * m.clone() + (m.clone().neg() + 1.0) * -1e9;
                 let p = softmax(filled, 3);
-                if self.dropout > 0.0 { p * m } else { p }
+                if self.dropout > 0.0 || self.scores {
+                    p * m
+                } else {
+                    p
+                }
             }
             None => softmax(scores, 3),
         };
+        let probabilities = attention.clone();
         if self.training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
             let device = attention.device();
@@ -474,7 +524,7 @@ impl Attend<'_> {
         if let Some(bias) = output.optional::<1>("bias")? {
             y = y + bias.reshape([1, out]);
         }
-        Ok(y.reshape([b, tq, out]))
+        Ok((y.reshape([b, tq, out]), probabilities))
     }
 }
 
@@ -509,6 +559,43 @@ pub(crate) fn causal_options(on: bool) -> serde_json::Map<String, serde_json::Va
         map.insert("use_causal_mask".into(), serde_json::Value::Bool(true));
     }
     map
+}
+
+/// The call arguments Keras's attention layers take: `use_causal_mask`,
+/// `return_attention_scores`.
+pub(crate) fn attention_call_options(
+    causal: bool,
+    scores: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = causal_options(causal);
+    if scores {
+        map.insert(
+            "return_attention_scores".into(),
+            serde_json::Value::Bool(true),
+        );
+    }
+    map
+}
+
+/// Reads `use_causal_mask` and `return_attention_scores` from a config's call arguments,
+/// refusing any other.
+pub(crate) fn attention_call_option(
+    options: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(bool, bool), String> {
+    let (mut causal, mut scores) = (false, false);
+    for (key, value) in options {
+        match (key.as_str(), value.as_bool()) {
+            ("use_causal_mask", Some(on)) => causal = on,
+            ("return_attention_scores", Some(on)) => scores = on,
+            _ => {
+                return Err(format!(
+                    "a call with `{key}={value}` is not supported by Kiln yet (only \
+                     use_causal_mask and return_attention_scores)"
+                ));
+            }
+        }
+    }
+    Ok((causal, scores))
 }
 
 /// Reads `use_causal_mask` from a config's call arguments, refusing any other.

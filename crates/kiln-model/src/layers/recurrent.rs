@@ -81,7 +81,7 @@ impl Recurrence {
         mask: Option<&Mask>,
         weights: &Weights<'_>,
         training: bool,
-    ) -> Result<DynTensor, String> {
+    ) -> Result<Ran, String> {
         let DynTensor::R3(x) = x else {
             return Err(
                 "recurrent layers need a batch of sequences [batch, steps, features]".into(),
@@ -230,10 +230,18 @@ impl Recurrence {
                 last = Some(out);
             }
         }
-        Ok(if self.return_sequences {
+        let y = if self.return_sequences {
             DynTensor::R3(Tensor::cat(outputs, 1))
         } else {
-            DynTensor::R2(last.unwrap_or(h))
-        })
+            DynTensor::R2(last.unwrap_or(h.clone()))
+        };
+        Ok(Ran { y, h, c })
     }
+}
+
+/// What a run gives: the output, and the final states (Keras's `return_state`).
+pub(crate) struct Ran {
+    pub(crate) y: DynTensor,
+    pub(crate) h: Tensor<2>,
+    pub(crate) c: Tensor<2>,
 }

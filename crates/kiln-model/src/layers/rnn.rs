@@ -75,7 +75,8 @@ pub struct RnnOptions {
     /// `zero_output_for_mask`, default false; `Bidirectional` sets it to `return_sequences`).
     #[serde(default)]
     pub zero_output_for_mask: bool,
-    /// Not supported (must be false): Kiln returns outputs only.
+    /// Also give the final states: `[output, h]` (and `c` for an LSTM), applied with
+    /// `apply_outputs` (Keras `return_state`).
     #[serde(default)]
     pub return_state: bool,
     /// Not supported (must be false).
@@ -163,10 +164,7 @@ impl RnnOptions {
                 return Err(format!("{name} must be in [0, 1), got {rate}"));
             }
         }
-        let unsupported = [
-            (self.return_state, "return_state"),
-            (self.stateful, "stateful"),
-        ];
+        let unsupported = [(self.stateful, "stateful")];
         if let Some((_, option)) = unsupported.iter().find(|(on, _)| *on) {
             return Err(format!(
                 "{class} option `{option}` is not supported by Kiln yet"
@@ -258,6 +256,8 @@ macro_rules! rnn_layer {
             return_sequences: bool,
             /// Whether to read the sequence from its end.
             go_backwards: bool,
+            /// Whether to give the final states too (Keras `return_state`; use `apply_outputs`).
+            return_state: bool,
             /// Drops this fraction of the inputs in training (Keras `dropout`).
             dropout: f32,
             /// Drops this fraction of the state before the recurrent matmul in training.
@@ -339,9 +339,50 @@ macro_rules! rnn_layer {
             ) -> Result<DynTensor, String> {
                 let (cell, recurrent_activation, _) = self.parts();
                 let (x, initial) = split_states(inputs)?;
-                self.options
+                Ok(self
+                    .options
                     .recurrence(cell, recurrent_activation)
-                    .run(x, &initial, None, weights, training)
+                    .run(x, &initial, None, weights, training)?
+                    .y)
+            }
+
+            /// With `return_state`: `[output, h]`, and `c` for an LSTM (Keras's list).
+            fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+                if !self.options.return_state {
+                    return Ok(None);
+                }
+                let (cell, _, _) = self.parts();
+                let input = self.options.sequence(inputs, cell, $keras)?;
+                let out = self.options.output_shape(input, $keras)?;
+                let state = Shape(vec![self.options.units]);
+                let states = if cell == Cell::Lstm { 2 } else { 1 };
+                Ok(Some(
+                    std::iter::once(out)
+                        .chain(std::iter::repeat_n(state, states))
+                        .collect(),
+                ))
+            }
+
+            fn call_outputs(
+                &self,
+                inputs: Vec<DynTensor>,
+                masks: &[Option<Mask>],
+                weights: &Weights<'_>,
+                training: bool,
+            ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
+                let (cell, recurrent_activation, _) = self.parts();
+                let (x, initial) = split_states(inputs)?;
+                let mask = masks.first().cloned().flatten();
+                let ran = self
+                    .options
+                    .recurrence(cell, recurrent_activation)
+                    .run(x, &initial, mask.as_ref(), weights, training)?;
+                let mut outs = vec![ran.y, DynTensor::R2(ran.h)];
+                if cell == Cell::Lstm {
+                    outs.push(DynTensor::R2(ran.c));
+                }
+                let out_mask = if self.options.return_sequences { mask } else { None };
+                Ok((outs, out_mask))
             }
 
             /// Masked steps are skipped (states carried); with `return_sequences` the output
@@ -367,7 +408,8 @@ macro_rules! rnn_layer {
                 let y = self
                     .options
                     .recurrence(cell, recurrent_activation)
-                    .run(x, &initial, mask.as_ref(), weights, training)?;
+                    .run(x, &initial, mask.as_ref(), weights, training)?
+                    .y;
                 let out = if self.options.return_sequences { mask } else { None };
                 Ok((y, out))
             }
