@@ -727,3 +727,43 @@ fn attention_layers_return_their_scores_as_a_further_output() {
         }
     }
 }
+
+#[test]
+fn bidirectional_and_conv_lstm_return_their_states() {
+    use kiln::model::{Bidirectional, ConvLstm2d, LayerSpec, Lstm};
+    let x = Input::new([5, 3]).tensor().unwrap();
+    let outs = LayerSpec::new(Bidirectional::new(Lstm::new(4).return_state(true)))
+        .apply_outputs(&x)
+        .unwrap();
+    let shapes: Vec<Vec<usize>> = outs.iter().map(|t| t.shape().dims().to_vec()).collect();
+    assert_eq!(shapes, [vec![8], vec![4], vec![4], vec![4], vec![4]]);
+    let model = Functional::new(&x, &outs)
+        .unwrap()
+        .build(&device())
+        .unwrap();
+    let xs = Array3::from_shape_fn((2, 5, 3), |(b, t, f)| {
+        ((b + t * 2 + f) % 5) as f32 / 2.0 - 1.0
+    });
+    let ys = model.predict_many(&[&xs], 8).unwrap();
+    // The merged output is [forward h, backward h].
+    for b in 0..2 {
+        for u in 0..4 {
+            assert_eq!(ys[0][[b, u]], ys[1][[b, u]]);
+            assert_eq!(ys[0][[b, 4 + u]], ys[3][[b, u]]);
+        }
+    }
+    let frames = Input::new([3, 4, 4, 1]).tensor().unwrap();
+    let outs = LayerSpec::new(ConvLstm2d::new(2, 3).return_state(true))
+        .apply_outputs(&frames)
+        .unwrap();
+    assert_eq!(outs.len(), 3);
+    assert_eq!(outs[2].shape().dims(), &[2, 2, 2]);
+    let model = Functional::new(&frames, &outs)
+        .unwrap()
+        .build(&device())
+        .unwrap();
+    let input =
+        ndarray::Array5::from_shape_fn((1, 3, 4, 4, 1), |(_, t, i, j, _)| (t + i + j) as f32 / 9.0);
+    let ys = model.predict_many(&[&input], 8).unwrap();
+    assert_eq!(ys[0], ys[1]);
+}

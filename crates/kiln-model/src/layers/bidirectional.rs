@@ -192,8 +192,8 @@ impl Layer for Bidirectional {
                 "the forward layer gives {forward}, the backward one {backward}"
             ));
         }
-        if flag(&self.forward, "return_state") {
-            return Err("return_state inside Bidirectional is not supported".into());
+        if flag(&self.forward, "return_state") != flag(&self.backward, "return_state") {
+            return Err("the forward and backward layers differ in return_state".into());
         }
         let mut dims = forward.0;
         if self.merge_mode == MergeMode::Concat
@@ -236,21 +236,57 @@ impl Layer for Bidirectional {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
+        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
+        let y = outputs.into_iter().next().ok_or("no output")?;
+        Ok((y, mask))
+    }
+
+    /// With `return_state`: `[merged, forward states.., backward states..]`, as Keras.
+    fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        if !flag(&self.forward, "return_state") {
+            return Ok(None);
+        }
+        let merged = self.output_shape(inputs)?;
+        let states = |spec: &LayerSpec| -> Result<Vec<Shape>, String> {
+            Ok(spec
+                .layer()
+                .output_shapes(inputs)?
+                .map(|all| all[1..].to_vec())
+                .unwrap_or_default())
+        };
+        let mut all = vec![merged];
+        all.extend(states(&self.forward)?);
+        all.extend(states(&self.backward)?);
+        Ok(Some(all))
+    }
+
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
         let x = only(inputs)?;
         let mask = masks.first().cloned().flatten();
         let in_masks = [mask.clone()];
-        let (forward, _) = self.forward.layer().call_masked(
+        let (mut forward, _) = self.forward.layer().call_outputs(
             vec![x.clone()],
             &in_masks,
             &weights.sublayer(0)?,
             training,
         )?;
-        let (mut backward, _) = self.backward.layer().call_masked(
+        let (mut backward, _) = self.backward.layer().call_outputs(
             vec![x],
             &in_masks,
             &weights.sublayer(1)?,
             training,
         )?;
+        if forward.is_empty() || backward.is_empty() {
+            return Err("a wrapped layer gave no output".into());
+        }
+        let (forward_states, backward_states) = (forward.split_off(1), backward.split_off(1));
+        let (forward, mut backward) = (forward.remove(0), backward.remove(0));
         let out_mask = if flag(&self.forward, "return_sequences") {
             mask
         } else {
@@ -277,6 +313,9 @@ impl Layer for Bidirectional {
             (MergeMode::Ave, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3((a + b) / 2.0),
             _ => return Err("the forward and backward outputs differ in rank".into()),
         };
-        Ok((merged, out_mask))
+        let mut outputs = vec![merged];
+        outputs.extend(forward_states);
+        outputs.extend(backward_states);
+        Ok((outputs, out_mask))
     }
 }

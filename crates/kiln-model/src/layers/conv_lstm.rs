@@ -96,7 +96,7 @@ pub struct ConvLstmOptions {
     /// Run over the steps in reverse order.
     #[serde(default)]
     pub go_backwards: bool,
-    /// Not supported (must be false).
+    /// Also give the final states h and c (Keras `return_state`; use `apply_outputs`).
     #[serde(default)]
     pub return_state: bool,
     /// Not supported (must be false).
@@ -147,9 +147,9 @@ impl ConvLstmOptions {
                 return Err(format!("{name} must be in [0, 1), got {rate}"));
             }
         }
-        if self.return_state || self.stateful {
+        if self.stateful {
             return Err(format!(
-                "{class} options return_state and stateful are not supported by Kiln yet"
+                "{class} option stateful is not supported by Kiln yet"
             ));
         }
         Ok(())
@@ -264,7 +264,7 @@ fn run(
     bias: Option<Tensor<1>>,
     mask: Option<&Mask>,
     training: bool,
-) -> Result<Tensor<5>, String> {
+) -> Result<(Tensor<5>, Tensor<4>, Tensor<4>), String> {
     let [b, t, h, w, c] = x.dims();
     let f = o.filters;
     let ([oh, ow], pads) = window.geometry([h, w], o.padding)?;
@@ -356,11 +356,12 @@ fn run(
             outputs.push(hs.clone().unsqueeze_dim::<5>(1));
         }
     }
-    Ok(if o.return_sequences {
+    let y = if o.return_sequences {
         Tensor::cat(outputs, 1)
     } else {
-        hs.unsqueeze_dim::<5>(1)
-    })
+        hs.clone().unsqueeze_dim::<5>(1)
+    };
+    Ok((y, hs, cs))
 }
 
 macro_rules! conv_lstm_layer {
@@ -469,6 +470,34 @@ macro_rules! conv_lstm_layer {
                 weights: &Weights<'_>,
                 training: bool,
             ) -> Result<(DynTensor, Option<Mask>), String> {
+                let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
+                let y = outputs.into_iter().next().ok_or("no output")?;
+                Ok((y, mask))
+            }
+
+            /// With `return_state`: `[output, h, c]`, the states of the last step's shape.
+            fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+                if !self.options.return_state {
+                    return Ok(None);
+                }
+                let out = self.output_shape(inputs)?;
+                let (_, _, space) = self.check_input(only(inputs)?)?;
+                let mut state: Vec<usize> = if $rank == 1 {
+                    vec![space[1]]
+                } else {
+                    space.to_vec()
+                };
+                state.push(self.options.filters);
+                Ok(Some(vec![out, Shape(state.clone()), Shape(state)]))
+            }
+
+            fn call_outputs(
+                &self,
+                inputs: Vec<DynTensor>,
+                masks: &[Option<Mask>],
+                weights: &Weights<'_>,
+                training: bool,
+            ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
                 let x = only(inputs)?;
                 let dims = x.dims();
                 let x5: Tensor<5> = match x {
@@ -493,7 +522,7 @@ macro_rules! conv_lstm_layer {
                     None
                 };
                 let mask = masks.first().cloned().flatten();
-                let y = run(
+                let (y, hs, cs) = run(
                     &self.options,
                     window,
                     x5,
@@ -515,7 +544,16 @@ macro_rules! conv_lstm_layer {
                 } else {
                     None
                 };
-                Ok((out, out_mask))
+                let state = |t: Tensor<4>| match $rank {
+                    1 => DynTensor::R3(t.reshape([b, ow, f])),
+                    _ => DynTensor::R4(t),
+                };
+                let mut outputs = vec![out];
+                if self.options.return_state {
+                    outputs.push(state(hs));
+                    outputs.push(state(cs));
+                }
+                Ok((outputs, out_mask))
             }
         }
     };
@@ -627,6 +665,8 @@ macro_rules! conv_lstm_setters {
             return_sequences: bool,
             /// Reads the sequence from its end.
             go_backwards: bool,
+            /// Also gives the final states h and c (Keras `return_state`; use `apply_outputs`).
+            return_state: bool,
             /// Sets the activation (default tanh).
             activation: Activation,
             /// Sets the gates' activation (default sigmoid).

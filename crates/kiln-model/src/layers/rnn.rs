@@ -377,9 +377,12 @@ macro_rules! rnn_layer {
                     .options
                     .recurrence(cell, recurrent_activation)
                     .run(x, &initial, mask.as_ref(), weights, training)?;
-                let mut outs = vec![ran.y, DynTensor::R2(ran.h)];
-                if cell == Cell::Lstm {
-                    outs.push(DynTensor::R2(ran.c));
+                let mut outs = vec![ran.y];
+                if self.options.return_state {
+                    outs.push(DynTensor::R2(ran.h));
+                    if cell == Cell::Lstm {
+                        outs.push(DynTensor::R2(ran.c));
+                    }
                 }
                 let out_mask = if self.options.return_sequences { mask } else { None };
                 Ok((outs, out_mask))
