@@ -767,3 +767,38 @@ fn bidirectional_and_conv_lstm_return_their_states() {
     let ys = model.predict_many(&[&input], 8).unwrap();
     assert_eq!(ys[0], ys[1]);
 }
+
+#[test]
+fn bidirectional_without_a_merge_gives_both_directions() {
+    use kiln::model::{Bidirectional, LayerSpec, Lstm, MergeMode};
+    let x = Input::new([5, 3]).tensor().unwrap();
+    let both = LayerSpec::new(Bidirectional::new(Lstm::new(4)).merge_mode(MergeMode::Separate))
+        .apply_outputs(&x)
+        .unwrap();
+    assert_eq!(both.len(), 2);
+    let spec = Functional::new(&x, &both).unwrap().seed(1);
+    let json = spec.to_json().unwrap();
+    assert!(json.contains("\"merge_mode\": null"), "{json}");
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
+    let separate = spec.build(&device()).unwrap();
+    let concat = Functional::new(&x, &Bidirectional::new(Lstm::new(4)).apply(&x).unwrap())
+        .unwrap()
+        .build(&device())
+        .unwrap()
+        .set_weights(&separate.get_weights().unwrap())
+        .unwrap();
+    let xs = Array3::from_shape_fn((2, 5, 3), |(b, t, f)| {
+        ((b + t + 2 * f) % 4) as f32 / 2.0 - 0.5
+    });
+    let ys = separate.predict_many(&[&xs], 8).unwrap();
+    let joined = concat.predict(&xs, 8).unwrap();
+    for b in 0..2 {
+        for u in 0..4 {
+            assert_eq!(joined[[b, u]], ys[0][[b, u]]);
+            assert_eq!(joined[[b, 4 + u]], ys[1][[b, u]]);
+        }
+    }
+}

@@ -22,6 +22,10 @@ pub enum MergeMode {
     Mul,
     /// Averaged.
     Ave,
+    /// Not merged (Keras's `merge_mode=None`): the forward and the backward outputs as two
+    /// outputs, applied with `apply_outputs`.
+    #[serde(skip)]
+    Separate,
 }
 
 /// Runs a recurrent layer (SimpleRNN, LSTM, GRU) over the sequence and a copy of it over the
@@ -119,9 +123,7 @@ impl TryFrom<Config> for Bidirectional {
         Ok(Self {
             forward,
             backward,
-            merge_mode: c.merge_mode.ok_or(
-                "merge_mode None (two outputs) is not supported; use concat, sum, mul or ave",
-            )?,
+            merge_mode: c.merge_mode.unwrap_or(MergeMode::Separate),
         })
     }
 }
@@ -139,7 +141,7 @@ impl From<Bidirectional> for Config {
         Config {
             layer: keras_value(&b.forward),
             backward_layer: Some(keras_value(&b.backward)),
-            merge_mode: Some(b.merge_mode),
+            merge_mode: (b.merge_mode != MergeMode::Separate).then_some(b.merge_mode),
         }
     }
 }
@@ -243,7 +245,8 @@ impl Layer for Bidirectional {
 
     /// With `return_state`: `[merged, forward states.., backward states..]`, as Keras.
     fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
-        if !flag(&self.forward, "return_state") {
+        let separate = self.merge_mode == MergeMode::Separate;
+        if !flag(&self.forward, "return_state") && !separate {
             return Ok(None);
         }
         let merged = self.output_shape(inputs)?;
@@ -254,7 +257,10 @@ impl Layer for Bidirectional {
                 .map(|all| all[1..].to_vec())
                 .unwrap_or_default())
         };
-        let mut all = vec![merged];
+        let mut all = vec![merged.clone()];
+        if separate {
+            all.push(merged);
+        }
         all.extend(states(&self.forward)?);
         all.extend(states(&self.backward)?);
         Ok(Some(all))
@@ -298,7 +304,12 @@ impl Layer for Bidirectional {
                 other => other,
             };
         }
+        let mut outputs = Vec::new();
         let merged = match (self.merge_mode, forward, backward) {
+            (MergeMode::Separate, forward, backward) => {
+                outputs.push(backward);
+                forward
+            }
             (MergeMode::Concat, DynTensor::R2(a), DynTensor::R2(b)) => {
                 DynTensor::R2(burn::tensor::Tensor::cat(vec![a, b], 1))
             }
@@ -313,7 +324,7 @@ impl Layer for Bidirectional {
             (MergeMode::Ave, DynTensor::R3(a), DynTensor::R3(b)) => DynTensor::R3((a + b) / 2.0),
             _ => return Err("the forward and backward outputs differ in rank".into()),
         };
-        let mut outputs = vec![merged];
+        outputs.insert(0, merged);
         outputs.extend(forward_states);
         outputs.extend(backward_states);
         Ok((outputs, out_mask))
