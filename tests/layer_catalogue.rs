@@ -802,3 +802,46 @@ fn bidirectional_without_a_merge_gives_both_directions() {
         }
     }
 }
+
+#[test]
+fn a_gated_attention_with_a_zero_gate_projection_halves_the_heads() {
+    use kiln::model::MultiHeadAttention;
+    let build = |gate: bool| {
+        let (q, v) = (
+            Input::new([3, 4]).tensor().unwrap(),
+            Input::new([5, 4]).tensor().unwrap(),
+        );
+        let mut mha = MultiHeadAttention::new(2, 3);
+        mha.use_gate = gate;
+        let y = mha.apply([&q, &v]).unwrap();
+        Functional::new([&q, &v], &y)
+            .unwrap()
+            .seed(2)
+            .build(&device())
+            .unwrap()
+    };
+    let plain = build(false);
+    let gated = build(true);
+    let names = gated.weight_names();
+    assert_eq!(
+        &names[4..6],
+        [
+            "multi_head_attention/gate/kernel",
+            "multi_head_attention/gate/bias"
+        ]
+    );
+    // Keras's order: query, key, gate, value, output; a zero gate projection is sigmoid(0) = 0.5.
+    let mut w = plain.get_weights().unwrap();
+    w.insert(4, ndarray::ArrayD::zeros(vec![4, 2, 3]));
+    w.insert(5, ndarray::ArrayD::zeros(vec![2, 3]));
+    let out_bias = w[9].clone();
+    let gated = gated.set_weights(&w).unwrap();
+    let qs = Array3::from_shape_fn((1, 3, 4), |(_, t, f)| (t + f) as f32 / 4.0 - 0.5);
+    let vs = Array3::from_shape_fn((1, 5, 4), |(_, t, f)| (2 * t + f) as f32 / 8.0 - 0.5);
+    let a = plain.predict_many(&[&qs, &vs], 1).unwrap().remove(0);
+    let b = gated.predict_many(&[&qs, &vs], 1).unwrap().remove(0);
+    for ((x, y), i) in a.iter().zip(b.iter()).zip(0..) {
+        let bias = out_bias[[i % 4]];
+        assert!(((x - bias) * 0.5 + bias - y).abs() < 1e-5, "{a} vs {b}");
+    }
+}

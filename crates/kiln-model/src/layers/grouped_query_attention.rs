@@ -21,7 +21,7 @@ use crate::tensor::DynTensor;
 /// query's features. Weights as Keras's: `query/kernel` `[features, query heads, head_dim]`,
 /// `key/kernel` and `value/kernel` `[features, kv heads, head_dim]`, `attention_output/kernel`
 /// `[query heads, head_dim, features]`, biases over the head axes. Masks and
-/// `use_causal_mask` as in `MultiHeadAttention`; not yet: `use_gate`, `sliding_window`,
+/// `use_causal_mask` and `use_gate` as in `MultiHeadAttention`; not yet: `sliding_window`,
 /// `return_attention_scores`.
 ///
 /// # Examples
@@ -49,7 +49,7 @@ pub struct GroupedQueryAttention {
     /// Whether the projections have biases (default true).
     #[serde(default = "crate::layers::yes")]
     pub use_bias: bool,
-    /// Keras's gated attention (`false` only).
+    /// Keras's gated attention: a sigmoid gate from the query multiplies the heads' output.
     #[serde(default)]
     pub use_gate: bool,
     /// Keras's sliding-window attention (`None` only).
@@ -138,8 +138,8 @@ impl GroupedQueryAttention {
                 self.num_query_heads, self.num_key_value_heads
             ));
         }
-        if self.use_gate || self.sliding_window.is_some() {
-            return Err("use_gate and sliding_window are not supported by Kiln yet".into());
+        if self.sliding_window.is_some() {
+            return Err("sliding_window is not supported by Kiln yet".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
@@ -166,6 +166,8 @@ setters!(GroupedQueryAttention {
     bias_regularizer: Option<Regularizer>,
     /// Lets query step `i` attend to key steps up to `i` only (Keras's `use_causal_mask`).
     use_causal_mask: bool,
+    /// Gates the heads' output with a sigmoid of the query (Keras `use_gate`).
+    use_gate: bool,
 });
 
 impl Layer for GroupedQueryAttention {
@@ -230,17 +232,20 @@ impl Layer for GroupedQueryAttention {
             self.num_key_value_heads,
             self.head_dim,
         );
-        let parts = [
+        let mut parts = vec![
             ("query", "query_dense", vec![dq, hq, d], vec![hq, d]),
             ("key", "key_dense", vec![dk, hkv, d], vec![hkv, d]),
-            ("value", "value_dense", vec![dv, hkv, d], vec![hkv, d]),
-            (
-                "attention_output",
-                "output_dense",
-                vec![hq, d, dq],
-                vec![dq],
-            ),
         ];
+        if self.use_gate {
+            parts.push(("gate", "gate_dense", vec![dq, hq, d], vec![hq, d]));
+        }
+        parts.push(("value", "value_dense", vec![dv, hkv, d], vec![hkv, d]));
+        parts.push((
+            "attention_output",
+            "output_dense",
+            vec![hq, d, dq],
+            vec![dq],
+        ));
         declare_projections(parts, |k, b| self.projection(k, b), inputs, weights)
     }
 
@@ -300,6 +305,13 @@ impl Layer for GroupedQueryAttention {
                 .repeat_dim(2, repeats)
                 .reshape([b, hq, tv, d])
         };
+        let g = usize::from(self.use_gate);
+        let gate = if self.use_gate {
+            let z = project(query.clone(), &weights.sublayer(2)?, dq, hq * d)?;
+            Some(burn::tensor::activation::sigmoid(z))
+        } else {
+            None
+        };
         let q = heads(project(query, &weights.sublayer(0)?, dq, hq * d)?, tq, hq);
         let k = repeat(heads(
             project(key, &weights.sublayer(1)?, dk, hkv * d)?,
@@ -307,19 +319,20 @@ impl Layer for GroupedQueryAttention {
             hkv,
         ));
         let v = repeat(heads(
-            project(value, &weights.sublayer(2)?, dv, hkv * d)?,
+            project(value, &weights.sublayer(2 + g)?, dv, hkv * d)?,
             tv,
             hkv,
         ));
         let attend = Attend {
             masks,
             explicit: None,
+            gate,
             causal: self.use_causal_mask,
             dropout: self.dropout,
             scores: false,
             training,
         };
-        let (y, _) = attend.heads(q, k, v, &weights.sublayer(3)?, dq)?;
+        let (y, _) = attend.heads(q, k, v, &weights.sublayer(3 + g)?, dq)?;
         Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
     }
 }

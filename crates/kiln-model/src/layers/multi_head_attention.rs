@@ -24,7 +24,7 @@ use crate::tensor::DynTensor;
 ///
 /// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs). Masks
 /// from `Embedding(mask_zero)` or `Masking` are Keras's (see `call_masked`); not yet:
-/// `attention_mask`, `return_attention_scores` and `use_gate`. `use_causal_mask` (a call argument
+/// `attention_mask`, `return_attention_scores`. `use_causal_mask` (a call argument
 /// in Keras) is the option [`MultiHeadAttention::use_causal_mask`].
 ///
 /// # Examples
@@ -58,7 +58,8 @@ pub struct MultiHeadAttention {
     /// The axes attention runs over; only the steps axis (`None` or `[1]`).
     #[serde(default)]
     pub attention_axes: Option<Vec<i64>>,
-    /// Keras's gated attention (`false` only).
+    /// Keras's gated attention: a sigmoid gate from the query (its own projection `gate`)
+    /// multiplies the heads' output.
     #[serde(default)]
     pub use_gate: bool,
     /// Keras's sliding-window attention (`None` only).
@@ -159,9 +160,7 @@ impl MultiHeadAttention {
         if self.num_heads == 0 || self.key_dim == 0 || self.value_size() == 0 {
             return Err("num_heads, key_dim and value_dim must be at least 1".into());
         }
-        if self.use_gate {
-            return Err("use_gate is not supported yet".into());
-        }
+
         if self.sliding_window.is_some() {
             return Err("sliding_window is not supported yet".into());
         }
@@ -207,6 +206,8 @@ setters!(MultiHeadAttention {
     attention_mask: bool,
     /// Also gives the attention probabilities (Keras's `return_attention_scores=True`).
     return_attention_scores: bool,
+    /// Gates the heads' output with a sigmoid of the query (Keras `use_gate`).
+    use_gate: bool,
 });
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
@@ -357,17 +358,21 @@ impl Layer for MultiHeadAttention {
         };
         // Keras's sublayer names (its weights are `query/kernel`, ...), kept in its weights
         // file under the attribute names (`query_dense/vars`).
-        let parts = [
+        let mut parts = vec![
             ("query", "query_dense", vec![dq, h, kd], vec![h, kd]),
             ("key", "key_dense", vec![dk, h, kd], vec![h, kd]),
-            ("value", "value_dense", vec![dv, h, vd], vec![h, vd]),
-            (
-                "attention_output",
-                "output_dense",
-                vec![h, vd, out],
-                vec![out],
-            ),
         ];
+        // Keras builds the gate after the key.
+        if self.use_gate {
+            parts.push(("gate", "gate_dense", vec![dq, h, vd], vec![h, vd]));
+        }
+        parts.push(("value", "value_dense", vec![dv, h, vd], vec![h, vd]));
+        parts.push((
+            "attention_output",
+            "output_dense",
+            vec![h, vd, out],
+            vec![out],
+        ));
         declare_projections(parts, projection, inputs, weights)
     }
 
@@ -438,18 +443,31 @@ impl MultiHeadAttention {
         let heads = |x: Tensor<3>, steps: usize, size: usize| {
             x.reshape([b, steps, h, size]).swap_dims(1, 2)
         };
+        // Keras's gate: sigmoid of another projection of the query, times the heads' output.
+        let g = usize::from(self.use_gate);
+        let gate = if self.use_gate {
+            let z = project(query.clone(), &weights.sublayer(2)?, dq, h * vd)?;
+            Some(burn::tensor::activation::sigmoid(z))
+        } else {
+            None
+        };
         let q = heads(project(query, &weights.sublayer(0)?, dq, h * kd)?, tq, kd);
         let k = heads(project(key, &weights.sublayer(1)?, dk, h * kd)?, tv, kd);
-        let v = heads(project(value, &weights.sublayer(2)?, dv, h * vd)?, tv, vd);
+        let v = heads(
+            project(value, &weights.sublayer(2 + g)?, dv, h * vd)?,
+            tv,
+            vd,
+        );
         let attend = Attend {
             masks,
             explicit,
+            gate,
             causal: self.use_causal_mask,
             dropout: self.dropout,
             scores: self.return_attention_scores,
             training,
         };
-        let (y, scores) = attend.heads(q, k, v, &weights.sublayer(3)?, out)?;
+        let (y, scores) = attend.heads(q, k, v, &weights.sublayer(3 + g)?, out)?;
         Ok((DynTensor::R3(y), scores, masks.first().cloned().flatten()))
     }
 }
@@ -461,6 +479,9 @@ pub(crate) struct Attend<'m> {
     pub(crate) masks: &'m [Option<Mask>],
     /// Keras's `attention_mask` argument, `[b, tq, tv]`.
     pub(crate) explicit: Option<Tensor<3>>,
+    /// Keras's `use_gate`: multiplies the heads' output `[b, tq, heads·dv]` before the output
+    /// projection.
+    pub(crate) gate: Option<Tensor<3>>,
     pub(crate) causal: bool,
     pub(crate) dropout: f64,
     /// Whether the probabilities are returned (Keras then takes its masked-softmax path).
@@ -515,10 +536,13 @@ impl Attend<'_> {
             let drop = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &device);
             attention = attention * drop * (1.0 / keep) as f32;
         }
-        let context = attention
+        let mut context = attention
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([b * tq, h * vd]);
+        if let Some(gate) = &self.gate {
+            context = context * gate.clone().reshape([b * tq, h * vd]);
+        }
         let kernel = output.at::<3>(0)?.reshape([h * vd, out]);
         let mut y = context.matmul(kernel);
         if let Some(bias) = output.optional::<1>("bias")? {
@@ -531,7 +555,7 @@ impl Attend<'_> {
 /// Declares the four projections (`query`, `key`, `value`, `attention_output`: `(name, group
 /// in Keras's weights file, kernel shape, bias shape)`) as sublayers.
 pub(crate) fn declare_projections(
-    parts: [(&str, &str, Vec<usize>, Vec<usize>); 4],
+    parts: Vec<(&str, &str, Vec<usize>, Vec<usize>)>,
     make: impl Fn(Vec<usize>, Vec<usize>) -> Projection,
     inputs: &[Shape],
     weights: &mut WeightBuilder,
