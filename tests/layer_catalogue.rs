@@ -845,3 +845,39 @@ fn a_gated_attention_with_a_zero_gate_projection_halves_the_heads() {
         assert!(((x - bias) * 0.5 + bias - y).abs() < 1e-5, "{a} vs {b}");
     }
 }
+
+#[test]
+fn grouped_query_attention_takes_an_attention_mask_and_returns_scores() {
+    use kiln::model::{GroupedQueryAttention, LayerSpec};
+    let (q, v) = (
+        Input::new([3, 6]).tensor().unwrap(),
+        Input::new([5, 6]).tensor().unwrap(),
+    );
+    let m = Input::new([3, 5]).tensor().unwrap();
+    let gqa = GroupedQueryAttention::new(3, 4, 2)
+        .attention_mask(true)
+        .return_attention_scores(true);
+    let outs = LayerSpec::new(gqa).apply_outputs([&q, &v, &m]).unwrap();
+    assert_eq!(outs[1].shape().dims(), &[4, 3, 5]);
+    let spec = Functional::new([&q, &v, &m], &outs).unwrap().seed(3);
+    let json = spec.to_json().unwrap();
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
+    let model = spec.build(&device()).unwrap();
+    let qs = Array3::from_shape_fn((1, 3, 6), |(_, t, f)| (t + f) as f32 / 6.0 - 0.5);
+    let vs = Array3::from_shape_fn((1, 5, 6), |(_, t, f)| (2 * t + f) as f32 / 10.0 - 0.5);
+    let mask = Array3::from_shape_fn((1, 3, 5), |(_, i, j)| if j <= i { 1.0f32 } else { 0.0 });
+    let ys = model.predict_many(&[&qs, &vs, &mask], 1).unwrap();
+    // Masked pairs get no weight; every row sums to 1.
+    for h in 0..4 {
+        for i in 0..3 {
+            let row: f32 = (0..5).map(|j| ys[1][[0, h, i, j]]).sum();
+            assert!((row - 1.0).abs() < 1e-5);
+            for j in i + 1..5 {
+                assert_eq!(ys[1][[0, h, i, j]], 0.0);
+            }
+        }
+    }
+}

@@ -5,8 +5,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::multi_head_attention::{
-    Attend, MultiHeadAttention, Projection, causal_option, causal_options, declare_projections,
-    project,
+    Attend, MultiHeadAttention, Projection, attention_call_option, attention_call_options,
+    declare_projections, project,
 };
 use super::{Layer, Mask, MaskPolicy, WeightBuilder, Weights, config_of, setters};
 use crate::initializer::Initializer;
@@ -21,8 +21,8 @@ use crate::tensor::DynTensor;
 /// query's features. Weights as Keras's: `query/kernel` `[features, query heads, head_dim]`,
 /// `key/kernel` and `value/kernel` `[features, kv heads, head_dim]`, `attention_output/kernel`
 /// `[query heads, head_dim, features]`, biases over the head axes. Masks and
-/// `use_causal_mask` and `use_gate` as in `MultiHeadAttention`; not yet: `sliding_window`,
-/// `return_attention_scores`.
+/// `use_causal_mask`, `use_gate`, `attention_mask`, `return_attention_scores` as in
+/// `MultiHeadAttention`; not yet: `sliding_window`.
 ///
 /// # Examples
 /// ```
@@ -70,6 +70,13 @@ pub struct GroupedQueryAttention {
     /// Query step `i` attends to key steps `j <= i` only (Keras's call argument).
     #[serde(skip)]
     pub use_causal_mask: bool,
+    /// The last input is Keras's `attention_mask` `(query steps, value steps)`.
+    #[serde(skip)]
+    pub attention_mask: bool,
+    /// Also give the attention probabilities `(query heads, tq, tv)` (Keras's
+    /// `return_attention_scores=True`; applied with `apply_outputs`).
+    #[serde(skip)]
+    pub return_attention_scores: bool,
 }
 
 impl GroupedQueryAttention {
@@ -89,6 +96,8 @@ impl GroupedQueryAttention {
             kernel_regularizer: None,
             bias_regularizer: None,
             use_causal_mask: false,
+            attention_mask: false,
+            return_attention_scores: false,
         }
     }
 
@@ -109,6 +118,19 @@ impl GroupedQueryAttention {
 
     /// `(query features, value features, key features)`, checked.
     fn check(&self, inputs: &[Shape]) -> Result<(usize, usize, usize), String> {
+        let (inputs, mask) = match (self.attention_mask, inputs.split_last()) {
+            (true, Some((mask, rest))) => (rest, Some(mask)),
+            _ => (inputs, None),
+        };
+        if let (Some(mask), [q, v, ..]) = (mask, inputs)
+            && mask.dims() != [q.dims()[0], v.dims()[0]]
+        {
+            return Err(format!(
+                "the attention mask must be (query steps, value steps) = ({}, {}), got {mask}",
+                q.dims()[0],
+                v.dims()[0]
+            ));
+        }
         let (q, v, k) = match inputs {
             [q, v] => (q, v, v),
             [q, v, k] => (q, v, k),
@@ -168,6 +190,10 @@ setters!(GroupedQueryAttention {
     use_causal_mask: bool,
     /// Gates the heads' output with a sigmoid of the query (Keras `use_gate`).
     use_gate: bool,
+    /// Takes Keras's `attention_mask` as the last input: `apply([&q, &v, &mask])`.
+    attention_mask: bool,
+    /// Also gives the attention probabilities (Keras's `return_attention_scores=True`).
+    return_attention_scores: bool,
 });
 
 impl Layer for GroupedQueryAttention {
@@ -189,26 +215,37 @@ impl Layer for GroupedQueryAttention {
         false
     }
 
-    /// A key passed as `key=k` in a Keras config is the third input.
+    /// Keras's `key=k` and `attention_mask=m` are the third and last inputs.
     fn keyword_inputs(&self, inputs: usize) -> Option<(usize, Vec<&'static str>)> {
-        Some((2, vec!["key"; inputs.saturating_sub(2)]))
+        let mut keys = vec!["key"; inputs.saturating_sub(2 + usize::from(self.attention_mask))];
+        if self.attention_mask {
+            keys.push("attention_mask");
+        }
+        Some((2, keys))
     }
 
     fn with_keyword_inputs(
         &self,
         keywords: &[String],
     ) -> Result<(std::sync::Arc<dyn Layer>, Vec<String>), String> {
-        match keywords {
-            [k] if k == "key" => Ok((std::sync::Arc::new(self.clone()), keywords.to_vec())),
-            _ => Err(format!(
-                "GroupQueryAttention takes a tensor by keyword as `key=` only (not yet \
-                 `attention_mask=`), got {keywords:?}"
-            )),
+        let mut layer = self.clone();
+        let order: Vec<String> = ["key", "attention_mask"]
+            .into_iter()
+            .filter(|key| keywords.iter().any(|k| k == key))
+            .map(str::to_string)
+            .collect();
+        if order.len() != keywords.len() {
+            return Err(format!(
+                "GroupQueryAttention takes tensors by keyword as `key=` and `attention_mask=` \
+                 only, got {keywords:?}"
+            ));
         }
+        layer.attention_mask = keywords.iter().any(|k| k == "attention_mask");
+        Ok((std::sync::Arc::new(layer), order))
     }
 
     fn call_options(&self) -> serde_json::Map<String, serde_json::Value> {
-        causal_options(self.use_causal_mask)
+        attention_call_options(self.use_causal_mask, self.return_attention_scores)
     }
 
     fn with_call_options(
@@ -216,8 +253,18 @@ impl Layer for GroupedQueryAttention {
         options: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<std::sync::Arc<dyn Layer>, String> {
         let mut layer = self.clone();
-        layer.use_causal_mask = causal_option(options)?;
+        (layer.use_causal_mask, layer.return_attention_scores) = attention_call_option(options)?;
         Ok(std::sync::Arc::new(layer))
+    }
+
+    /// With `return_attention_scores`: `[output, scores]`, scores `(query heads, tq, tv)`.
+    fn output_shapes(&self, inputs: &[Shape]) -> Result<Option<Vec<Shape>>, String> {
+        if !self.return_attention_scores {
+            return Ok(None);
+        }
+        let out = self.output_shape(inputs)?;
+        let (tq, tv) = (inputs[0].dims()[0], inputs[1].dims()[0]);
+        Ok(Some(vec![out, Shape(vec![self.num_query_heads, tq, tv])]))
     }
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
@@ -273,7 +320,19 @@ impl Layer for GroupedQueryAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let mut tensors = Vec::with_capacity(3);
+        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
+        let y = outputs.into_iter().next().ok_or("no output")?;
+        Ok((y, mask))
+    }
+
+    fn call_outputs(
+        &self,
+        inputs: Vec<DynTensor>,
+        masks: &[Option<Mask>],
+        weights: &Weights<'_>,
+        training: bool,
+    ) -> Result<(Vec<DynTensor>, Option<Mask>), String> {
+        let mut tensors = Vec::with_capacity(4);
         for t in inputs {
             let DynTensor::R3(t) = t else {
                 return Err(
@@ -282,6 +341,12 @@ impl Layer for GroupedQueryAttention {
             };
             tensors.push(t);
         }
+        let explicit = if self.attention_mask {
+            tensors.pop()
+        } else {
+            None
+        };
+        let masks = &masks[..masks.len().min(tensors.len())];
         let (query, value, key) = match tensors.len() {
             2 => (tensors[0].clone(), tensors[1].clone(), tensors[1].clone()),
             3 => (tensors[0].clone(), tensors[1].clone(), tensors[2].clone()),
@@ -325,14 +390,18 @@ impl Layer for GroupedQueryAttention {
         ));
         let attend = Attend {
             masks,
-            explicit: None,
+            explicit,
             gate,
             causal: self.use_causal_mask,
             dropout: self.dropout,
-            scores: false,
+            scores: self.return_attention_scores,
             training,
         };
-        let (y, _) = attend.heads(q, k, v, &weights.sublayer(3 + g)?, dq)?;
-        Ok((DynTensor::R3(y), masks.first().cloned().flatten()))
+        let (y, scores) = attend.heads(q, k, v, &weights.sublayer(3 + g)?, dq)?;
+        let mut outputs = vec![DynTensor::R3(y)];
+        if self.return_attention_scores {
+            outputs.push(DynTensor::R4(scores));
+        }
+        Ok((outputs, masks.first().cloned().flatten()))
     }
 }

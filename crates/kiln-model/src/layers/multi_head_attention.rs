@@ -622,25 +622,6 @@ pub(crate) fn attention_call_option(
     Ok((causal, scores))
 }
 
-/// Reads `use_causal_mask` from a config's call arguments, refusing any other.
-pub(crate) fn causal_option(
-    options: &serde_json::Map<String, serde_json::Value>,
-) -> Result<bool, String> {
-    let mut causal = false;
-    for (key, value) in options {
-        match (key.as_str(), value.as_bool()) {
-            ("use_causal_mask", Some(on)) => causal = on,
-            _ => {
-                return Err(format!(
-                    "a call with `{key}={value}` is not supported by Kiln yet (only \
-                     use_causal_mask)"
-                ));
-            }
-        }
-    }
-    Ok(causal)
-}
-
 /// The attention mask `[batch, tq, tv]` from the query's, value's and key's masks and the
 /// causal mask (Keras's `_compute_attention_mask`), `None` when there is none.
 #[allow(clippy::too_many_arguments)]
