@@ -88,18 +88,24 @@ pub(crate) fn sequential_summary(name: &str, plan: &Plan) -> Summary {
 /// layer called twice.
 fn sequential_like(plan: &Plan) -> bool {
     let g = &plan.graph;
+    // Keras has one node per call: a further output (`return_state`) is a tensor of its call.
+    let call_of = |n: usize| match &g.nodes[n] {
+        node if node.part > 0 => node.inputs.first().copied().unwrap_or(n),
+        _ => n,
+    };
+    let calls_only = || g.nodes.iter().filter(|n| n.part == 0);
     let mut consumers = vec![0usize; g.nodes.len()];
-    for node in &g.nodes {
+    for node in calls_only() {
         for &i in &node.inputs {
-            consumers[i] += 1;
+            consumers[call_of(i)] += 1;
         }
     }
     let mut calls = vec![0usize; g.layers.len()];
-    for node in &g.nodes {
+    for node in calls_only() {
         calls[node.layer] += 1;
     }
     g.inputs.len() == 1
-        && g.nodes.iter().all(|n| n.inputs.len() <= 1)
+        && calls_only().all(|n| n.inputs.len() <= 1)
         && consumers.iter().all(|&c| c <= 1)
         && calls.iter().all(|&c| c <= 1)
 }
