@@ -1,7 +1,8 @@
 //! Layers of the catalogue whose behaviour the Keras goldens cannot pin alone: a `Lambda`
 //! closure trains and refuses to be saved; `TimeDistributed` is its layer applied per step;
 //! `activity_regularizer` reads back from a config and enters the loss; `sparsemax` is a
-//! distribution with exact zeros.
+//! distribution with exact zeros; attention over some axes is attention over sequences of them;
+//! a sliding window of one step is attention of each step to itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -880,4 +881,182 @@ fn grouped_query_attention_takes_an_attention_mask_and_returns_scores() {
             }
         }
     }
+}
+
+/// A model of one `MultiHeadAttention` self-attention on inputs `shape`.
+fn self_attention(
+    shape: &[usize],
+    layer: kiln::model::MultiHeadAttention,
+    seed: u64,
+) -> Result<kiln::model::Model, Error> {
+    let x = Input::new(shape.to_vec()).tensor()?;
+    let y = layer.apply([&x, &x])?;
+    Functional::new(&x, &y)?.seed(seed).build(&device())
+}
+
+#[test]
+fn attention_over_some_axes_is_attention_over_sequences_of_those_axes() {
+    use kiln::model::MultiHeadAttention;
+    let x = ndarray::Array4::from_shape_fn((2, 3, 4, 5), |(b, r, c, f)| {
+        ((b * 7 + r * 3 + c * 5 + f) % 11) as f32 / 5.0 - 1.0
+    });
+    let close = |a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>| {
+        assert_eq!(a.len(), b.len());
+        for (p, r) in a.iter().zip(b.iter()) {
+            assert!((p - r).abs() < 1e-5, "{a} vs {b}");
+        }
+    };
+    // attention_axes=(2,): each of the 3 rows is a sequence of 4 steps (axis 1 joins the batch).
+    let rows = self_attention(
+        &[3, 4, 5],
+        MultiHeadAttention::new(2, 3).attention_axes(vec![2]),
+        4,
+    )
+    .unwrap();
+    assert_eq!(rows.output_shape().to_string(), "(None, 3, 4, 5)");
+    let weights = rows.get_weights().unwrap();
+    let sequences = self_attention(&[4, 5], MultiHeadAttention::new(2, 3), 5)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let a = rows.predict(&x, 8).unwrap();
+    let seqs = x.clone().into_shape_with_order((6, 4, 5)).unwrap();
+    let b = sequences.predict(&seqs, 8).unwrap();
+    close(&a, &b.into_shape_with_order(a.shape()).unwrap());
+    // Keras counts a negative axis from the end of the input: -2 is axis 2 here.
+    let negative = self_attention(
+        &[3, 4, 5],
+        MultiHeadAttention::new(2, 3).attention_axes(vec![-2]),
+        6,
+    )
+    .unwrap()
+    .set_weights(&weights)
+    .unwrap();
+    close(&a, &negative.predict(&x, 8).unwrap());
+    // attention_axes=(1,): each of the 4 columns is a sequence of 3 steps.
+    let columns = self_attention(
+        &[3, 4, 5],
+        MultiHeadAttention::new(2, 3).attention_axes(vec![1]),
+        7,
+    )
+    .unwrap()
+    .set_weights(&weights)
+    .unwrap();
+    let sequences3 = self_attention(&[3, 5], MultiHeadAttention::new(2, 3), 8)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let cols = x.clone().permuted_axes([0, 2, 1, 3]);
+    let cols = cols
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((8, 3, 5))
+        .unwrap();
+    let c = sequences3
+        .predict(&cols, 8)
+        .unwrap()
+        .into_shape_with_order((2, 4, 3, 5))
+        .unwrap()
+        .permuted_axes([0, 2, 1, 3])
+        .as_standard_layout()
+        .into_owned()
+        .into_dyn();
+    close(&columns.predict(&x, 8).unwrap(), &c);
+    // The default on images: all 12 pixels attend to one another, one sequence of 12 steps.
+    let all = self_attention(&[3, 4, 5], MultiHeadAttention::new(2, 3), 9)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let sequences12 = self_attention(&[12, 5], MultiHeadAttention::new(2, 3), 10)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let flat = x.clone().into_shape_with_order((2, 12, 5)).unwrap();
+    let d = sequences12.predict(&flat, 8).unwrap();
+    let e = all.predict(&x, 8).unwrap();
+    close(&e, &d.into_shape_with_order(e.shape()).unwrap());
+}
+
+#[test]
+fn attention_axes_and_options_it_cannot_take_are_build_errors() {
+    use kiln::model::MultiHeadAttention;
+    let err = |shape: &[usize], layer: MultiHeadAttention| {
+        self_attention(shape, layer, 1).unwrap_err().to_string()
+    };
+    let axes = |a: Vec<i64>| MultiHeadAttention::new(2, 3).attention_axes(a);
+    assert!(err(&[3, 4, 5], axes(vec![3])).contains("not an axis between the batch"));
+    assert!(err(&[3, 4, 5], axes(vec![0])).contains("not an axis between the batch"));
+    assert!(err(&[3, 4, 5], axes(vec![-4])).contains("not an axis between the batch"));
+    assert!(err(&[3, 4, 5], axes(vec![1, -3])).contains("twice"));
+    assert!(err(&[3, 4, 5], axes(vec![])).contains("empty"));
+    let causal = MultiHeadAttention::new(2, 3).use_causal_mask(true);
+    assert!(err(&[3, 4, 5], causal).contains("use_causal_mask is supported on sequences"));
+    let window = MultiHeadAttention::new(2, 3).sliding_window(0);
+    assert!(err(&[4, 5], window).contains("positive integer"));
+    // A batch axis must agree between the query and the value.
+    let (q, v) = (
+        Input::new([3, 4, 5]).tensor().unwrap(),
+        Input::new([2, 4, 5]).tensor().unwrap(),
+    );
+    let mismatch = MultiHeadAttention::new(2, 3)
+        .attention_axes(vec![2])
+        .apply([&q, &v])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        mismatch.contains("axis 1 is not an attention axis"),
+        "{mismatch}"
+    );
+    // ... while attention axes may differ in length.
+    let y = MultiHeadAttention::new(2, 3)
+        .attention_axes(vec![1])
+        .apply([&q, &v])
+        .unwrap();
+    assert_eq!(y.shape().to_string(), "(None, 3, 4, 5)");
+}
+
+#[test]
+fn a_sliding_window_of_one_step_is_attention_of_each_step_to_itself() {
+    use kiln::model::{GroupedQueryAttention, MultiHeadAttention};
+    let x = Array3::from_shape_fn((2, 6, 4), |(b, t, f)| {
+        ((b * 5 + t * 3 + f) % 7) as f32 / 3.0 - 1.0
+    });
+    let close = |a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>| {
+        for (p, r) in a.iter().zip(b.iter()) {
+            assert!((p - r).abs() < 1e-5, "{a} vs {b}");
+        }
+    };
+    let one = self_attention(&[6, 4], MultiHeadAttention::new(2, 3).sliding_window(1), 3).unwrap();
+    let weights = one.get_weights().unwrap();
+    let single = self_attention(&[1, 4], MultiHeadAttention::new(2, 3), 4)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let steps = x.clone().into_shape_with_order((12, 1, 4)).unwrap();
+    close(
+        &one.predict(&x, 8).unwrap(),
+        &single.predict(&steps, 16).unwrap(),
+    );
+    // A window as long as the sequence is no window.
+    let wide = self_attention(&[6, 4], MultiHeadAttention::new(2, 3).sliding_window(6), 5)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    let full = self_attention(&[6, 4], MultiHeadAttention::new(2, 3), 6)
+        .unwrap()
+        .set_weights(&weights)
+        .unwrap();
+    close(&wide.predict(&x, 8).unwrap(), &full.predict(&x, 8).unwrap());
+    // GroupedQueryAttention's window reads back from its config.
+    let input = Input::new([6, 4]).tensor().unwrap();
+    let y = GroupedQueryAttention::new(2, 2, 1)
+        .sliding_window(2)
+        .apply([&input, &input])
+        .unwrap();
+    let json = Functional::new(&input, &y).unwrap().to_json().unwrap();
+    assert!(json.contains("\"sliding_window\": 2"), "{json}");
+    assert_eq!(
+        Functional::from_config(&json).unwrap().to_json().unwrap(),
+        json
+    );
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::multi_head_attention::{
     Attend, MultiHeadAttention, Projection, attention_call_option, attention_call_options,
-    declare_projections, project,
+    check_window, declare_projections, project,
 };
 use super::{Layer, Mask, MaskPolicy, WeightBuilder, Weights, config_of, setters};
 use crate::initializer::Initializer;
@@ -21,8 +21,8 @@ use crate::tensor::DynTensor;
 /// query's features. Weights as Keras's: `query/kernel` `[features, query heads, head_dim]`,
 /// `key/kernel` and `value/kernel` `[features, kv heads, head_dim]`, `attention_output/kernel`
 /// `[query heads, head_dim, features]`, biases over the head axes. Masks and
-/// `use_causal_mask`, `use_gate`, `attention_mask`, `return_attention_scores` as in
-/// `MultiHeadAttention`; not yet: `sliding_window`.
+/// `use_causal_mask`, `use_gate`, `attention_mask`, `return_attention_scores` and
+/// `sliding_window` as in `MultiHeadAttention`.
 ///
 /// # Examples
 /// ```
@@ -52,7 +52,9 @@ pub struct GroupedQueryAttention {
     /// Keras's gated attention: a sigmoid gate from the query multiplies the heads' output.
     #[serde(default)]
     pub use_gate: bool,
-    /// Keras's sliding-window attention (`None` only).
+    /// Keras's sliding-window attention: query step `i` attends to key steps `j` with
+    /// `|i - j| < sliding_window` only (with `use_causal_mask`, the causal window of Mistral);
+    /// `None`: every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
     /// Initializer of the projection kernels (default glorot_uniform).
@@ -160,9 +162,7 @@ impl GroupedQueryAttention {
                 self.num_query_heads, self.num_key_value_heads
             ));
         }
-        if self.sliding_window.is_some() {
-            return Err("sliding_window is not supported by Kiln yet".into());
-        }
+        check_window(self.sliding_window)?;
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
@@ -192,6 +192,8 @@ setters!(GroupedQueryAttention {
     use_gate: bool,
     /// Takes Keras's `attention_mask` as the last input: `apply([&q, &v, &mask])`.
     attention_mask: bool,
+    /// Lets query step `i` attend to key steps within `sliding_window - 1` of it only.
+    sliding_window: Option<usize>,
     /// Also gives the attention probabilities (Keras's `return_attention_scores=True`).
     return_attention_scores: bool,
 });
@@ -393,6 +395,7 @@ impl Layer for GroupedQueryAttention {
             explicit,
             gate,
             causal: self.use_causal_mask,
+            window: self.sliding_window,
             dropout: self.dropout,
             scores: self.return_attention_scores,
             training,

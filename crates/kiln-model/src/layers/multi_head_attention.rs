@@ -22,10 +22,13 @@ use crate::tensor::DynTensor;
 /// kernel `[heads, value_dim, out]`) maps the heads back to the query's features (or
 /// `output_shape`).
 ///
-/// Attention runs over the steps axis (Keras's `attention_axes=None` on rank-3 inputs). Masks
-/// from `Embedding(mask_zero)` or `Masking` are Keras's (see `call_masked`); not yet:
-/// `attention_mask`, `return_attention_scores`. `use_causal_mask` (a call argument
-/// in Keras) is the option [`MultiHeadAttention::use_causal_mask`].
+/// Attention runs over the steps of sequences `(None, steps, features)`, or, on inputs of rank 4
+/// or 5 (images, volumes), over the axes [`MultiHeadAttention::attention_axes`] names (by
+/// default all of them at once; the others are batch axes). Masks from `Embedding(mask_zero)` or
+/// `Masking` are Keras's (see `call_masked`). Keras's call arguments `use_causal_mask`,
+/// `attention_mask` and `return_attention_scores` are options here
+/// ([`MultiHeadAttention::use_causal_mask`], ...); they and `sliding_window` take sequences
+/// only.
 ///
 /// # Examples
 /// ```
@@ -35,6 +38,11 @@ use crate::tensor::DynTensor;
 /// let model = Functional::new(&x, &y)?.build(&burn::tensor::Device::flex())?;
 /// assert_eq!(model.output_shape().to_string(), "(None, 12, 16)");
 /// assert_eq!(model.count_params(), 3 * (16 * 2 * 8 + 2 * 8) + 2 * 8 * 16 + 16);
+///
+/// // On images (None, 8, 8, 16): each row attends along its 8 columns.
+/// let image = Input::new([8, 8, 16]).tensor()?;
+/// let rows = MultiHeadAttention::new(2, 8).attention_axes(vec![2]).apply([&image, &image])?;
+/// assert_eq!(rows.shape().to_string(), "(None, 8, 8, 16)");
 /// # Ok::<(), kiln_model::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,14 +63,18 @@ pub struct MultiHeadAttention {
     /// The output's last dimension (`None`: the query's features).
     #[serde(default, deserialize_with = "super::conv_utils::optional_single")]
     pub output_shape: Option<usize>,
-    /// The axes attention runs over; only the steps axis (`None` or `[1]`).
+    /// The axes attention runs over (Keras's `attention_axes`; `None`: every axis between the
+    /// batch and the features). The other axes are batch axes: on images `(None, h, w, c)`,
+    /// `Some(vec![2])` attends along each row separately, `None` over all `h·w` pixels at once.
     #[serde(default)]
     pub attention_axes: Option<Vec<i64>>,
     /// Keras's gated attention: a sigmoid gate from the query (its own projection `gate`)
     /// multiplies the heads' output.
     #[serde(default)]
     pub use_gate: bool,
-    /// Keras's sliding-window attention (`None` only).
+    /// Keras's sliding-window attention: query step `i` attends to key steps `j` with
+    /// `|i - j| < sliding_window` only (with `use_causal_mask`, the causal window of Mistral);
+    /// `None`: every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
     /// Initializer of the projection kernels (default glorot_uniform).
@@ -118,21 +130,41 @@ impl MultiHeadAttention {
         self.value_dim.unwrap_or(self.key_dim)
     }
 
-    /// `(query, value, key)` features, checked (and the attention mask's shape).
+    /// The axes attention runs over, Keras's way: `attention_axes` (negative ones counted from
+    /// the end, the batch axis being 0), by default every axis between the batch and the
+    /// features; sorted. `rank` counts the batch axis.
+    fn axes(&self, rank: usize) -> Result<Vec<usize>, String> {
+        let Some(given) = &self.attention_axes else {
+            return Ok((1..rank - 1).collect());
+        };
+        let mut axes = Vec::with_capacity(given.len());
+        for &axis in given {
+            let a = if axis < 0 { rank as i64 + axis } else { axis };
+            if a < 1 || a >= rank as i64 - 1 {
+                return Err(format!(
+                    "attention axis {axis} is not an axis between the batch and the features of \
+                     inputs of rank {rank}"
+                ));
+            }
+            if axes.contains(&(a as usize)) {
+                return Err(format!("attention_axes {given:?} names an axis twice"));
+            }
+            axes.push(a as usize);
+        }
+        if axes.is_empty() {
+            return Err("attention_axes is empty".into());
+        }
+        axes.sort_unstable();
+        Ok(axes)
+    }
+
+    /// `(query, value, key)` features and the output size, checked (and the attention mask's
+    /// shape).
     fn check(&self, inputs: &[Shape]) -> Result<(usize, usize, usize, usize), String> {
         let (inputs, mask) = match (self.attention_mask, inputs.split_last()) {
             (true, Some((mask, rest))) => (rest, Some(mask)),
             _ => (inputs, None),
         };
-        if let (Some(mask), [q, v, ..]) = (mask, inputs)
-            && mask.dims() != [q.dims()[0], v.dims()[0]]
-        {
-            return Err(format!(
-                "the attention mask must be (query steps, value steps) = ({}, {}), got {mask}",
-                q.dims()[0],
-                v.dims()[0]
-            ));
-        }
         let (q, v, k) = match inputs {
             [q, v] => (q, v, v),
             [q, v, k] => (q, v, k),
@@ -144,41 +176,76 @@ impl MultiHeadAttention {
                 ));
             }
         };
-        let (&[tq, dq], &[tv, dv], &[tk, dk]) = (q.dims(), v.dims(), k.dims()) else {
-            return Err(format!(
-                "MultiHeadAttention needs sequences (None, steps, features), got {}",
-                inputs
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ));
+        let rank = q.dims().len() + 1;
+        let shapes = || {
+            inputs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" and ")
         };
-        if tv != tk {
-            return Err(format!("the value has {tv} steps, the key {tk}"));
+        if rank < 3 || v.dims().len() + 1 != rank || k.dims().len() + 1 != rank {
+            return Err(format!(
+                "MultiHeadAttention needs a query, value and key of one rank, at least \
+                 (None, steps, features), got {}",
+                shapes()
+            ));
+        }
+        let axes = self.axes(rank)?;
+        // Non-attention axes are batch axes: the query's, value's and key's must agree; the
+        // value's and key's attention axes too.
+        for i in 1..rank - 1 {
+            let (tq, tv, tk) = (q.dims()[i - 1], v.dims()[i - 1], k.dims()[i - 1]);
+            if axes.contains(&i) {
+                if tv != tk {
+                    return Err(format!(
+                        "the value has {tv} steps on axis {i}, the key {tk}: got {}",
+                        shapes()
+                    ));
+                }
+                if tq == 0 || tv == 0 {
+                    return Err("the sequences need at least one step".into());
+                }
+            } else if tq != tv || tq != tk {
+                return Err(format!(
+                    "axis {i} is not an attention axis, so the query, value and key must agree \
+                     on it: got {}",
+                    shapes()
+                ));
+            }
+        }
+        if rank > 3 {
+            let options = [
+                (self.use_causal_mask, "use_causal_mask"),
+                (self.attention_mask, "attention_mask"),
+                (self.sliding_window.is_some(), "sliding_window"),
+                (self.return_attention_scores, "return_attention_scores"),
+            ];
+            if let Some((_, name)) = options.iter().find(|(on, _)| *on) {
+                return Err(format!(
+                    "{name} is supported on sequences (None, steps, features) only, not on \
+                     inputs of rank {rank} ({})",
+                    shapes()
+                ));
+            }
+        }
+        if let (Some(mask), [q, v, ..]) = (mask, inputs)
+            && mask.dims() != [q.dims()[0], v.dims()[0]]
+        {
+            return Err(format!(
+                "the attention mask must be (query steps, value steps) = ({}, {}), got {mask}",
+                q.dims()[0],
+                v.dims()[0]
+            ));
         }
         if self.num_heads == 0 || self.key_dim == 0 || self.value_size() == 0 {
             return Err("num_heads, key_dim and value_dim must be at least 1".into());
         }
-
-        if self.sliding_window.is_some() {
-            return Err("sliding_window is not supported yet".into());
-        }
-        if !matches!(
-            self.attention_axes.as_deref(),
-            None | Some([1]) | Some([-2])
-        ) {
-            return Err(format!(
-                "attention over axes {:?} is not supported yet; only the steps axis",
-                self.attention_axes
-            ));
-        }
+        check_window(self.sliding_window)?;
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        if tq == 0 || tv == 0 {
-            return Err("the sequences need at least one step".into());
-        }
+        let (dq, dv, dk) = (q.dims()[rank - 2], v.dims()[rank - 2], k.dims()[rank - 2]);
         Ok((dq, dv, dk, self.output_shape.unwrap_or(dq)))
     }
 }
@@ -208,6 +275,10 @@ setters!(MultiHeadAttention {
     return_attention_scores: bool,
     /// Gates the heads' output with a sigmoid of the query (Keras `use_gate`).
     use_gate: bool,
+    /// Sets the axes attention runs over (Keras `attention_axes`).
+    attention_axes: Option<Vec<i64>>,
+    /// Lets query step `i` attend to key steps within `sliding_window - 1` of it only.
+    sliding_window: Option<usize>,
 });
 
 /// One of the four projections (Keras's `EinsumDense`): a kernel and an optional bias.
@@ -345,7 +416,11 @@ impl Layer for MultiHeadAttention {
 
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
         let (_, _, _, out) = self.check(inputs)?;
-        Ok(Shape(vec![inputs[0].dims()[0], out]))
+        let mut dims = inputs[0].dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out;
+        }
+        Ok(Shape(dims))
     }
 
     fn build(&self, inputs: &[Shape], weights: &mut WeightBuilder) -> Result<(), String> {
@@ -392,7 +467,13 @@ impl Layer for MultiHeadAttention {
         MaskPolicy::Own
     }
 
-    fn output_masked(&self, _inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+    fn output_masked(&self, inputs: &[Shape], masked: &[bool]) -> Result<bool, String> {
+        if masked.contains(&true) && inputs.first().is_some_and(|q| q.dims().len() > 2) {
+            return Err(format!(
+                "masks are supported on sequences (None, steps, features) only, not on {}",
+                inputs[0]
+            ));
+        }
         Ok(masked.first() == Some(&true))
     }
 
@@ -417,11 +498,28 @@ impl MultiHeadAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Tensor<4>, Option<Mask>), String> {
+        // Inputs of rank > 3 run as sequences: the axes attention does not run over join the
+        // batch, the attention axes are flattened into one (Keras's einsum equations do the
+        // same without reshaping).
+        let rank = inputs.first().map_or(3, DynTensor::rank);
+        let layout = (rank > 3)
+            .then(|| self.axes(rank).map(|axes| Layout::new(rank, &axes)))
+            .transpose()?;
         let mut tensors = Vec::with_capacity(4);
+        let mut query_dims = Vec::new();
         for t in inputs {
-            let DynTensor::R3(t) = t else {
-                return Err("MultiHeadAttention needs sequences [batch, steps, features]".into());
+            let (t, dims) = match (&layout, t) {
+                (None, DynTensor::R3(t)) => (t, Vec::new()),
+                (Some(layout), t) => layout.to_sequences(t)?,
+                _ => {
+                    return Err(
+                        "MultiHeadAttention needs a query, value and key of one rank".into(),
+                    );
+                }
             };
+            if query_dims.is_empty() {
+                query_dims = dims;
+            }
             tensors.push(t);
         }
         let explicit = if self.attention_mask {
@@ -463,12 +561,85 @@ impl MultiHeadAttention {
             explicit,
             gate,
             causal: self.use_causal_mask,
+            window: self.sliding_window,
             dropout: self.dropout,
             scores: self.return_attention_scores,
             training,
         };
         let (y, scores) = attend.heads(q, k, v, &weights.sublayer(3 + g)?, out)?;
-        Ok((DynTensor::R3(y), scores, masks.first().cloned().flatten()))
+        let y = match &layout {
+            Some(layout) => layout.restore(y, query_dims)?,
+            None => DynTensor::R3(y),
+        };
+        Ok((y, scores, masks.first().cloned().flatten()))
+    }
+}
+
+/// How an input of rank > 3 runs as sequences `[batch · batch axes, attention positions,
+/// features]`: the permutation that puts the batch axis, then the axes attention does not run
+/// over, then the attention axes, then the features.
+struct Layout {
+    perm: Vec<usize>,
+    /// Axes that join the batch (the batch axis included).
+    batch_axes: usize,
+}
+
+impl Layout {
+    fn new(rank: usize, axes: &[usize]) -> Self {
+        let mut perm = vec![0];
+        perm.extend((1..rank - 1).filter(|a| !axes.contains(a)));
+        let batch_axes = perm.len();
+        perm.extend_from_slice(axes);
+        perm.push(rank - 1);
+        Self { perm, batch_axes }
+    }
+
+    /// The input as sequences, and its dims in the permuted order.
+    fn to_sequences(&self, x: DynTensor) -> Result<(Tensor<3>, Vec<usize>), String> {
+        fn go<const D: usize>(
+            x: Tensor<D>,
+            perm: &[usize],
+            batch_axes: usize,
+        ) -> Result<(Tensor<3>, Vec<usize>), String> {
+            let perm: [usize; D] = perm
+                .try_into()
+                .map_err(|_| format!("attention axes of rank {} on rank {D}", perm.len()))?;
+            let x = x.permute(perm);
+            let dims = x.dims().to_vec();
+            let rows = dims[..batch_axes].iter().product();
+            let steps = dims[batch_axes..D - 1].iter().product();
+            Ok((x.reshape([rows, steps, dims[D - 1]]), dims))
+        }
+        match x {
+            DynTensor::R4(x) => go(x, &self.perm, self.batch_axes),
+            DynTensor::R5(x) => go(x, &self.perm, self.batch_axes),
+            other => Err(format!(
+                "MultiHeadAttention needs a query, value and key of one rank, got rank {}",
+                other.rank()
+            )),
+        }
+    }
+
+    /// Sequences `y` `[rows, steps, out]` back in the query's layout (`dims`: the query's
+    /// permuted dims).
+    fn restore(&self, y: Tensor<3>, mut dims: Vec<usize>) -> Result<DynTensor, String> {
+        fn go<const D: usize>(y: Tensor<3>, dims: &[usize], perm: &[usize]) -> Option<Tensor<D>> {
+            let dims: [usize; D] = dims.try_into().ok()?;
+            let mut inverse = [0; D];
+            for (i, &p) in perm.iter().enumerate() {
+                *inverse.get_mut(p)? = i;
+            }
+            Some(y.reshape(dims).permute(inverse))
+        }
+        if let Some(last) = dims.last_mut() {
+            *last = y.dims()[2];
+        }
+        match dims.len() {
+            4 => go::<4>(y, &dims, &self.perm).map(DynTensor::R4),
+            5 => go::<5>(y, &dims, &self.perm).map(DynTensor::R5),
+            _ => None,
+        }
+        .ok_or_else(|| format!("cannot give the attention output the query's layout {dims:?}"))
     }
 }
 
@@ -483,6 +654,8 @@ pub(crate) struct Attend<'m> {
     /// projection.
     pub(crate) gate: Option<Tensor<3>>,
     pub(crate) causal: bool,
+    /// Keras's `sliding_window`: query step `i` attends to key steps `j` with `|i - j| < w`.
+    pub(crate) window: Option<usize>,
     pub(crate) dropout: f64,
     /// Whether the probabilities are returned (Keras then takes its masked-softmax path).
     pub(crate) scores: bool,
@@ -509,6 +682,7 @@ impl Attend<'_> {
             self.masks,
             self.explicit.clone(),
             self.causal,
+            self.window,
             b,
             tq,
             tv,
@@ -576,6 +750,27 @@ pub(crate) fn causal_mask(tq: usize, tv: usize, device: &burn::tensor::Device) -
     rows.greater_equal(cols).float()
 }
 
+/// Keras's sliding-window mask `[tq, tv]`: 1 where `|i - j| < window` (a symmetric band; with
+/// the causal mask, the causal window of Mistral and Llama 3).
+pub(crate) fn window_mask(
+    tq: usize,
+    tv: usize,
+    window: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<2> {
+    let rows = Tensor::<1, burn::tensor::Int>::arange(0..tq as i64, device).reshape([tq, 1]);
+    let cols = Tensor::<1, burn::tensor::Int>::arange(0..tv as i64, device).reshape([1, tv]);
+    (rows - cols).abs().lower_elem(window as i64).float()
+}
+
+/// `sliding_window`, checked: a positive integer, as Keras asks.
+pub(crate) fn check_window(window: Option<usize>) -> Result<(), String> {
+    match window {
+        Some(0) => Err("sliding_window must be None or a positive integer, got 0".into()),
+        _ => Ok(()),
+    }
+}
+
 /// `{"use_causal_mask": true}` where it is on: the call argument Keras's attention layers take.
 pub(crate) fn causal_options(on: bool) -> serde_json::Map<String, serde_json::Value> {
     let mut map = serde_json::Map::new();
@@ -629,12 +824,13 @@ pub(crate) fn attention_mask(
     masks: &[Option<Mask>],
     explicit: Option<Tensor<3>>,
     causal: bool,
+    window: Option<usize>,
     b: usize,
     tq: usize,
     tv: usize,
     device: &burn::tensor::Device,
 ) -> Option<Tensor<3>> {
-    if masks.iter().all(Option::is_none) && !causal && explicit.is_none() {
+    if masks.iter().all(Option::is_none) && !causal && window.is_none() && explicit.is_none() {
         return None;
     }
     // Keras's `attention_mask` is boolean: any non-zero value attends.
@@ -644,6 +840,9 @@ pub(crate) fn attention_mask(
     };
     if causal {
         m = m * causal_mask(tq, tv, device).unsqueeze_dim::<3>(0);
+    }
+    if let Some(w) = window {
+        m = m * window_mask(tq, tv, w, device).unsqueeze_dim::<3>(0);
     }
     if let Some(Some(q)) = masks.first() {
         m = m * q.clone().unsqueeze_dim::<3>(2);
