@@ -24,6 +24,8 @@ mod config;
 mod constraint;
 mod data;
 mod error;
+#[cfg(feature = "flex")]
+mod fast;
 mod functional;
 mod graph;
 mod initializer;

@@ -153,6 +153,21 @@ impl Layer for Conv2d {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<DynTensor, String> {
+        // On the flex backend a ReLU runs in the convolution's own pass.
+        #[cfg(feature = "flex")]
+        if self.groups == 1
+            && self.kernel.activation == Activation::Relu
+            && let [DynTensor::R4(x)] = inputs.as_slice()
+        {
+            let [_, h, w, c] = x.dims();
+            let (_, pads) = self.geometry(&Shape(vec![h, w, c]))?;
+            let kernel = weights.at::<4>(0)?;
+            let bias = weights.optional::<1>("bias")?;
+            let options = (self.strides, pads, self.dilation_rate);
+            if let Some(y) = crate::fast::conv2d::conv2d(x, &kernel, bias.as_ref(), options, true) {
+                return Ok(DynTensor::R4(y));
+            }
+        }
         activated(self.call_pre_activation(inputs, weights, training))
     }
 
@@ -180,6 +195,23 @@ impl Layer for Conv2d {
 /// A convolution in Keras's layouts: `x` `[batch, h, w, c]`, `kernel` `[kh, kw, in, out]`;
 /// burn's wants NCHW and `[out, in, kh, kw]`, so both are permuted around the call.
 pub(crate) fn conv_nhwc(
+    x: Tensor<4>,
+    kernel: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if options.groups == 1 {
+        let geometry = (options.stride, options.padding, options.dilation);
+        if let Some(y) = crate::fast::conv2d::conv2d(&x, &kernel, bias.as_ref(), geometry, false) {
+            return y;
+        }
+    }
+    conv_nhwc_portable(x, kernel, bias, options)
+}
+
+/// [`conv_nhwc`] through burn's `conv2d` on any backend (the fast path's reference).
+pub(crate) fn conv_nhwc_portable(
     x: Tensor<4>,
     kernel: Tensor<4>,
     bias: Option<Tensor<1>>,

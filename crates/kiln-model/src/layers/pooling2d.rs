@@ -159,6 +159,13 @@ pub(crate) struct Pool2d {
 
 impl Pool2d {
     pub(crate) fn pool(&self, x: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "flex")]
+        if self.max
+            && let Some(y) =
+                crate::fast::max_pool2d::max_pool2d(&x, self.pool_size, self.strides, self.padding)
+        {
+            return y;
+        }
         let x = x.permute([0, 3, 1, 2]);
         let y = if self.max {
             let options = MaxPoolOptions::new(self.pool_size)
