@@ -20,6 +20,7 @@
 //! ```
 
 mod activation;
+mod bernoulli;
 mod config;
 mod constraint;
 mod data;

@@ -121,9 +121,21 @@ pub(crate) fn conv2d(
         &[plan.rows(), plan.k()],
     );
     let kernel2d = kernel.primitive().reshape(Shape::new([plan.k(), f]));
-    let mut y = matmul(patches.clone(), kernel2d.clone());
     let bias_values = bias.as_ref().map(|b| values(&b.primitive()).into_owned());
-    epilogue(y.storage_mut::<f32>(), bias_values.as_deref(), f, relu);
+    let y = if plan.k() <= DIRECT_K {
+        let y = direct_forward(
+            &values(&patches),
+            &values(&kernel2d),
+            bias_values.as_deref(),
+            f,
+            relu,
+        );
+        from_values(y, &[plan.rows(), f])
+    } else {
+        let mut y = matmul(patches.clone(), kernel2d.clone());
+        epilogue(y.storage_mut::<f32>(), bias_values.as_deref(), f, relu);
+        y
+    };
     let y4 = |y: FlexTensor| y.reshape(Shape::new([b, plan.oh, plan.ow, f]));
 
     let Some(strategy) = strategy else {
@@ -197,6 +209,20 @@ impl Backward<Flex, 3> for Conv2dBackward {
         } = ops.state;
         let (rows, f) = (plan.rows(), plan.f);
         let g = values(&grad);
+        // A first layer (no input gradient) with few patch columns: one pass over the output
+        // gradient gives the kernel's and the bias's gradients.
+        if node_x.is_none() && plan.k() <= DIRECT_K {
+            let y = output.as_ref().map(values);
+            let (dk, db) = direct_grads(&values(&patches), &g, y.as_deref(), plan.k(), f);
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, from_values(db, &[f]));
+            }
+            if let Some(node) = node_kernel {
+                let shape = [plan.kh, plan.kw, plan.c, f];
+                grads.register::<Flex>(node.id, from_values(dk, &shape));
+            }
+            return;
+        }
         let dz: Vec<f32> = match &output {
             Some(y) => relu_grad(&g, &values(y)),
             None => g.into_owned(),
@@ -221,6 +247,121 @@ impl Backward<Flex, 3> for Conv2dBackward {
 /// Output pixels per parallel task of the elementwise passes.
 const ROWS_PER_TASK: usize = 512;
 
+/// Patch columns up to which the product runs as its own loop instead of a matrix product: the
+/// first convolution of an image model (3x3 over 1 or 3 channels), whose products are too
+/// thin for `gemm`'s blocking and whose cost is the memory it streams.
+const DIRECT_K: usize = 32;
+
+/// `y = patches · kernel + bias` (`[rows, k] · [k, f]`), ReLU'd, row by row.
+fn direct_forward(
+    patches: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    f: usize,
+    relu: bool,
+) -> Vec<f32> {
+    let k = kernel.len() / f;
+    let mut y = vec![0.0f32; patches.len() / k * f];
+    y.par_chunks_mut(f * ROWS_PER_TASK)
+        .zip(patches.par_chunks(k * ROWS_PER_TASK))
+        .for_each(|(y, p)| super::simd(|| forward_rows(y, p, kernel, bias, f, relu)));
+    y
+}
+
+/// [`direct_forward`] on a block of rows (inlined into the vectorized caller).
+#[inline(always)]
+fn forward_rows(
+    y: &mut [f32],
+    patches: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    f: usize,
+    relu: bool,
+) {
+    let k = kernel.len() / f;
+    for (row, patch) in y.chunks_exact_mut(f).zip(patches.chunks_exact(k)) {
+        if let Some(bias) = bias {
+            row.copy_from_slice(bias);
+        }
+        for (&v, w) in patch.iter().zip(kernel.chunks_exact(f)) {
+            for (o, w) in row.iter_mut().zip(w) {
+                *o += v * w;
+            }
+        }
+        if relu {
+            for o in row.iter_mut() {
+                *o = o.max(0.0);
+            }
+        }
+    }
+}
+
+/// The kernel's gradient `patchesᵀ · dz` `[k, f]` and the bias's (column sums of `dz`) in one
+/// pass, `dz` the output gradient `g` through the ReLU (whose output is `y`) on the fly.
+fn direct_grads(
+    patches: &[f32],
+    g: &[f32],
+    y: Option<&[f32]>,
+    k: usize,
+    f: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let sum = |mut a: Vec<f32>, b: Vec<f32>| {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+        a
+    };
+    let (dk, db) = patches
+        .par_chunks(k * ROWS_PER_TASK)
+        .zip(g.par_chunks(f * ROWS_PER_TASK))
+        .enumerate()
+        .map(|(task, (p, g))| {
+            let mut dk = vec![0.0f32; k * f];
+            let mut db = vec![0.0f32; f];
+            let mut dz = vec![0.0f32; f];
+            let y = y.map(|y| &y[task * f * ROWS_PER_TASK..]);
+            super::simd(|| grad_rows(p, g, y, (&mut dk, &mut db, &mut dz), k, f));
+            (dk, db)
+        })
+        .reduce(
+            || (vec![0.0f32; k * f], vec![0.0f32; f]),
+            |(a, b), (c, d)| (sum(a, c), sum(b, d)),
+        );
+    (dk, db)
+}
+
+/// [`direct_grads`] on a block of rows, accumulating into `dk` and `db` (`dz`: one row's
+/// scratch).
+#[inline(always)]
+fn grad_rows(
+    patches: &[f32],
+    g: &[f32],
+    y: Option<&[f32]>,
+    (dk, db, dz): (&mut [f32], &mut [f32], &mut [f32]),
+    k: usize,
+    f: usize,
+) {
+    for (r, (patch, g)) in patches.chunks_exact(k).zip(g.chunks_exact(f)).enumerate() {
+        match y {
+            Some(y) => {
+                let y = &y[r * f..(r + 1) * f];
+                for ((d, g), y) in dz.iter_mut().zip(g).zip(y) {
+                    *d = if *y > 0.0 { *g } else { 0.0 };
+                }
+            }
+            None => dz.copy_from_slice(g),
+        }
+        for (b, d) in db.iter_mut().zip(dz.iter()) {
+            *b += d;
+        }
+        for (&v, acc) in patch.iter().zip(dk.chunks_exact_mut(f)) {
+            for (a, d) in acc.iter_mut().zip(dz.iter()) {
+                *a += v * d;
+            }
+        }
+    }
+}
+
 /// The patch matrix `[rows, k]` of NHWC `x`.
 fn im2col(x: &[f32], p: &Plan) -> Vec<f32> {
     let (k, c) = (p.k(), p.c);
@@ -238,7 +379,16 @@ fn im2col(x: &[f32], p: &Plan) -> Vec<f32> {
                     for j in 0..p.kw {
                         if let Some(pixel) = p.source(oh, ow, i, j) {
                             let at = (i * p.kw + j) * c;
-                            dst[at..at + c].copy_from_slice(&img[pixel * c..(pixel + 1) * c]);
+                            let src = &img[pixel * c..(pixel + 1) * c];
+                            // A few channels (the first layer's one or three): element copies,
+                            // not a `memmove` call per value.
+                            if c < 8 {
+                                for (d, s) in dst[at..at + c].iter_mut().zip(src) {
+                                    *d = *s;
+                                }
+                            } else {
+                                dst[at..at + c].copy_from_slice(src);
+                            }
                         }
                     }
                 }

@@ -139,6 +139,43 @@ impl Backward<Flex, 1> for MaxPoolBackward {
     }
 }
 
+/// One output row `oh` of one image: maxima `y` `[ow, c]` and their positions `at`, without
+/// branches on the values (ReLU outputs are full of ties, which branches mispredict).
+#[inline(always)]
+fn pool_row(img: &[f32], y: &mut [f32], at: &mut [u32], oh: usize, p: &Plan) {
+    let c = p.c;
+    for ow in 0..p.ow {
+        let (y, at) = (&mut y[ow * c..(ow + 1) * c], &mut at[ow * c..(ow + 1) * c]);
+        for i in 0..p.pool[0] {
+            let Some(ih) = (oh * p.strides[0] + i).checked_sub(p.top) else {
+                continue;
+            };
+            if ih >= p.h {
+                continue;
+            }
+            for j in 0..p.pool[1] {
+                let Some(iw) = (ow * p.strides[1] + j).checked_sub(p.left) else {
+                    continue;
+                };
+                if iw >= p.w {
+                    continue;
+                }
+                let base = (ih * p.w + iw) * c;
+                for (k, (&v, (y, at))) in img[base..base + c]
+                    .iter()
+                    .zip(y.iter_mut().zip(at.iter_mut()))
+                    .enumerate()
+                {
+                    // NaN wins and stays, as in burn's and XLA's max.
+                    let better = v > *y || (v.is_nan() & !y.is_nan());
+                    *y = if better { v } else { *y };
+                    *at = if better { (base + k) as u32 } else { *at };
+                }
+            }
+        }
+    }
+}
+
 /// The maxima `[b, oh, ow, c]` and their positions.
 fn forward(x: &[f32], p: &Plan) -> (Vec<f32>, Vec<u32>) {
     let c = p.c;
@@ -153,37 +190,7 @@ fn forward(x: &[f32], p: &Plan) -> (Vec<f32>, Vec<u32>) {
         .for_each(|(row, (y, at))| {
             let (n, oh) = (row / p.oh, row % p.oh);
             let img = &x[n * image..(n + 1) * image];
-            for ow in 0..p.ow {
-                let (y, at) = (&mut y[ow * c..(ow + 1) * c], &mut at[ow * c..(ow + 1) * c]);
-                for i in 0..p.pool[0] {
-                    let Some(ih) = (oh * p.strides[0] + i).checked_sub(p.top) else {
-                        continue;
-                    };
-                    if ih >= p.h {
-                        continue;
-                    }
-                    for j in 0..p.pool[1] {
-                        let Some(iw) = (ow * p.strides[1] + j).checked_sub(p.left) else {
-                            continue;
-                        };
-                        if iw >= p.w {
-                            continue;
-                        }
-                        let base = (ih * p.w + iw) * c;
-                        for (k, (&v, (y, at))) in img[base..base + c]
-                            .iter()
-                            .zip(y.iter_mut().zip(at.iter_mut()))
-                            .enumerate()
-                        {
-                            // NaN wins and stays, as in burn's and XLA's max.
-                            if v > *y || (v.is_nan() && !y.is_nan()) {
-                                *y = v;
-                                *at = (base + k) as u32;
-                            }
-                        }
-                    }
-                }
-            }
+            super::simd(|| pool_row(img, y, at, oh, p));
         });
     (y, argmax)
 }

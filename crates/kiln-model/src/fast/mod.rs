@@ -130,3 +130,17 @@ pub(crate) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 pub(crate) fn from_values(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(burn::tensor::TensorData::new(values, shape.to_vec()))
 }
+
+/// Runs `kernel` compiled for the widest vector instructions this CPU has (AVX2, AVX-512, ...),
+/// chosen at run time, so its loops are vectorized wider than the portable baseline (SSE2).
+pub(crate) fn simd<R>(kernel: impl FnOnce() -> R) -> R {
+    struct Op<F>(F);
+    impl<R, F: FnOnce() -> R> pulp::WithSimd for Op<F> {
+        type Output = R;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> R {
+            (self.0)()
+        }
+    }
+    pulp::Arch::new().dispatch(Op(kernel))
+}

@@ -1,5 +1,6 @@
 //! `AlphaDropout`: dropout that keeps SELU's self-normalization (Keras `AlphaDropout`).
 
+#[cfg(test)]
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -110,7 +111,7 @@ impl Layer for AlphaDropout {
                 }
             }
             // Kept where a uniform draw is at least `rate`, as Keras.
-            let kept = Tensor::random(shape, Distribution::Bernoulli(1.0 - rate), &device);
+            let kept = crate::bernoulli::mask(shape, 1.0 - rate, &device);
             let dropped = kept.clone().neg().add_scalar(1.0);
             let mixed = t * kept + dropped * (alpha_p as f32);
             mixed * (a as f32) + (b as f32)

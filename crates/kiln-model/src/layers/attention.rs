@@ -1,8 +1,8 @@
 //! `Attention` (Luong, dot-product) and `AdditiveAttention` (Bahdanau): attention of a query
 //! sequence over a value sequence (Keras `Attention`, `AdditiveAttention`).
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::{softmax, tanh};
-use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of};
@@ -111,11 +111,7 @@ fn apply_scores(
     let mut weights = softmax(scores, 2);
     if training && dropout > 0.0 {
         let keep = 1.0 - dropout;
-        let mask = Tensor::random(
-            weights.shape(),
-            Distribution::Bernoulli(keep),
-            &weights.device(),
-        );
+        let mask = crate::bernoulli::mask(weights.shape(), keep, &weights.device());
         weights = weights * mask / keep as f32;
     }
     let out = weights.clone().matmul(value);

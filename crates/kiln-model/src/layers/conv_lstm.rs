@@ -1,8 +1,8 @@
 //! `ConvLstm1d` and `ConvLstm2d`: LSTMs whose input and recurrent transformations are
 //! convolutions (Keras `ConvLSTM1D`, `ConvLSTM2D`).
 
+use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{Padding, axis, channels_last, default_format, pair};
@@ -246,9 +246,7 @@ fn dropout_masks(
 ) -> Vec<Tensor<4>> {
     let keep = f64::from(1.0 - rate);
     (0..count)
-        .map(|_| {
-            Tensor::<4>::random(shape, Distribution::Bernoulli(keep), device) * (1.0 / keep) as f32
-        })
+        .map(|_| crate::bernoulli::mask::<4>(shape, keep, device) * (1.0 / keep) as f32)
         .collect()
 }
 

@@ -1,6 +1,5 @@
 //! `Dropout`: zeroes a random fraction of values while training.
 
-use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Layer, Weights, config_of, only};
@@ -63,7 +62,7 @@ impl Layer for Dropout {
         let scale = (1.0 / keep) as f32;
         let device = x.device();
         Ok(crate::dyn_map!(x, t => {
-            let mask = Tensor::random(t.shape(), Distribution::Bernoulli(keep), &device);
+            let mask = crate::bernoulli::mask(t.shape(), keep, &device);
             t * mask * scale
         }))
     }

@@ -1,8 +1,8 @@
 //! `MultiHeadAttention`: scaled dot-product attention over several heads (Keras
 //! `MultiHeadAttention`), on sequences `[batch, steps, features]`.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Layer, Mask, MaskPolicy, WeightBuilder, WeightSpec, Weights, config_of, setters};
@@ -707,7 +707,7 @@ impl Attend<'_> {
         if self.training && self.dropout > 0.0 {
             let keep = 1.0 - self.dropout;
             let device = attention.device();
-            let drop = Tensor::random(attention.shape(), Distribution::Bernoulli(keep), &device);
+            let drop = crate::bernoulli::mask(attention.shape(), keep, &device);
             attention = attention * drop * (1.0 / keep) as f32;
         }
         let mut context = attention

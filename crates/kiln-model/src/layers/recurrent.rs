@@ -1,7 +1,7 @@
 //! The forward pass of the recurrent layers (`SimpleRnn`, `Lstm`, `Gru`): one scan over the time steps with
 //! Keras's gate order and weight layout.
 
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
 use super::{Mask, Weights};
 use crate::activation::Activation;
@@ -63,9 +63,7 @@ fn dropout_masks<const D: usize>(
 ) -> Vec<Tensor<D>> {
     let keep = f64::from(1.0 - rate);
     (0..count)
-        .map(|_| {
-            Tensor::<D>::random(shape, Distribution::Bernoulli(keep), device) * (1.0 / keep) as f32
-        })
+        .map(|_| crate::bernoulli::mask::<D>(shape, keep, device) * (1.0 / keep) as f32)
         .collect()
 }
 

@@ -1,7 +1,6 @@
 //! `SpatialDropout1d`, `SpatialDropout2d`, `SpatialDropout3d`: whole feature maps dropped
 //! while training (Keras `SpatialDropout1D/2D/3D`).
 
-use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv_utils::{channels_last, default_format};
@@ -52,7 +51,7 @@ fn drop_channels(x: DynTensor, rate: f64, training: bool) -> DynTensor {
         for d in &mut noise[1..last] {
             *d = 1;
         }
-        let mask = Tensor::random(noise, Distribution::Bernoulli(keep), &device);
+        let mask = crate::bernoulli::mask(noise, keep, &device);
         t * mask * scale
     })
 }
@@ -167,6 +166,7 @@ spatial_dropout!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Tensor;
 
     #[test]
     fn a_dropped_channel_is_zero_at_every_step_and_the_kept_ones_are_scaled() {
