@@ -106,6 +106,24 @@ impl HostArray {
         })
     }
 
+    /// [`HostArray::to_f32_vec`], taking the array: an `f32` array in standard layout gives its
+    /// buffer without a copy.
+    pub fn into_f32_vec(self) -> Vec<f32> {
+        match self {
+            HostArray::F32(a) if a.is_standard_layout() => {
+                let len = a.len();
+                let (v, offset) = a.into_raw_vec_and_offset();
+                let start = offset.unwrap_or(0);
+                if start == 0 && v.len() == len {
+                    v
+                } else {
+                    v.into_iter().skip(start).take(len).collect()
+                }
+            }
+            other => other.to_f32_vec(),
+        }
+    }
+
     /// The samples at `rows` (indices along the first axis, each below [`HostArray::len`]),
     /// as `f32` in row-major order: one batch's values, gathered row by row without building
     /// the intermediate array (a contiguous array copies each row's run of values).
@@ -278,5 +296,23 @@ mod tests {
         assert_eq!(back, Ok(vec![3, 1, 2]));
         let f = HostArray::from(vec![1.0f32]);
         assert!(HostArray::stack(&[a, f]).is_err());
+    }
+
+    #[test]
+    fn into_f32_vec_is_to_f32_vec_for_every_layout() {
+        let base = ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f32);
+        let sliced = base
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(1..))
+            .to_owned();
+        // A standard-layout array whose buffer starts past its first element, and a transpose.
+        let mut offset = base.clone();
+        offset.slice_axis_inplace(ndarray::Axis(0), ndarray::Slice::from(1..));
+        let transposed = base.clone().reversed_axes();
+        for a in [base, sliced, offset, transposed] {
+            let h = HostArray::F32(a.into_dyn());
+            assert_eq!(h.clone().into_f32_vec(), h.to_f32_vec());
+        }
+        let ints = HostArray::from(vec![3u8, 4]);
+        assert_eq!(ints.into_f32_vec(), vec![3.0, 4.0]);
     }
 }

@@ -73,12 +73,15 @@ impl Samples {
     /// # Errors
     /// As [`Samples::new`].
     pub fn array_with_limit(data: HostArray, device: &Device, limit: usize) -> Result<Self> {
+        // Data on its way to the CPU backend: large buffers follow (see `fast::allocator`).
+        #[cfg(feature = "flex")]
+        crate::fast::on_flex(device);
         let values: usize = data.shape().iter().product();
         if values.saturating_mul(std::mem::size_of::<f32>()) <= limit {
             let dims = data.shape().to_vec();
             return Ok(Samples::Device(DynTensor::from_host(
                 &dims,
-                data.to_f32_vec(),
+                data.into_f32_vec(),
                 device,
             )?));
         }

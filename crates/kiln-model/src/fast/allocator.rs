@@ -1,5 +1,5 @@
-//! Keeps freed memory mapped (glibc's malloc on Linux), once per process, when a fast path
-//! first runs.
+//! Keeps freed memory mapped (glibc's malloc on Linux), once per process, when data first
+//! goes to the flex backend or a fast path first runs.
 //!
 //! A convnet's training step allocates and frees tens of megabytes (patch matrices, matrix
 //! products, gradients). glibc's defaults hand large freed blocks back to the kernel (blocks

@@ -1,13 +1,16 @@
 //! Conv2D in Keras's layout (`x` `[batch, h, w, c]`, kernel `[kh, kw, c, filters]`) on the
 //! flex backend, forward and backward, with the bias and an optional ReLU fused in.
 //!
-//! Forward: `im2col` copies, for each output pixel, its window's `kh·kw` channel rows (each
-//! `c` contiguous values in NHWC) into one row of the patch matrix `[b·oh·ow, kh·kw·c]`,
-//! whose column order is the kernel's row-major order, so the product with the kernel seen
-//! as `[kh·kw·c, filters]` is the output in NHWC with no permutation. Backward: the kernel's
-//! gradient is `patchesᵀ · dz` (the forward's patches are kept), the input's is `dz ·
-//! kernelᵀ` folded back onto the image (`col2im`), the bias's the column sums of `dz`, where
-//! `dz` is the output gradient through the ReLU (zero where the output is zero).
+//! Image by image, in parallel: `im2col` copies, for each output pixel, its window's `kh·kw`
+//! channel rows (each `c` contiguous values in NHWC) into one row of the image's patch matrix
+//! `[oh·ow, kh·kw·c]`, whose column order is the kernel's row-major order, so its product with
+//! the kernel seen as `[kh·kw·c, filters]` is the image's output in NHWC, with no permutation.
+//! One image's patches stay in cache; the batch's (18 MB for the MNIST convnet's second
+//! layer) are never written out. Backward, image by image again: the kernel's gradient is
+//! `Σ patchesᵀ · dz` (patches rebuilt from the kept input), the input's `dz · kernelᵀ` folded
+//! back onto the image (`col2im`), the bias's the column sums of `dz`, where `dz` is the output
+//! gradient through the ReLU (zero where the output is zero). The matrix products are
+//! burn-flex's (the `gemm` crate).
 
 use burn::backend::GradientCheckpointingStrategy;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -116,33 +119,18 @@ pub(crate) fn conv2d(
         .flatten()
         .find_map(Lifted::strategy);
 
-    let patches = from_values(
-        im2col(&values(&x.primitive()), &plan),
-        &[plan.rows(), plan.k()],
-    );
     let kernel2d = kernel.primitive().reshape(Shape::new([plan.k(), f]));
     let bias_values = bias.as_ref().map(|b| values(&b.primitive()).into_owned());
-    let y = if plan.k() <= DIRECT_K {
-        let y = direct_forward(
-            &values(&patches),
-            &values(&kernel2d),
-            bias_values.as_deref(),
-            f,
-            relu,
-        );
-        from_values(y, &[plan.rows(), f])
-    } else {
-        let mut y = matmul(patches.clone(), kernel2d.clone());
-        epilogue(y.storage_mut::<f32>(), bias_values.as_deref(), f, relu);
-        y
-    };
+    let input = x.primitive();
+    let y = forward_by_image(&values(&input), &kernel2d, bias_values.as_deref(), &plan);
+    let y = from_values(y, &[plan.rows(), f]);
     let y4 = |y: FlexTensor| y.reshape(Shape::new([b, plan.oh, plan.ow, f]));
 
     let Some(strategy) = strategy else {
         return Some(plain(y4(y)));
     };
     let state = State {
-        patches,
+        input,
         kernel: kernel2d,
         output: relu.then(|| y.clone()),
         plan,
@@ -183,8 +171,8 @@ fn record<C: CheckpointStrategy>(
 /// What the backward pass needs from the forward.
 #[derive(Clone, Debug)]
 struct State {
-    /// `[rows, k]`.
-    patches: FlexTensor,
+    /// The input `[b, h, w, c]`, whose patches the backward rebuilds image by image.
+    input: FlexTensor,
     /// `[k, filters]`.
     kernel: FlexTensor,
     /// The ReLU's output `[rows, filters]`, when fused.
@@ -202,27 +190,13 @@ impl Backward<Flex, 3> for Conv2dBackward {
         let [node_x, node_kernel, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let State {
-            patches,
+            input,
             kernel,
             output,
             plan,
         } = ops.state;
         let (rows, f) = (plan.rows(), plan.f);
         let g = values(&grad);
-        // A first layer (no input gradient) with few patch columns: one pass over the output
-        // gradient gives the kernel's and the bias's gradients.
-        if node_x.is_none() && plan.k() <= DIRECT_K {
-            let y = output.as_ref().map(values);
-            let (dk, db) = direct_grads(&values(&patches), &g, y.as_deref(), plan.k(), f);
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, from_values(db, &[f]));
-            }
-            if let Some(node) = node_kernel {
-                let shape = [plan.kh, plan.kw, plan.c, f];
-                grads.register::<Flex>(node.id, from_values(dk, &shape));
-            }
-            return;
-        }
         let dz: Vec<f32> = match &output {
             Some(y) => relu_grad(&g, &values(y)),
             None => g.into_owned(),
@@ -232,219 +206,144 @@ impl Backward<Flex, 3> for Conv2dBackward {
         }
         let dz = from_values(dz, &[rows, f]);
         if let Some(node) = node_kernel {
-            let dk = matmul(patches.transpose(0, 1), dz.clone());
-            let shape = Shape::new([plan.kh, plan.kw, plan.c, f]);
-            grads.register::<Flex>(node.id, dk.reshape(shape));
+            let shape = [plan.kh, plan.kw, plan.c, f];
+            let dk = from_values(kernel_grad(&values(&input), &values(&dz), &plan), &shape);
+            grads.register::<Flex>(node.id, dk);
         }
         if let Some(node) = node_x {
-            let dp = matmul(dz, kernel.transpose(0, 1));
-            let dx = col2im(&values(&dp), &plan);
+            let dx = input_grad(&values(&dz), &kernel.transpose(0, 1), &plan);
             grads.register::<Flex>(node.id, from_values(dx, &[plan.b, plan.h, plan.w, plan.c]));
         }
     }
 }
 
-/// Output pixels per parallel task of the elementwise passes.
-const ROWS_PER_TASK: usize = 512;
-
-/// Patch columns up to which the product runs as its own loop instead of a matrix product: the
-/// first convolution of an image model (3x3 over 1 or 3 channels), whose products are too
-/// thin for `gemm`'s blocking and whose cost is the memory it streams.
-const DIRECT_K: usize = 32;
-
-/// `y = patches · kernel + bias` (`[rows, k] · [k, f]`), ReLU'd, row by row.
-fn direct_forward(
-    patches: &[f32],
-    kernel: &[f32],
-    bias: Option<&[f32]>,
-    f: usize,
-    relu: bool,
-) -> Vec<f32> {
-    let k = kernel.len() / f;
-    let mut y = vec![0.0f32; patches.len() / k * f];
-    y.par_chunks_mut(f * ROWS_PER_TASK)
-        .zip(patches.par_chunks(k * ROWS_PER_TASK))
-        .for_each(|(y, p)| super::simd(|| forward_rows(y, p, kernel, bias, f, relu)));
+/// The convolution image by image (in parallel): each image's patches `[oh·ow, k]` (small
+/// enough to stay in cache) times the kernel, bias and ReLU added, written to `[rows, f]`.
+fn forward_by_image(x: &[f32], kernel: &FlexTensor, bias: Option<&[f32]>, p: &Plan) -> Vec<f32> {
+    let (pixels, f) = (p.oh * p.ow, p.f);
+    let mut y = vec![0.0f32; p.rows() * f];
+    y.par_chunks_mut(pixels * f)
+        .zip(x.par_chunks(p.h * p.w * p.c))
+        .for_each(|(y, img)| {
+            let mut patches = vec![0.0f32; pixels * p.k()];
+            im2col_image(img, p, &mut patches);
+            let product = matmul(from_values(patches, &[pixels, p.k()]), kernel.clone());
+            y.copy_from_slice(&values(&product));
+            epilogue_rows(y, bias, f, p.relu);
+        });
     y
 }
 
-/// [`direct_forward`] on a block of rows (inlined into the vectorized caller).
-#[inline(always)]
-fn forward_rows(
-    y: &mut [f32],
-    patches: &[f32],
-    kernel: &[f32],
-    bias: Option<&[f32]>,
-    f: usize,
-    relu: bool,
-) {
-    let k = kernel.len() / f;
-    for (row, patch) in y.chunks_exact_mut(f).zip(patches.chunks_exact(k)) {
-        if let Some(bias) = bias {
-            row.copy_from_slice(bias);
-        }
-        for (&v, w) in patch.iter().zip(kernel.chunks_exact(f)) {
-            for (o, w) in row.iter_mut().zip(w) {
-                *o += v * w;
-            }
-        }
-        if relu {
-            for o in row.iter_mut() {
-                *o = o.max(0.0);
-            }
-        }
-    }
-}
-
-/// The kernel's gradient `patchesᵀ · dz` `[k, f]` and the bias's (column sums of `dz`) in one
-/// pass, `dz` the output gradient `g` through the ReLU (whose output is `y`) on the fly.
-fn direct_grads(
-    patches: &[f32],
-    g: &[f32],
-    y: Option<&[f32]>,
-    k: usize,
-    f: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    let sum = |mut a: Vec<f32>, b: Vec<f32>| {
+/// The kernel's gradient `Σ patchesᵀ · dz` `[k, f]`, image by image (patches rebuilt from
+/// the input `x`), summed over the images.
+fn kernel_grad(x: &[f32], dz: &[f32], p: &Plan) -> Vec<f32> {
+    let (pixels, k, f) = (p.oh * p.ow, p.k(), p.f);
+    let add = |mut a: Vec<f32>, b: &[f32]| {
         for (x, y) in a.iter_mut().zip(b) {
             *x += y;
         }
         a
     };
-    let (dk, db) = patches
-        .par_chunks(k * ROWS_PER_TASK)
-        .zip(g.par_chunks(f * ROWS_PER_TASK))
-        .enumerate()
-        .map(|(task, (p, g))| {
-            let mut dk = vec![0.0f32; k * f];
-            let mut db = vec![0.0f32; f];
-            let mut dz = vec![0.0f32; f];
-            let y = y.map(|y| &y[task * f * ROWS_PER_TASK..]);
-            super::simd(|| grad_rows(p, g, y, (&mut dk, &mut db, &mut dz), k, f));
-            (dk, db)
-        })
-        .reduce(
-            || (vec![0.0f32; k * f], vec![0.0f32; f]),
-            |(a, b), (c, d)| (sum(a, c), sum(b, d)),
-        );
-    (dk, db)
+    x.par_chunks(p.h * p.w * p.c)
+        .zip(dz.par_chunks(pixels * f))
+        .fold(
+            || vec![0.0f32; k * f],
+            |acc, (img, dz)| {
+                let mut patches = vec![0.0f32; pixels * k];
+                im2col_image(img, p, &mut patches);
+                let patches = from_values(patches, &[pixels, k]);
+                let dz = from_values(dz.to_vec(), &[pixels, f]);
+                add(acc, &values(&matmul(patches.transpose(0, 1), dz)))
+            },
+        )
+        .reduce(|| vec![0.0f32; k * f], |a, b| add(a, &b))
 }
 
-/// [`direct_grads`] on a block of rows, accumulating into `dk` and `db` (`dz`: one row's
-/// scratch).
-#[inline(always)]
-fn grad_rows(
-    patches: &[f32],
-    g: &[f32],
-    y: Option<&[f32]>,
-    (dk, db, dz): (&mut [f32], &mut [f32], &mut [f32]),
-    k: usize,
-    f: usize,
-) {
-    for (r, (patch, g)) in patches.chunks_exact(k).zip(g.chunks_exact(f)).enumerate() {
-        match y {
-            Some(y) => {
-                let y = &y[r * f..(r + 1) * f];
-                for ((d, g), y) in dz.iter_mut().zip(g).zip(y) {
-                    *d = if *y > 0.0 { *g } else { 0.0 };
-                }
-            }
-            None => dz.copy_from_slice(g),
-        }
-        for (b, d) in db.iter_mut().zip(dz.iter()) {
-            *b += d;
-        }
-        for (&v, acc) in patch.iter().zip(dk.chunks_exact_mut(f)) {
-            for (a, d) in acc.iter_mut().zip(dz.iter()) {
-                *a += v * d;
-            }
-        }
-    }
-}
-
-/// The patch matrix `[rows, k]` of NHWC `x`.
-fn im2col(x: &[f32], p: &Plan) -> Vec<f32> {
-    let (k, c) = (p.k(), p.c);
-    let image = p.h * p.w * c;
-    let mut patches = vec![0.0f32; p.rows() * k];
-    // One task per output row of one image: `ow` patch rows.
-    patches
-        .par_chunks_mut(p.ow * k)
-        .enumerate()
-        .for_each(|(row, chunk)| {
-            let (n, oh) = (row / p.oh, row % p.oh);
-            let img = &x[n * image..(n + 1) * image];
-            for (ow, dst) in chunk.chunks_exact_mut(k).enumerate() {
-                for i in 0..p.kh {
-                    for j in 0..p.kw {
-                        if let Some(pixel) = p.source(oh, ow, i, j) {
-                            let at = (i * p.kw + j) * c;
-                            let src = &img[pixel * c..(pixel + 1) * c];
-                            // A few channels (the first layer's one or three): element copies,
-                            // not a `memmove` call per value.
-                            if c < 8 {
-                                for (d, s) in dst[at..at + c].iter_mut().zip(src) {
-                                    *d = *s;
-                                }
-                            } else {
-                                dst[at..at + c].copy_from_slice(src);
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    patches
-}
-
-/// The patch gradients `[rows, k]` summed back onto the NHWC image `[b, h, w, c]`.
-fn col2im(dp: &[f32], p: &Plan) -> Vec<f32> {
-    let (k, c) = (p.k(), p.c);
-    let image = p.h * p.w * c;
-    let per_image = p.oh * p.ow * k;
+/// The input's gradient: image by image (in parallel), the patch gradients `dz · kernelᵀ`
+/// (`[oh·ow, k]`, small enough to stay in cache) folded back onto that image, so the whole
+/// `[rows, k]` patch gradient is never written out.
+fn input_grad(dz: &[f32], kernel_t: &FlexTensor, p: &Plan) -> Vec<f32> {
+    let image = p.h * p.w * p.c;
+    let pixels = p.oh * p.ow;
     let mut dx = vec![0.0f32; p.b * image];
     dx.par_chunks_mut(image)
-        .zip(dp.par_chunks(per_image))
-        .for_each(|(img, rows)| {
-            for oh in 0..p.oh {
-                for ow in 0..p.ow {
-                    let src = &rows[(oh * p.ow + ow) * k..(oh * p.ow + ow + 1) * k];
-                    for i in 0..p.kh {
-                        for j in 0..p.kw {
-                            if let Some(pixel) = p.source(oh, ow, i, j) {
-                                let at = (i * p.kw + j) * c;
-                                let dst = &mut img[pixel * c..(pixel + 1) * c];
-                                for (d, s) in dst.iter_mut().zip(&src[at..at + c]) {
-                                    *d += s;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        .zip(dz.par_chunks(pixels * p.f))
+        .for_each(|(dx, dz)| {
+            let dz = from_values(dz.to_vec(), &[pixels, p.f]);
+            let dp = matmul(dz, kernel_t.clone());
+            fold_image(dx, &values(&dp), p);
         });
     dx
 }
 
-/// Adds the bias to each row of `y` `[rows, f]` and applies the ReLU, in one pass.
-fn epilogue(y: &mut [f32], bias: Option<&[f32]>, f: usize, relu: bool) {
-    if bias.is_none() && !relu {
-        return;
-    }
-    y.par_chunks_mut(f * ROWS_PER_TASK).for_each(|chunk| {
-        for row in chunk.chunks_exact_mut(f) {
-            if let Some(bias) = bias {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
-                }
-            }
-            if relu {
-                for v in row.iter_mut() {
-                    *v = v.max(0.0);
+/// Output pixels per parallel task of the elementwise passes.
+const ROWS_PER_TASK: usize = 512;
+
+/// The patches `[oh·ow, k]` of one image `[h, w, c]` into `patches` (zeros where the window
+/// is in the padding).
+fn im2col_image(img: &[f32], p: &Plan, patches: &mut [f32]) {
+    let (k, c) = (p.k(), p.c);
+    for (pixel_out, dst) in patches.chunks_exact_mut(k).enumerate() {
+        let (oh, ow) = (pixel_out / p.ow, pixel_out % p.ow);
+        for i in 0..p.kh {
+            for j in 0..p.kw {
+                if let Some(pixel) = p.source(oh, ow, i, j) {
+                    let at = (i * p.kw + j) * c;
+                    let src = &img[pixel * c..(pixel + 1) * c];
+                    // A few channels (the first layer's one or three): element copies, not a
+                    // `memmove` call per value.
+                    if c < 8 {
+                        for (d, s) in dst[at..at + c].iter_mut().zip(src) {
+                            *d = *s;
+                        }
+                    } else {
+                        dst[at..at + c].copy_from_slice(src);
+                    }
                 }
             }
         }
-    });
+    }
+}
+
+/// The patch gradients `rows` `[oh·ow, k]` of one image summed back onto it (`img`
+/// `[h, w, c]`).
+fn fold_image(img: &mut [f32], rows: &[f32], p: &Plan) {
+    let (k, c) = (p.k(), p.c);
+    for oh in 0..p.oh {
+        for ow in 0..p.ow {
+            let src = &rows[(oh * p.ow + ow) * k..(oh * p.ow + ow + 1) * k];
+            for i in 0..p.kh {
+                for j in 0..p.kw {
+                    if let Some(pixel) = p.source(oh, ow, i, j) {
+                        let at = (i * p.kw + j) * c;
+                        let dst = &mut img[pixel * c..(pixel + 1) * c];
+                        for (d, s) in dst.iter_mut().zip(&src[at..at + c]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the bias to each row of `y` `[rows, f]` and applies the ReLU, in one pass.
+fn epilogue_rows(y: &mut [f32], bias: Option<&[f32]>, f: usize, relu: bool) {
+    if bias.is_none() && !relu {
+        return;
+    }
+    for row in y.chunks_exact_mut(f) {
+        if let Some(bias) = bias {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        if relu {
+            for v in row.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
 }
 
 /// The gradient through the ReLU: `g` where the output is positive, zero elsewhere.

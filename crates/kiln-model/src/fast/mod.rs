@@ -91,6 +91,17 @@ impl Lifted {
     }
 }
 
+/// Keeps freed memory mapped (see [`allocator`]) when `device` is the flex backend's: called
+/// where data is sent to a device, so a model that takes no fast path (an MLP) gets it too.
+pub(crate) fn on_flex(device: &burn::tensor::Device) {
+    if matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    ) {
+        allocator::keep_freed_memory();
+    }
+}
+
 /// A plain flex tensor as a burn tensor.
 pub(crate) fn plain<const D: usize>(t: FlexTensor) -> Tensor<D> {
     Tensor::from_dispatch(DispatchTensor {
