@@ -15,6 +15,10 @@
 //! accuracy, `predict` throughput over the 10000 test images (batch 256, median of 3 timed
 //! passes after one warm-up) and the peak resident memory.
 
+#[path = "bench/rss.rs"]
+mod rss;
+use rss::peak_rss_mb;
+
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -148,18 +152,4 @@ fn median(v: &mut [f64]) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
-}
-
-/// The process's peak resident memory in MB (Linux; NaN elsewhere).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -8,6 +8,10 @@
 //!
 //! Prints steps/s, s/epoch (median), peak RSS for each, and `kiln/raw` as the last line.
 
+#[path = "bench/rss.rs"]
+mod rss;
+use rss::peak_rss_mb;
+
 #[path = "raw/mlp.rs"]
 mod raw;
 
@@ -64,19 +68,6 @@ fn child(
         list.join(",")
     );
     Ok(())
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn subset() -> kiln::Result<(ndarray::Array3<u8>, ndarray::Array1<u8>)> {

@@ -8,6 +8,10 @@
 //! /usr/bin/time -v target/release/examples/bench_stream --gigabytes 0.5     # RSS vs size
 //! ```
 
+#[path = "bench/rss.rs"]
+mod rss;
+use rss::peak_rss_mb;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -117,19 +121,6 @@ impl Dataset for SampleFile {
     fn max_queue_size(&self) -> usize {
         self.max_queue_size
     }
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() -> std::process::ExitCode {

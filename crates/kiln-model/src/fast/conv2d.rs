@@ -12,19 +12,15 @@
 //! gradient through the ReLU (zero where the output is zero). The matrix products are
 //! burn-flex's (the `gemm` crate).
 
-use burn::backend::GradientCheckpointingStrategy;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{
-    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
-};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::ops::matmul::matmul;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{Lifted, Tracked, from_values, in_graph, plain, values};
+use super::{Lifted, Tracked, from_values, plain, values};
 
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,33 +135,14 @@ pub(crate) fn conv2d(
         Some(bias) => bias.into_graph(),
         None => Tracked::new(FlexTensor::zeros(Shape::new([f]), burn::tensor::DType::F32)),
     };
-    let out = match strategy {
-        GradientCheckpointingStrategy::Disabled => {
-            record::<NoCheckpointing>(x.into_graph(), kernel.into_graph(), bias, state, y4(y))
-        }
-        GradientCheckpointingStrategy::Balanced => {
-            record::<BalancedCheckpointing>(x.into_graph(), kernel.into_graph(), bias, state, y4(y))
-        }
-    };
-    Some(in_graph(out, strategy))
-}
-
-/// Records the convolution in autodiff's graph.
-fn record<C: CheckpointStrategy>(
-    x: Tracked,
-    kernel: Tracked,
-    bias: Tracked,
-    state: State,
-    y: FlexTensor,
-) -> Tracked {
-    match Conv2dBackward
-        .prepare::<C>([x.node(), kernel.node(), bias.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    }
+    let parents = [x.into_graph(), kernel.into_graph(), bias];
+    Some(super::record(
+        Conv2dBackward,
+        parents,
+        state,
+        y4(y),
+        strategy,
+    ))
 }
 
 /// What the backward pass needs from the forward.

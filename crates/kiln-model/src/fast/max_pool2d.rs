@@ -5,18 +5,14 @@
 
 use std::sync::Arc;
 
-use burn::backend::GradientCheckpointingStrategy;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{
-    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
-};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::flex::Flex;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::{Lifted, Tracked, from_values, in_graph, plain, values};
+use super::{Lifted, from_values, plain, values};
 
 /// The sizes of one pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,26 +76,13 @@ pub(crate) fn max_pool2d(
         argmax: Arc::new(argmax),
         plan,
     };
-    let out = match strategy {
-        GradientCheckpointingStrategy::Disabled => {
-            record::<NoCheckpointing>(x.into_graph(), state, y)
-        }
-        GradientCheckpointingStrategy::Balanced => {
-            record::<BalancedCheckpointing>(x.into_graph(), state, y)
-        }
-    };
-    Some(in_graph(out, strategy))
-}
-
-fn record<C: CheckpointStrategy>(x: Tracked, state: State, y: FlexTensor) -> Tracked {
-    match MaxPoolBackward
-        .prepare::<C>([x.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    }
+    Some(super::record(
+        MaxPoolBackward,
+        [x.into_graph()],
+        state,
+        y,
+        strategy,
+    ))
 }
 
 #[derive(Clone, Debug)]

@@ -17,6 +17,10 @@ pub(crate) mod conv2d;
 pub(crate) mod max_pool2d;
 
 use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{
     BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
@@ -121,6 +125,44 @@ pub(crate) fn in_graph<const D: usize>(
         ))),
         autodiff: DispatchAutodiffContext::Enabled(strategy),
     })
+}
+
+/// Records `op` (its output `y`, the backward's `state`) in autodiff's graph under
+/// `parents`, with the context's checkpointing strategy.
+pub(crate) fn record<O, const N: usize, const D: usize>(
+    op: O,
+    parents: [Tracked; N],
+    state: O::State,
+    y: FlexTensor,
+    strategy: GradientCheckpointingStrategy,
+) -> Tensor<D>
+where
+    O: Backward<Flex, N>,
+{
+    fn go<C: CheckpointStrategy, O: Backward<Flex, N>, const N: usize>(
+        op: O,
+        parents: &[Tracked; N],
+        state: O::State,
+        y: FlexTensor,
+    ) -> Tracked {
+        match op
+            .prepare::<C>(parents.each_ref().map(Tracked::node))
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+    let out = match strategy {
+        GradientCheckpointingStrategy::Disabled => {
+            go::<NoCheckpointing, O, N>(op, &parents, state, y)
+        }
+        GradientCheckpointingStrategy::Balanced => {
+            go::<BalancedCheckpointing, O, N>(op, &parents, state, y)
+        }
+    };
+    in_graph(out, strategy)
 }
 
 /// The `f32` values of a flex tensor in row-major order (copied only when it is not already
