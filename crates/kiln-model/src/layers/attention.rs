@@ -303,9 +303,7 @@ impl Layer for Attention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
-        let y = outputs.into_iter().next().ok_or("no output")?;
-        Ok((y, mask))
+        super::layer::first_output(self.call_outputs(inputs, masks, weights, training))
     }
 
     /// With `return_attention_scores`: `[output, weights]`, weights `(tq, tv)`.
@@ -489,9 +487,7 @@ impl Layer for AdditiveAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
-        let y = outputs.into_iter().next().ok_or("no output")?;
-        Ok((y, mask))
+        super::layer::first_output(self.call_outputs(inputs, masks, weights, training))
     }
 
     /// With `return_attention_scores`: `[output, weights]`, weights `(tq, tv)`.

@@ -238,9 +238,7 @@ impl Layer for Bidirectional {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
-        let y = outputs.into_iter().next().ok_or("no output")?;
-        Ok((y, mask))
+        super::layer::first_output(self.call_outputs(inputs, masks, weights, training))
     }
 
     /// With `return_state`: `[merged, forward states.., backward states..]`, as Keras.

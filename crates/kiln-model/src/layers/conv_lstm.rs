@@ -468,9 +468,7 @@ macro_rules! conv_lstm_layer {
                 weights: &Weights<'_>,
                 training: bool,
             ) -> Result<(DynTensor, Option<Mask>), String> {
-                let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
-                let y = outputs.into_iter().next().ok_or("no output")?;
-                Ok((y, mask))
+                super::layer::first_output(self.call_outputs(inputs, masks, weights, training))
             }
 
             /// With `return_state`: `[output, h, c]`, the states of the last step's shape.

@@ -322,9 +322,7 @@ impl Layer for GroupedQueryAttention {
         weights: &Weights<'_>,
         training: bool,
     ) -> Result<(DynTensor, Option<Mask>), String> {
-        let (outputs, mask) = self.call_outputs(inputs, masks, weights, training)?;
-        let y = outputs.into_iter().next().ok_or("no output")?;
-        Ok((y, mask))
+        super::layer::first_output(self.call_outputs(inputs, masks, weights, training))
     }
 
     fn call_outputs(

@@ -540,6 +540,16 @@ impl<L: Layer> LayerExt for L {}
 impl LayerExt for crate::Functional {}
 impl LayerExt for crate::Sequential {}
 
+/// `call_masked` of a layer with several outputs: the first of its
+/// [`call_outputs`](Layer::call_outputs), with that one's mask.
+pub(crate) fn first_output(
+    parts: Result<(Vec<DynTensor>, Option<Mask>), String>,
+) -> Result<(DynTensor, Option<Mask>), String> {
+    let (outputs, mask) = parts?;
+    let y = outputs.into_iter().next().ok_or("no output")?;
+    Ok((y, mask))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
